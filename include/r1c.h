@@ -1,0 +1,172 @@
+/*
+ * r1c.h — the public C API of r1c, the DeepSeek-R1 model family in C.
+ *
+ * Everything a program needs to load a model, evaluate tokens and sample:
+ *
+ *     r1c_model *m;  r1c_ctx *c;  r1c_sampler *s;
+ *     if (r1c_model_load("DeepSeek-R1-Distill-Qwen-1.5B", NULL, &m) != R1C_OK)
+ *         fprintf(stderr, "%s\n", r1c_last_error());
+ *     r1c_ctx_new(m, NULL, &c);
+ *     r1c_eval(c, ids, n_ids, 0);                 // prefill the prompt
+ *     r1c_sampler_new(NULL, 0, &s);               // R1 defaults: T 0.6, top-p 0.95
+ *     int32_t next = r1c_sampler_sample(s, r1c_logits(c, -1), r1c_model_n_vocab(m));
+ *
+ * Conventions:
+ *  - Handles are opaque; each `*_new`/`*_load` has a matching `*_free` (NULL is fine).
+ *  - Functions that can fail return an r1c_status; on failure r1c_last_error() holds one line
+ *    naming what was wrong (the file, the tensor, the config field). The message is per thread.
+ *  - The library never calls exit() or abort() on bad input.
+ *  - A model is read-only once loaded: many contexts (threads) can share one model.
+ */
+#ifndef R1C_H
+#define R1C_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define R1C_VERSION "0.1.0"
+
+typedef enum r1c_status {
+    R1C_OK = 0,
+    R1C_ERR_INVALID_ARG = -1,  /* the caller passed something out of range */
+    R1C_ERR_IO = -2,           /* a file could not be opened or read */
+    R1C_ERR_FORMAT = -3,       /* a file is malformed (bad header, bad JSON, bad offsets) */
+    R1C_ERR_UNSUPPORTED = -4,  /* well-formed but not something r1c runs (model_type, dtype) */
+    R1C_ERR_NOMEM = -5,        /* out of memory */
+    R1C_ERR_MISSING = -6,      /* a required tensor, file or field is absent */
+    R1C_ERR_CONTEXT_FULL = -7, /* evaluating would run past the context length */
+} r1c_status;
+
+/* The last error message of the calling thread ("" if none). */
+const char *r1c_last_error(void);
+/* A short name for a status code ("format error", ...). */
+const char *r1c_status_string(r1c_status st);
+const char *r1c_version(void);
+
+/* ---------------------------------------------------------------- model */
+
+typedef struct r1c_model r1c_model;
+
+typedef struct r1c_load_params {
+    int use_mmap; /* 0 (default): read weights into anonymous memory; 1: map the files */
+} r1c_load_params;
+
+/* Loads a Hugging Face checkpoint directory (config.json + model.safetensors or
+ * model.safetensors.index.json with its shards). params may be NULL for defaults. */
+r1c_status r1c_model_load(const char *dir, const r1c_load_params *params, r1c_model **out);
+void r1c_model_free(r1c_model *m);
+
+typedef struct r1c_model_info {
+    const char *model_type;  /* "qwen2", "llama" */
+    int n_vocab;
+    int n_embd;              /* hidden_size */
+    int n_layer;
+    int n_head;
+    int n_head_kv;
+    int head_dim;
+    int n_ff;                /* intermediate_size */
+    int max_position;        /* max_position_embeddings */
+    float rope_theta;
+    float rms_eps;
+    const char *rope_scaling; /* "none", "llama3", "linear" */
+    int tied_embeddings;
+    int64_t n_params;        /* number of weights the forward pass uses */
+    int64_t weight_bytes;    /* bytes of those weights as stored */
+    int64_t decode_bytes;    /* bytes read per generated token (all but the embedding table) */
+    int64_t kv_bytes_per_token; /* KV cache bytes per token, all layers */
+    int bos_id;              /* -1 if none */
+    int n_eos;
+    int eos_ids[8];
+    int use_mmap;
+} r1c_model_info;
+
+void r1c_model_get_info(const r1c_model *m, r1c_model_info *info);
+int r1c_model_n_vocab(const r1c_model *m);
+int r1c_model_is_eos(const r1c_model *m, int32_t id);
+
+/* The tensors the model bound, in load order (for `r1c info`). */
+int r1c_model_n_tensors(const r1c_model *m);
+/* name, dtype name ("BF16"), shape (up to 8 dims); returns the number of dims or -1. */
+int r1c_model_tensor(const r1c_model *m, int i, const char **name, const char **dtype,
+                     int64_t shape[8]);
+
+/* -------------------------------------------------------------- context */
+
+typedef struct r1c_ctx r1c_ctx;
+
+typedef struct r1c_ctx_params {
+    int n_ctx;     /* KV cache length in tokens; 0: min(max_position_embeddings, 4096) */
+    int n_threads; /* 0: number of online cores */
+    int n_batch;   /* most tokens per forward pass; 0: 512 */
+} r1c_ctx_params;
+
+r1c_status r1c_ctx_new(const r1c_model *m, const r1c_ctx_params *params, r1c_ctx **out);
+void r1c_ctx_free(r1c_ctx *c);
+int r1c_ctx_n_ctx(const r1c_ctx *c);
+int r1c_ctx_n_past(const r1c_ctx *c);  /* tokens in the cache */
+void r1c_ctx_set_threads(r1c_ctx *c, int n_threads);
+/* Drops cached tokens from position n_keep on (0 clears the cache). */
+r1c_status r1c_ctx_truncate(r1c_ctx *c, int n_keep);
+
+/* Appends n tokens at positions n_past .. n_past+n-1 and runs the model over them.
+ * all_logits != 0 keeps the logits of every token, else only of the last.
+ * The results are bit-identical for every thread count, and equal whether the tokens are
+ * evaluated in one call or one per call. */
+r1c_status r1c_eval(r1c_ctx *c, const int32_t *ids, int n, int all_logits);
+/* Logits row i of the last r1c_eval (i = -1: the last token); NULL if not kept. */
+const float *r1c_logits(const r1c_ctx *c, int i);
+
+/* -------------------------------------------------------------- sampler */
+
+typedef struct r1c_sampler r1c_sampler;
+
+typedef struct r1c_sampler_params {
+    float temperature; /* 0: greedy (argmax; lowest id on ties) */
+    int top_k;         /* 0: off */
+    float top_p;       /* 1: off. Keeps the smallest set of most likely tokens reaching top_p */
+    float min_p;       /* 0: off. Keeps tokens with p >= min_p * p_max */
+    uint64_t seed;
+} r1c_sampler_params;
+
+/* DeepSeek's recommendation for R1: temperature 0.6, top-p 0.95, seed 0. */
+r1c_sampler_params r1c_sampler_default_params(void);
+r1c_status r1c_sampler_new(const r1c_sampler_params *params, int n_vocab, r1c_sampler **out);
+void r1c_sampler_free(r1c_sampler *s);
+/* Picks the next token from one row of logits (n_vocab floats). */
+int32_t r1c_sampler_sample(r1c_sampler *s, const float *logits);
+
+/* ----------------------------------------------------------- generation */
+
+/* Called with each generated token; return non-zero to stop. */
+typedef int (*r1c_token_cb)(int32_t token, void *user);
+
+typedef struct r1c_gen_stats {
+    int n_prompt, n_gen;
+    double prompt_seconds, gen_seconds;
+    int stopped_by_eos;
+    int stopped_by_context; /* the context filled up before max_new */
+} r1c_gen_stats;
+
+/* Evaluates the prompt, then samples up to max_new tokens, stopping at an EOS id (which is
+ * passed to the callback too), when the callback returns non-zero, or when the context is
+ * full (stats->stopped_by_context; still R1C_OK). stats may be NULL. */
+r1c_status r1c_generate(r1c_ctx *c, r1c_sampler *s, const int32_t *prompt, int n_prompt,
+                        int max_new, r1c_token_cb cb, void *user, r1c_gen_stats *stats);
+
+/* ---------------------------------------------------------------- misc */
+
+/* The kernel set picked for this CPU ("avx512", "avx2", "generic"). */
+const char *r1c_kernel_isa(void);
+/* Forces a kernel set by name (tests and benchmarks); returns R1C_ERR_UNSUPPORTED if this
+ * CPU cannot run it. Not thread-safe: call before creating contexts. */
+r1c_status r1c_force_kernel_isa(const char *name);
+int r1c_default_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* R1C_H */

@@ -1,0 +1,30 @@
+/* ctx.h — one sequence's state: the KV cache, activation buffers sized once for n_batch
+ * tokens, the logits of the last evaluation, and the threads' scratch. */
+#ifndef R1C_INFER_CTX_H
+#define R1C_INFER_CTX_H
+
+#include <stddef.h>
+
+#include "../model/model.h"
+#include "../tensor/ops.h"
+
+struct r1c_ctx {
+    const r1c_model *m;
+    int n_ctx, n_batch, n_past;
+    r1c_exec ex;
+    int max_threads;      /* scratch is allocated for this many */
+
+    /* KV cache: [layer][n_ctx][kv_floats_per_token] for K and for V (f32) */
+    float *k_cache, *v_cache;
+    size_t cache_bytes;
+
+    /* activations, [n_batch][width] */
+    float *x, *xb, *xb2, *q, *k, *v, *att, *hb, *hb2;
+    float *rope_cos, *rope_sin; /* [n_batch][head_dim/2] */
+
+    float *logits;        /* [n_logits][n_vocab] */
+    int n_logits;         /* rows held */
+    size_t logits_cap;    /* rows allocated */
+};
+
+#endif

@@ -1,0 +1,197 @@
+/* dense.c — the dense decoder of DeepSeek-R1-Distill: Qwen2 (R1-Distill-Qwen) and Llama 3
+ * (R1-Distill-Llama). One forward pass, top to bottom:
+ *
+ *   x = embed[ids]
+ *   for each layer:
+ *       h = rmsnorm(x) ; q, k, v = h Wq^T (+bq), h Wk^T (+bk), h Wv^T (+bv)
+ *       rotate q, k (RoPE, Hugging Face rotate-half layout) ; append k, v to the cache
+ *       x += attention(q, cache) Wo^T          (GQA: query head h reads KV head h / (H/KVH))
+ *       h = rmsnorm(x) ; x += (silu(h Wg^T) * (h Wu^T)) Wd^T
+ *   logits = rmsnorm(x) Wout^T                  (Wout = embed when tied)
+ *
+ * Every token's arithmetic is the same whether it arrives in a batch (prefill) or alone
+ * (decode): the batch only changes how weights are streamed, never a reduction order. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/error.h"
+#include "../base/mem.h"
+#include "../base/parallel.h"
+#include "../infer/ctx.h"
+#include "model.h"
+
+/* ------------------------------------------------------------------ binding */
+
+static r1c_status bind_layer(r1c_model *m, int l, r1c_dense_layer *L) {
+    const r1c_hf_config *c = &m->cfg;
+    const int64_t D = c->hidden_size, F = c->intermediate_size, hd = c->head_dim;
+    const int64_t qd = c->num_attention_heads * hd, kvd = c->num_key_value_heads * hd;
+    char n[160];
+    r1c_status st;
+#define MAT(field, suffix, rows, cols)                                             \
+    snprintf(n, sizeof n, "model.layers.%d.%s.weight", l, suffix);                 \
+    if ((st = r1c_bind_matrix(m, n, rows, cols, &L->field)) != R1C_OK) return st
+#define VEC(field, suffix, len)                                                    \
+    snprintf(n, sizeof n, "model.layers.%d.%s", l, suffix);                        \
+    if ((st = r1c_bind_vector(m, n, len, &L->field)) != R1C_OK) return st
+    VEC(attn_norm, "input_layernorm.weight", D);
+    MAT(wq, "self_attn.q_proj", qd, D);
+    MAT(wk, "self_attn.k_proj", kvd, D);
+    MAT(wv, "self_attn.v_proj", kvd, D);
+    if (c->qkv_bias) {
+        VEC(bq, "self_attn.q_proj.bias", qd);
+        VEC(bk, "self_attn.k_proj.bias", kvd);
+        VEC(bv, "self_attn.v_proj.bias", kvd);
+    }
+    MAT(wo, "self_attn.o_proj", D, qd);
+    if (c->o_bias) { VEC(bo, "self_attn.o_proj.bias", D); }
+    VEC(ffn_norm, "post_attention_layernorm.weight", D);
+    MAT(wgate, "mlp.gate_proj", F, D);
+    MAT(wup, "mlp.up_proj", F, D);
+    MAT(wdown, "mlp.down_proj", D, F);
+    if (c->mlp_bias)
+        return r1c_error(R1C_ERR_UNSUPPORTED, "%s/config.json: mlp_bias = true is not supported", m->dir);
+#undef MAT
+#undef VEC
+    return R1C_OK;
+}
+
+/* Rotary frequencies θ_j = theta^(-2j/d), rescaled as rope_scaling says (in double). */
+static void rope_frequencies(const r1c_hf_config *c, float *inv_freq) {
+    const int half = c->head_dim / 2;
+    for (int j = 0; j < half; j++) {
+        double f = 1.0 / pow(c->rope_theta, (2.0 * j) / c->head_dim);
+        if (c->rope_scaling.type == R1C_ROPE_LINEAR) {
+            f /= c->rope_scaling.factor;
+        } else if (c->rope_scaling.type == R1C_ROPE_LLAMA3) {
+            /* Llama 3.1: long wavelengths slowed by `factor`, short ones kept, a smooth
+             * blend between; the original length comes from rope_scaling (as HF reads it). */
+            const double factor = c->rope_scaling.factor, lo = c->rope_scaling.low_freq_factor;
+            const double hi = c->rope_scaling.high_freq_factor;
+            const double orig = c->rope_scaling.original_max_position_embeddings;
+            const double wavelen = 2.0 * M_PI / f;
+            if (wavelen > orig / lo) {
+                f /= factor;
+            } else if (wavelen >= orig / hi) {
+                double s = (orig / wavelen - lo) / (hi - lo);
+                f = (1.0 - s) * f / factor + s * f;
+            }
+        }
+        inv_freq[j] = (float)f;
+    }
+}
+
+static r1c_status dense_bind(r1c_model *m) {
+    const r1c_hf_config *c = &m->cfg;
+    const int64_t D = c->hidden_size, V = c->vocab_size;
+    r1c_status st;
+    m->layers = calloc((size_t)c->num_hidden_layers, sizeof *m->layers);
+    m->rope_inv_freq = r1c_alloc(sizeof(float) * (size_t)(c->head_dim / 2));
+    if (!m->layers || !m->rope_inv_freq || r1c_model_own(m, m->rope_inv_freq) != R1C_OK)
+        return r1c_error(R1C_ERR_NOMEM, "out of memory");
+    rope_frequencies(c, m->rope_inv_freq);
+
+    if ((st = r1c_bind_matrix(m, "model.embed_tokens.weight", V, D, &m->embed)) != R1C_OK) return st;
+    for (int l = 0; l < c->num_hidden_layers; l++)
+        if ((st = bind_layer(m, l, &m->layers[l])) != R1C_OK) return st;
+    if ((st = r1c_bind_vector(m, "model.norm.weight", D, &m->final_norm)) != R1C_OK) return st;
+    if (c->tie_word_embeddings) {
+        m->lm_head = m->embed;
+    } else if ((st = r1c_bind_matrix(m, "lm_head.weight", V, D, &m->lm_head)) != R1C_OK) {
+        return st;
+    }
+    /* a decode step reads every weight once, but only one row of the embedding table */
+    m->decode_bytes = m->weight_bytes - (c->tie_word_embeddings ? 0 : (int64_t)m->embed->nbytes);
+    return R1C_OK;
+}
+
+static int64_t dense_kv_floats(const r1c_model *m) {
+    return (int64_t)m->cfg.num_key_value_heads * m->cfg.head_dim;
+}
+
+/* ------------------------------------------------------------------ forward */
+
+static void embed_row(const r1c_tensor *e, int32_t id, float *out) {
+    const int64_t D = e->shape[1];
+    const uint8_t *row = (const uint8_t *)e->data + (size_t)id * (size_t)D * (size_t)r1c_dtype_size(e->dtype);
+    r1c_to_f32(e->dtype, row, out, D);
+}
+
+static void add_bias(float *y, const float *b, int T, int64_t n) {
+    if (!b) return;
+    for (int t = 0; t < T; t++)
+        for (int64_t i = 0; i < n; i++) y[t * n + i] += b[i];
+}
+
+static r1c_status dense_forward(r1c_ctx *c, const int32_t *ids, int T, float *logits, int all_logits) {
+    const r1c_model *m = c->m;
+    const r1c_hf_config *p = &m->cfg;
+    const int64_t D = p->hidden_size, F = p->intermediate_size, hd = p->head_dim;
+    const int H = p->num_attention_heads, KVH = p->num_key_value_heads, half = (int)hd / 2;
+    const int64_t qd = (int64_t)H * hd, kvd = (int64_t)KVH * hd;
+    const int group = H / KVH;
+    const float eps = (float)p->rms_norm_eps, scale = 1.0f / sqrtf((float)hd);
+    const r1c_exec *ex = &c->ex;
+    const int nt = T > 1 ? ex->n_threads : 1; /* per-token loops: threads only for batches */
+    const int pos0 = c->n_past;
+
+    for (int t = 0; t < T; t++) embed_row(m->embed, ids[t], c->x + t * D);
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < half; j++) {
+            double a = (double)(pos0 + t) * (double)m->rope_inv_freq[j];
+            c->rope_cos[t * half + j] = (float)cos(a);
+            c->rope_sin[t * half + j] = (float)sin(a);
+        }
+
+    for (int l = 0; l < p->num_hidden_layers; l++) {
+        const r1c_dense_layer *L = &m->layers[l];
+        float *kc = c->k_cache + (size_t)l * c->n_ctx * kvd, *vc = c->v_cache + (size_t)l * c->n_ctx * kvd;
+
+        /* attention block */
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int t = 0; t < T; t++) r1c_rmsnorm(c->xb + t * D, c->x + t * D, L->attn_norm, D, eps);
+        r1c_mm_job qkv[3] = {{L->wq, c->q, qd}, {L->wk, c->k, kvd}, {L->wv, c->v, kvd}};
+        r1c_matmul(ex, qkv, 3, c->xb, D, T);
+        add_bias(c->q, L->bq, T, qd);
+        add_bias(c->k, L->bk, T, kvd);
+        add_bias(c->v, L->bv, T, kvd);
+        for (int t = 0; t < T; t++) {
+            r1c_rope(c->q + t * qd, H, (int)hd, c->rope_cos + t * half, c->rope_sin + t * half, 0);
+            r1c_rope(c->k + t * kvd, KVH, (int)hd, c->rope_cos + t * half, c->rope_sin + t * half, 0);
+            memcpy(kc + (size_t)(pos0 + t) * kvd, c->k + t * kvd, sizeof(float) * (size_t)kvd);
+            memcpy(vc + (size_t)(pos0 + t) * kvd, c->v + t * kvd, sizeof(float) * (size_t)kvd);
+        }
+#pragma omp parallel for num_threads(T * H > 1 ? ex->n_threads : 1) schedule(static)
+        for (int th = 0; th < T * H; th++) {
+            const int t = th / H, h = th % H, kvh = h / group;
+            r1c_attend(c->q + t * qd + h * hd, kc + kvh * hd, vc + kvh * hd, kvd, pos0 + t + 1, (int)hd,
+                       scale, ex->scratch[r1c_thread_index()], c->att + t * qd + h * hd);
+        }
+        r1c_mm_job o = {L->wo, c->xb2, D};
+        r1c_matmul(ex, &o, 1, c->att, qd, T);
+        add_bias(c->xb2, L->bo, T, D);
+        for (int64_t i = 0; i < T * D; i++) c->x[i] += c->xb2[i];
+
+        /* feed-forward block */
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int t = 0; t < T; t++) r1c_rmsnorm(c->xb + t * D, c->x + t * D, L->ffn_norm, D, eps);
+        r1c_mm_job gu[2] = {{L->wgate, c->hb, F}, {L->wup, c->hb2, F}};
+        r1c_matmul(ex, gu, 2, c->xb, D, T);
+        r1c_silu_mul(c->hb, c->hb2, T * F);
+        r1c_mm_job down = {L->wdown, c->xb2, D};
+        r1c_matmul(ex, &down, 1, c->hb, F, T);
+        for (int64_t i = 0; i < T * D; i++) c->x[i] += c->xb2[i];
+    }
+
+    if (!logits) return R1C_OK;
+    const int first = all_logits ? 0 : T - 1, rows = T - first;
+    for (int t = first; t < T; t++) r1c_rmsnorm(c->xb + (t - first) * D, c->x + t * D, m->final_norm, D, eps);
+    r1c_mm_job head = {m->lm_head, logits, p->vocab_size};
+    r1c_matmul(ex, &head, 1, c->xb, D, rows);
+    return R1C_OK;
+}
+
+const r1c_arch r1c_arch_qwen2 = {"qwen2", dense_bind, dense_forward, dense_kv_floats};
+const r1c_arch r1c_arch_llama = {"llama", dense_bind, dense_forward, dense_kv_floats};

@@ -1,0 +1,204 @@
+/* model.c — loading a checkpoint directory: config, weight files, architecture binding. */
+#include "model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/error.h"
+#include "../base/mem.h"
+
+static const r1c_arch *const g_archs[] = {&r1c_arch_qwen2, &r1c_arch_llama};
+
+r1c_status r1c_model_own(r1c_model *m, void *p) {
+    if (m->n_owned == m->cap_owned) {
+        int cap = m->cap_owned ? 2 * m->cap_owned : 64;
+        void **n = realloc(m->owned, sizeof *n * (size_t)cap);
+        if (!n) {
+            r1c_free(p);
+            return r1c_error(R1C_ERR_NOMEM, "out of memory");
+        }
+        m->owned = n;
+        m->cap_owned = cap;
+    }
+    m->owned[m->n_owned++] = p;
+    return R1C_OK;
+}
+
+/* The table is sized before binding (views handed out must not move); callers check room. */
+static r1c_tensor *add_bound(r1c_model *m, const r1c_tensor *v) {
+    m->bound[m->n_bound] = *v;
+    m->n_params += r1c_tensor_numel(v);
+    m->weight_bytes += (int64_t)v->nbytes;
+    return &m->bound[m->n_bound++];
+}
+
+int r1c_model_has_tensor(const r1c_model *m, const char *name) {
+    return r1c_st_find(&m->files, name, NULL, NULL);
+}
+
+static r1c_status find(r1c_model *m, const char *name, r1c_tensor *v, const char **file) {
+    if (!r1c_st_find(&m->files, name, v, file))
+        return r1c_error(R1C_ERR_MISSING, "%s: tensor '%s' is missing (model_type %s)", m->dir,
+                         name, m->cfg.model_type);
+    return R1C_OK;
+}
+
+static r1c_status check_shape(const char *file, const r1c_tensor *v, int nd, const int64_t *want) {
+    int ok = v->n_dims == nd;
+    for (int i = 0; ok && i < nd; i++) ok = v->shape[i] == want[i];
+    if (ok) return R1C_OK;
+    char got[128] = "", exp[128] = "";
+    for (int i = 0; i < v->n_dims; i++)
+        snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? ", " : "", (long long)v->shape[i]);
+    for (int i = 0; i < nd; i++)
+        snprintf(exp + strlen(exp), sizeof exp - strlen(exp), "%s%lld", i ? ", " : "", (long long)want[i]);
+    return r1c_error(R1C_ERR_FORMAT, "%s: tensor '%s' has shape [%s], expected [%s]", file, v->name, got, exp);
+}
+
+r1c_status r1c_bind_matrix(r1c_model *m, const char *name, int64_t rows, int64_t cols,
+                           const r1c_tensor **out) {
+    r1c_tensor v;
+    const char *file;
+    r1c_status st = find(m, name, &v, &file);
+    if (st != R1C_OK) return st;
+    int64_t want[2] = {rows, cols};
+    if ((st = check_shape(file, &v, 2, want)) != R1C_OK) return st;
+    if (!r1c_dtype_is_float_weight(v.dtype))
+        return r1c_error(R1C_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s (F32, F16, BF16 supported)",
+                         file, name, r1c_dtype_name(v.dtype));
+    /* reuse a binding (tied embeddings) */
+    for (int i = 0; i < m->n_bound; i++)
+        if (m->bound[i].data == v.data && strcmp(m->bound[i].name, v.name) == 0) {
+            *out = &m->bound[i];
+            return R1C_OK;
+        }
+    if ((uintptr_t)v.data % (uintptr_t)r1c_dtype_size(v.dtype)) {
+        /* safetensors does not promise alignment; a misaligned tensor gets an aligned copy */
+        void *copy = r1c_alloc(v.nbytes);
+        if (!copy || r1c_model_own(m, copy) != R1C_OK) return r1c_error(R1C_ERR_NOMEM, "out of memory");
+        memcpy(copy, v.data, v.nbytes);
+        v.data = copy;
+    }
+    if (m->n_bound == m->cap_bound) return r1c_error(R1C_ERR_INVALID_ARG, "internal: binding table full");
+    r1c_tensor *b = add_bound(m, &v);
+    *out = b;
+    return R1C_OK;
+}
+
+r1c_status r1c_bind_vector(r1c_model *m, const char *name, int64_t n, const float **out) {
+    r1c_tensor v;
+    const char *file;
+    r1c_status st = find(m, name, &v, &file);
+    if (st != R1C_OK) return st;
+    if ((st = check_shape(file, &v, 1, &n)) != R1C_OK) return st;
+    if (!r1c_dtype_is_float_weight(v.dtype))
+        return r1c_error(R1C_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s (F32, F16, BF16 supported)",
+                         file, name, r1c_dtype_name(v.dtype));
+    float *f = r1c_alloc(sizeof(float) * (size_t)n);
+    if (!f || r1c_model_own(m, f) != R1C_OK) return r1c_error(R1C_ERR_NOMEM, "out of memory");
+    r1c_to_f32(v.dtype, v.data, f, n); /* byte-wise reads: no alignment needed */
+    if (m->n_bound == m->cap_bound) return r1c_error(R1C_ERR_INVALID_ARG, "internal: binding table full");
+    add_bound(m, &v);
+    *out = f;
+    return R1C_OK;
+}
+
+r1c_status r1c_model_load(const char *dir, const r1c_load_params *params, r1c_model **out) {
+    *out = NULL;
+    if (!dir) return r1c_error(R1C_ERR_INVALID_ARG, "no model directory given");
+    r1c_model *m = calloc(1, sizeof *m);
+    if (!m || !(m->dir = strdup(dir))) {
+        free(m);
+        return r1c_error(R1C_ERR_NOMEM, "out of memory");
+    }
+    m->use_mmap = params ? params->use_mmap : 0;
+    r1c_status st = r1c_hf_config_load(dir, &m->cfg);
+    if (st == R1C_OK) st = r1c_hf_generation_config_load(dir, &m->cfg);
+    if (st == R1C_OK) {
+        for (size_t i = 0; i < sizeof g_archs / sizeof *g_archs; i++)
+            if (strcmp(g_archs[i]->model_type, m->cfg.model_type) == 0) m->arch = g_archs[i];
+        if (!m->arch)
+            st = r1c_error(R1C_ERR_UNSUPPORTED,
+                           "%s/config.json: model_type '%s' is not supported (qwen2, llama)", dir,
+                           m->cfg.model_type);
+    }
+    if (st == R1C_OK && strcmp(m->cfg.hidden_act, "silu") != 0)
+        st = r1c_error(R1C_ERR_UNSUPPORTED, "%s/config.json: hidden_act '%s' is not supported (silu)",
+                       dir, m->cfg.hidden_act);
+    if (st == R1C_OK) st = r1c_st_open_dir(dir, m->use_mmap, &m->files);
+    if (st == R1C_OK) {
+        /* the binding table is sized up front so views handed out stay put */
+        int cap = 16 + 16 * m->cfg.num_hidden_layers;
+        m->bound = calloc((size_t)cap, sizeof *m->bound);
+        m->cap_bound = m->bound ? cap : 0;
+        st = m->bound ? m->arch->bind(m) : r1c_error(R1C_ERR_NOMEM, "out of memory");
+    }
+    if (st != R1C_OK) {
+        r1c_model_free(m);
+        return st;
+    }
+    *out = m;
+    return R1C_OK;
+}
+
+void r1c_model_free(r1c_model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_owned; i++) r1c_free(m->owned[i]);
+    free(m->owned);
+    free(m->bound);
+    free(m->layers);
+    r1c_st_close(&m->files);
+    free(m->dir);
+    free(m);
+}
+
+static const char *rope_name(int t) {
+    return t == R1C_ROPE_LLAMA3 ? "llama3" : t == R1C_ROPE_LINEAR ? "linear" : "none";
+}
+
+void r1c_model_get_info(const r1c_model *m, r1c_model_info *info) {
+    memset(info, 0, sizeof *info);
+    const r1c_hf_config *c = &m->cfg;
+    info->model_type = c->model_type;
+    info->n_vocab = c->vocab_size;
+    info->n_embd = c->hidden_size;
+    info->n_layer = c->num_hidden_layers;
+    info->n_head = c->num_attention_heads;
+    info->n_head_kv = c->num_key_value_heads;
+    info->head_dim = c->head_dim;
+    info->n_ff = c->intermediate_size;
+    info->max_position = c->max_position_embeddings;
+    info->rope_theta = (float)c->rope_theta;
+    info->rms_eps = (float)c->rms_norm_eps;
+    info->rope_scaling = rope_name(c->rope_scaling.type);
+    info->tied_embeddings = c->tie_word_embeddings;
+    info->n_params = m->n_params;
+    info->weight_bytes = m->weight_bytes;
+    info->decode_bytes = m->decode_bytes;
+    info->kv_bytes_per_token = 2 * m->arch->kv_floats_per_token(m) * 4 * c->num_hidden_layers; /* K and V */
+    info->bos_id = c->bos_token_id;
+    info->n_eos = c->n_eos;
+    for (int i = 0; i < c->n_eos && i < 8; i++) info->eos_ids[i] = c->eos_token_id[i];
+    info->use_mmap = m->use_mmap;
+}
+
+int r1c_model_n_vocab(const r1c_model *m) { return m->cfg.vocab_size; }
+
+int r1c_model_is_eos(const r1c_model *m, int32_t id) {
+    for (int i = 0; i < m->cfg.n_eos; i++)
+        if (m->cfg.eos_token_id[i] == id) return 1;
+    return 0;
+}
+
+int r1c_model_n_tensors(const r1c_model *m) { return m->n_bound; }
+
+int r1c_model_tensor(const r1c_model *m, int i, const char **name, const char **dtype, int64_t shape[8]) {
+    if (i < 0 || i >= m->n_bound) return -1;
+    const r1c_tensor *t = &m->bound[i];
+    if (name) *name = t->name;
+    if (dtype) *dtype = r1c_dtype_name(t->dtype);
+    if (shape)
+        for (int d = 0; d < 8; d++) shape[d] = d < t->n_dims ? t->shape[d] : 0;
+    return t->n_dims;
+}

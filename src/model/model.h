@@ -1,0 +1,67 @@
+/* model.h — what a loaded model is inside r1c: its config, the files its weights live in, named
+ * views of those weights, and the architecture that runs them. */
+#ifndef R1C_MODEL_MODEL_H
+#define R1C_MODEL_MODEL_H
+
+#include "../io/hf_config.h"
+#include "../io/safetensors.h"
+#include "../tensor/tensor.h"
+#include "r1c.h"
+
+struct r1c_ctx;
+
+/* An architecture family: binds weights by name and runs the forward pass. */
+typedef struct r1c_arch {
+    const char *model_type;
+    r1c_status (*bind)(r1c_model *m);
+    /* Runs T tokens at positions c->n_past .. c->n_past+T-1 (the caller checked the range and
+     * the ids), appends them to the cache, and writes logits: every token's rows when
+     * all_logits, else only the last token's row. */
+    r1c_status (*forward)(struct r1c_ctx *c, const int32_t *ids, int T, float *logits, int all_logits);
+    /* KV cache floats per token per layer */
+    int64_t (*kv_floats_per_token)(const r1c_model *m);
+} r1c_arch;
+
+typedef struct r1c_dense_layer {
+    const r1c_tensor *wq, *wk, *wv, *wo, *wgate, *wup, *wdown;
+    const float *attn_norm, *ffn_norm;
+    const float *bq, *bk, *bv, *bo; /* NULL when the config has no such bias */
+} r1c_dense_layer;
+
+struct r1c_model {
+    char *dir;
+    r1c_hf_config cfg;
+    r1c_st_set files;
+    int use_mmap;
+    const r1c_arch *arch;
+
+    /* every weight the forward pass reads, in binding order (owned views) */
+    r1c_tensor *bound;
+    int n_bound, cap_bound;
+    /* f32 copies (norms, biases) and realigned tensors, freed with the model */
+    void **owned;
+    int n_owned, cap_owned;
+
+    /* dense (qwen2, llama) */
+    r1c_dense_layer *layers;
+    const r1c_tensor *embed, *lm_head;
+    const float *final_norm;
+    float *rope_inv_freq; /* head_dim / 2 */
+
+    int64_t n_params, weight_bytes, decode_bytes;
+};
+
+/* Binding helpers for architectures. */
+/* A matrix [rows][cols] of a float dtype, used in place. */
+r1c_status r1c_bind_matrix(r1c_model *m, const char *name, int64_t rows, int64_t cols,
+                           const r1c_tensor **out);
+/* A vector of n, widened to an owned f32 array. */
+r1c_status r1c_bind_vector(r1c_model *m, const char *name, int64_t n, const float **out);
+int r1c_model_has_tensor(const r1c_model *m, const char *name);
+/* Hands an r1c_alloc'd buffer to the model, freed with it (frees p on failure). */
+r1c_status r1c_model_own(r1c_model *m, void *p);
+
+extern const r1c_arch r1c_arch_qwen2;
+extern const r1c_arch r1c_arch_llama;
+
+#endif

@@ -1,0 +1,60 @@
+/* dtype.h — element types as stored in model files, and scalar conversions to f32. */
+#ifndef R1C_TENSOR_DTYPE_H
+#define R1C_TENSOR_DTYPE_H
+
+#include <stdint.h>
+#include <string.h>
+
+typedef enum r1c_dtype {
+    R1C_F32 = 0,
+    R1C_F16,
+    R1C_BF16,
+    R1C_F64,
+    R1C_F8_E4M3,
+    R1C_F8_E5M2,
+    R1C_I8,
+    R1C_U8,
+    R1C_I16,
+    R1C_U16,
+    R1C_I32,
+    R1C_U32,
+    R1C_I64,
+    R1C_U64,
+    R1C_BOOL,
+    R1C_DTYPE_COUNT
+} r1c_dtype;
+
+/* Bytes per element. */
+int r1c_dtype_size(r1c_dtype t);
+/* safetensors spelling ("F32", "BF16", ...). */
+const char *r1c_dtype_name(r1c_dtype t);
+/* Parses a safetensors dtype string; returns -1 if unknown. */
+int r1c_dtype_from_name(const char *s);
+/* Weights r1c computes with directly (f32 math). */
+static inline int r1c_dtype_is_float_weight(r1c_dtype t) {
+    return t == R1C_F32 || t == R1C_F16 || t == R1C_BF16;
+}
+
+static inline float r1c_bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* Round to nearest even; NaN stays NaN (quiet). */
+static inline uint16_t r1c_f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+float r1c_f16_to_f32(uint16_t h);
+uint16_t r1c_f32_to_f16(float f);
+
+/* Widens n elements of a float dtype (F32, F16, BF16) to f32. */
+void r1c_to_f32(r1c_dtype t, const void *src, float *dst, int64_t n);
+
+#endif

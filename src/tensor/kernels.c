@@ -1,0 +1,61 @@
+/* kernels.c — picks the kernel table once per process from CPUID. */
+#include "kernels.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/error.h"
+
+static const r1c_kernels *g_active;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static int cpu_has(const char *isa) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (strcmp(isa, "avx2") == 0)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("f16c");
+    if (strcmp(isa, "avx512") == 0)
+        return cpu_has("avx2") && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512dq");
+#endif
+    return strcmp(isa, "generic") == 0;
+}
+
+const r1c_kernels *r1c_kernels_by_name(const char *name) {
+    if (strcmp(name, "generic") == 0) return &r1c_kernels_generic;
+#if defined(__x86_64__)
+    if (strcmp(name, "avx2") == 0 && cpu_has("avx2")) return &r1c_kernels_avx2;
+    if (strcmp(name, "avx512") == 0 && cpu_has("avx512")) return &r1c_kernels_avx512;
+#endif
+    return NULL;
+}
+
+static void pick(void) {
+    /* R1C_ISA=generic|avx2|avx512 overrides the choice (for tests and comparisons). */
+    const char *want = getenv("R1C_ISA");
+    if (want && r1c_kernels_by_name(want)) {
+        g_active = r1c_kernels_by_name(want);
+        return;
+    }
+    static const char *order[] = {"avx512", "avx2", "generic"};
+    for (int i = 0; i < 3; i++)
+        if ((g_active = r1c_kernels_by_name(order[i]))) return;
+}
+
+const r1c_kernels *r1c_kernels_get(void) {
+    pthread_once(&g_once, pick);
+    return g_active;
+}
+
+const char *r1c_kernel_isa(void) { return r1c_kernels_get()->name; }
+
+r1c_status r1c_force_kernel_isa(const char *name) {
+    r1c_kernels_get();
+    const r1c_kernels *k = r1c_kernels_by_name(name);
+    if (!k) return r1c_error(R1C_ERR_UNSUPPORTED, "kernel set '%s' is not available on this CPU", name);
+    g_active = k;
+    return R1C_OK;
+}

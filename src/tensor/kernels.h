@@ -1,0 +1,71 @@
+/* kernels.h — the per-ISA kernel table.
+ *
+ * One reduction order for every ISA ("canonical order"), so that a dot product gives the same
+ * bits on AVX-512, AVX2 and plain C, for any thread count and any batch size:
+ *
+ *   16 lanes; lane l accumulates, by fused multiply-add in order of i, the products
+ *   w[i]*x[i] for i = l, l+16, l+32, ... ; the last partial group is padded with zeros
+ *   (fma(0, 0, acc)). The 16 lanes are then summed as a fixed tree:
+ *   a[l] += a[l+8] (l < 8); a[l] += a[l+4] (l < 4); a[l] += a[l+2] (l < 2); a[0] + a[1].
+ *
+ * A matrix–vector product and a matrix–matrix product use the same order per output element,
+ * so prefill (a batch) and decode (one token) agree bit for bit.
+ */
+#ifndef R1C_TENSOR_KERNELS_H
+#define R1C_TENSOR_KERNELS_H
+
+#include <stdint.h>
+
+#include "dtype.h"
+
+#define R1C_LANES 16
+/* Register tile of the GEMM kernel: tokens x rows. */
+#define R1C_GEMM_MT 6
+#define R1C_GEMM_NR 4
+
+typedef struct r1c_kernels {
+    const char *name;
+    /* y[r] = dot(w row r, x) for r < n_rows; w holds n_rows contiguous rows of k elements. */
+    void (*matvec_f32)(const float *w, const float *x, float *y, int64_t k, int64_t n_rows);
+    void (*matvec_bf16)(const uint16_t *w, const float *x, float *y, int64_t k, int64_t n_rows);
+    void (*matvec_f16)(const uint16_t *w, const float *x, float *y, int64_t k, int64_t n_rows);
+    /* Partial dot products in lane form, for blocked GEMM:
+     *   acc[(t*nr + r)*16 + l] (+)= lane l of the canonical sum over k of w row r, x row t.
+     * nt <= R1C_GEMM_MT tokens, nr <= R1C_GEMM_NR rows. init != 0 starts from zero.
+     * k must be a multiple of 16 unless this block ends the reduction (tail zero-padded). */
+    void (*gemm_acc)(const float *w, int64_t ldw, int nr, const float *x, int64_t ldx, int nt,
+                     float *acc, int64_t k, int init);
+    void (*bf16_to_f32)(const uint16_t *src, float *dst, int64_t n);
+    void (*f16_to_f32)(const uint16_t *src, float *dst, int64_t n);
+    /* y[i] += a * x[i] (fused), order-free. */
+    void (*axpy)(float a, const float *x, float *y, int64_t n);
+} r1c_kernels;
+
+/* The table in use (picked from CPUID at first call). */
+const r1c_kernels *r1c_kernels_get(void);
+/* Tables by name, NULL if not built or this CPU lacks the instructions. */
+const r1c_kernels *r1c_kernels_by_name(const char *name);
+
+extern const r1c_kernels r1c_kernels_generic;
+#if defined(__x86_64__)
+extern const r1c_kernels r1c_kernels_avx2;
+extern const r1c_kernels r1c_kernels_avx512;
+#endif
+
+/* The canonical 16-lane tree sum (shared by all tables). */
+static inline float r1c_lane_sum(const float a[16]) {
+    float b[8], c[4], d[2];
+    for (int l = 0; l < 8; l++) b[l] = a[l] + a[l + 8];
+    for (int l = 0; l < 4; l++) c[l] = b[l] + b[l + 4];
+    for (int l = 0; l < 2; l++) d[l] = c[l] + c[l + 2];
+    return d[0] + d[1];
+}
+
+/* canonical dot of two f32 vectors through the active table */
+static inline float r1c_dot_f32(const r1c_kernels *K, const float *a, const float *b, int64_t n) {
+    float y;
+    K->matvec_f32(a, b, &y, n, 1);
+    return y;
+}
+
+#endif

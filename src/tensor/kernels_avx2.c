@@ -1,0 +1,139 @@
+/* kernels_avx2.c — AVX2 + FMA + F16C kernels in the canonical order: the 16 canonical lanes
+ * are two ymm registers (lanes 0-7, 8-15). Partial last groups go through a zero-padded
+ * copy so that padded lanes see fma(0, 0, acc) exactly as the other tables do. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels.h"
+
+typedef struct { __m256 lo, hi; } v16;
+
+static inline float hsum(v16 v) {
+    __m256 a = _mm256_add_ps(v.lo, v.hi);
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    __m128 d = _mm_add_ss(c, _mm_movehdup_ps(c));
+    return _mm_cvtss_f32(d);
+}
+
+static inline v16 zero16(void) { v16 v = {_mm256_setzero_ps(), _mm256_setzero_ps()}; return v; }
+static inline v16 fma16(v16 a, v16 b, v16 c) {
+    v16 r = {_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)};
+    return r;
+}
+static inline v16 ld_f32(const float *p) { v16 v = {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; return v; }
+static inline __m256 bf8(const uint16_t *p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+}
+static inline v16 ld_bf16(const uint16_t *p) { v16 v = {bf8(p), bf8(p + 8)}; return v; }
+static inline v16 ld_f16(const uint16_t *p) {
+    v16 v = {_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)),
+             _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 8)))};
+    return v;
+}
+
+/* Four rows at a time (eight ymm chains). */
+#define DEFINE_MATVEC(NAME, WT, LD)                                                            \
+    static void NAME(const WT *w, const float *x, float *y, int64_t k, int64_t n) {            \
+        const int64_t kv = k & ~(int64_t)15;                                                    \
+        const int64_t rem = k - kv;                                                             \
+        float xt[16] = {0};                                                                     \
+        WT wt[16];                                                                              \
+        if (rem) memcpy(xt, x + kv, (size_t)rem * sizeof(float));                               \
+        int64_t r = 0;                                                                          \
+        for (; r + 4 <= n; r += 4) {                                                            \
+            const WT *w0 = w + r * k;                                                           \
+            v16 a0 = zero16(), a1 = a0, a2 = a0, a3 = a0;                                       \
+            for (int64_t i = 0; i < kv; i += 16) {                                              \
+                v16 xv = ld_f32(x + i);                                                         \
+                a0 = fma16(LD(w0 + i), xv, a0);                                                 \
+                a1 = fma16(LD(w0 + k + i), xv, a1);                                             \
+                a2 = fma16(LD(w0 + 2 * k + i), xv, a2);                                         \
+                a3 = fma16(LD(w0 + 3 * k + i), xv, a3);                                         \
+            }                                                                                   \
+            if (rem) {                                                                          \
+                v16 xv = ld_f32(xt);                                                            \
+                v16 *as[4] = {&a0, &a1, &a2, &a3};                                              \
+                for (int j = 0; j < 4; j++) {                                                   \
+                    memset(wt, 0, sizeof wt);                                                   \
+                    memcpy(wt, w0 + j * k + kv, (size_t)rem * sizeof(WT));                      \
+                    *as[j] = fma16(LD(wt), xv, *as[j]);                                         \
+                }                                                                               \
+            }                                                                                   \
+            y[r] = hsum(a0), y[r + 1] = hsum(a1), y[r + 2] = hsum(a2), y[r + 3] = hsum(a3);     \
+        }                                                                                       \
+        for (; r < n; r++) {                                                                    \
+            const WT *wr = w + r * k;                                                           \
+            v16 a = zero16();                                                                   \
+            for (int64_t i = 0; i < kv; i += 16) a = fma16(LD(wr + i), ld_f32(x + i), a);       \
+            if (rem) {                                                                          \
+                memset(wt, 0, sizeof wt);                                                       \
+                memcpy(wt, wr + kv, (size_t)rem * sizeof(WT));                                  \
+                a = fma16(LD(wt), ld_f32(xt), a);                                               \
+            }                                                                                   \
+            y[r] = hsum(a);                                                                     \
+        }                                                                                       \
+    }
+
+DEFINE_MATVEC(matvec_f32, float, ld_f32)
+DEFINE_MATVEC(matvec_bf16, uint16_t, ld_bf16)
+DEFINE_MATVEC(matvec_f16, uint16_t, ld_f16)
+
+static void gemm_acc(const float *w, int64_t ldw, int nr, const float *x, int64_t ldx, int nt,
+                     float *acc, int64_t k, int init) {
+    const int64_t kv = k & ~(int64_t)15, rem = k - kv;
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r += 2) {
+            int two = r + 1 < nr;
+            float *p0 = acc + ((int64_t)t * nr + r) * 16, *p1 = p0 + 16;
+            const float *w0 = w + r * ldw, *w1 = two ? w0 + ldw : w0, *xt = x + t * ldx;
+            v16 c0 = init ? zero16() : ld_f32(p0);
+            v16 c1 = (init || !two) ? zero16() : ld_f32(p1);
+            for (int64_t i = 0; i < kv; i += 16) {
+                v16 xv = ld_f32(xt + i);
+                c0 = fma16(ld_f32(w0 + i), xv, c0);
+                c1 = fma16(ld_f32(w1 + i), xv, c1);
+            }
+            if (rem) {
+                float xb[16] = {0}, wb0[16] = {0}, wb1[16] = {0};
+                memcpy(xb, xt + kv, (size_t)rem * 4);
+                memcpy(wb0, w0 + kv, (size_t)rem * 4);
+                memcpy(wb1, w1 + kv, (size_t)rem * 4);
+                c0 = fma16(ld_f32(wb0), ld_f32(xb), c0);
+                c1 = fma16(ld_f32(wb1), ld_f32(xb), c1);
+            }
+            _mm256_storeu_ps(p0, c0.lo), _mm256_storeu_ps(p0 + 8, c0.hi);
+            if (two) _mm256_storeu_ps(p1, c1.lo), _mm256_storeu_ps(p1 + 8, c1.hi);
+        }
+}
+
+static void bf16_to_f32(const uint16_t *s, float *d, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, bf8(s + i));
+    for (; i < n; i++) d[i] = r1c_bf16_to_f32(s[i]);
+}
+
+static void f16_to_f32(const uint16_t *s, float *d, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
+    for (; i < n; i++) d[i] = r1c_f16_to_f32(s[i]);
+}
+
+static void axpy(float a, const float *x, float *y, int64_t n) {
+    __m256 av = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(x[i]), _mm_set_ss(y[i])));
+}
+
+const r1c_kernels r1c_kernels_avx2 = {
+    .name = "avx2",
+    .matvec_f32 = matvec_f32,
+    .matvec_bf16 = matvec_bf16,
+    .matvec_f16 = matvec_f16,
+    .gemm_acc = gemm_acc,
+    .bf16_to_f32 = bf16_to_f32,
+    .f16_to_f32 = f16_to_f32,
+    .axpy = axpy,
+};

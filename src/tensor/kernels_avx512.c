@@ -1,0 +1,181 @@
+/* kernels_avx512.c — AVX-512 (F/BW/VL/DQ) + FMA + F16C kernels in the canonical order.
+ * One zmm register = the 16 canonical lanes. Built with AVX-512 flags; called only when
+ * CPUID says the CPU has them. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels.h"
+
+static inline float hsum(__m512 v) {
+    __m256 lo = _mm512_castps512_ps256(v);
+    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    __m256 a = _mm256_add_ps(lo, hi);                                           /* l + l+8 */
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1)); /* + l+4 */
+    __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));                              /* + l+2 */
+    __m128 d = _mm_add_ss(c, _mm_movehdup_ps(c));                               /* 0 + 1 */
+    return _mm_cvtss_f32(d);
+}
+
+static inline __m512 ld_f32(const float *p) { return _mm512_loadu_ps(p); }
+static inline __m512 ldm_f32(const float *p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+static inline __m512 ld_bf16(const uint16_t *p) {
+    __m256i h = _mm256_loadu_si256((const __m256i *)p);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+static inline __m512 ldm_bf16(const uint16_t *p, __mmask16 m) {
+    __m256i h = _mm256_maskz_loadu_epi16(m, p);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+static inline __m512 ld_f16(const uint16_t *p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+static inline __m512 ldm_f16(const uint16_t *p, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+}
+
+/* Eight rows at a time: eight independent FMA chains hide the FMA latency and read eight
+ * weight streams at once (more DRAM parallelism than one). */
+#define DEFINE_MATVEC(NAME, WT, LD, LDM)                                                      \
+    static void NAME(const WT *w, const float *x, float *y, int64_t k, int64_t n) {           \
+        const int64_t kv = k & ~(int64_t)15;                                                   \
+        const __mmask16 tm = (__mmask16)((1u << (k & 15)) - 1);                                \
+        int64_t r = 0;                                                                         \
+        for (; r + 8 <= n; r += 8) {                                                           \
+            const WT *w0 = w + r * k;                                                          \
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0,      \
+                   a6 = a0, a7 = a0;                                                           \
+            for (int64_t i = 0; i < kv; i += 16) {                                             \
+                __m512 xv = _mm512_loadu_ps(x + i);                                            \
+                a0 = _mm512_fmadd_ps(LD(w0 + i), xv, a0);                                      \
+                a1 = _mm512_fmadd_ps(LD(w0 + k + i), xv, a1);                                  \
+                a2 = _mm512_fmadd_ps(LD(w0 + 2 * k + i), xv, a2);                              \
+                a3 = _mm512_fmadd_ps(LD(w0 + 3 * k + i), xv, a3);                              \
+                a4 = _mm512_fmadd_ps(LD(w0 + 4 * k + i), xv, a4);                              \
+                a5 = _mm512_fmadd_ps(LD(w0 + 5 * k + i), xv, a5);                              \
+                a6 = _mm512_fmadd_ps(LD(w0 + 6 * k + i), xv, a6);                              \
+                a7 = _mm512_fmadd_ps(LD(w0 + 7 * k + i), xv, a7);                              \
+            }                                                                                  \
+            if (kv < k) {                                                                      \
+                __m512 xv = _mm512_maskz_loadu_ps(tm, x + kv);                                 \
+                a0 = _mm512_fmadd_ps(LDM(w0 + kv, tm), xv, a0);                                \
+                a1 = _mm512_fmadd_ps(LDM(w0 + k + kv, tm), xv, a1);                            \
+                a2 = _mm512_fmadd_ps(LDM(w0 + 2 * k + kv, tm), xv, a2);                        \
+                a3 = _mm512_fmadd_ps(LDM(w0 + 3 * k + kv, tm), xv, a3);                        \
+                a4 = _mm512_fmadd_ps(LDM(w0 + 4 * k + kv, tm), xv, a4);                        \
+                a5 = _mm512_fmadd_ps(LDM(w0 + 5 * k + kv, tm), xv, a5);                        \
+                a6 = _mm512_fmadd_ps(LDM(w0 + 6 * k + kv, tm), xv, a6);                        \
+                a7 = _mm512_fmadd_ps(LDM(w0 + 7 * k + kv, tm), xv, a7);                        \
+            }                                                                                  \
+            y[r] = hsum(a0), y[r + 1] = hsum(a1), y[r + 2] = hsum(a2), y[r + 3] = hsum(a3);    \
+            y[r + 4] = hsum(a4), y[r + 5] = hsum(a5), y[r + 6] = hsum(a6), y[r + 7] = hsum(a7); \
+        }                                                                                      \
+        for (; r < n; r++) {                                                                   \
+            const WT *wr = w + r * k;                                                          \
+            __m512 a = _mm512_setzero_ps();                                                    \
+            for (int64_t i = 0; i < kv; i += 16)                                               \
+                a = _mm512_fmadd_ps(LD(wr + i), _mm512_loadu_ps(x + i), a);                    \
+            if (kv < k) a = _mm512_fmadd_ps(LDM(wr + kv, tm), _mm512_maskz_loadu_ps(tm, x + kv), a); \
+            y[r] = hsum(a);                                                                    \
+        }                                                                                      \
+    }
+
+DEFINE_MATVEC(matvec_f32, float, ld_f32, ldm_f32)
+DEFINE_MATVEC(matvec_bf16, uint16_t, ld_bf16, ldm_bf16)
+DEFINE_MATVEC(matvec_f16, uint16_t, ld_f16, ldm_f16)
+
+/* Full 6 x 4 register tile: 24 accumulators, 4 weight vectors, 1 token vector. */
+static void gemm_tile_6x4(const float *w, int64_t ldw, const float *x, int64_t ldx, float *acc,
+                          int64_t k, int init) {
+    __m512 c[R1C_GEMM_MT][R1C_GEMM_NR];
+#pragma GCC unroll 24
+    for (int j = 0; j < R1C_GEMM_MT * R1C_GEMM_NR; j++)
+        c[j / R1C_GEMM_NR][j % R1C_GEMM_NR] = init ? _mm512_setzero_ps() : _mm512_loadu_ps(acc + j * 16);
+    const int64_t kv = k & ~(int64_t)15;
+    for (int64_t i = 0; i < kv; i += 16) {
+        __m512 w0 = _mm512_loadu_ps(w + i), w1 = _mm512_loadu_ps(w + ldw + i);
+        __m512 w2 = _mm512_loadu_ps(w + 2 * ldw + i), w3 = _mm512_loadu_ps(w + 3 * ldw + i);
+#pragma GCC unroll 6
+        for (int t = 0; t < R1C_GEMM_MT; t++) {
+            __m512 xv = _mm512_loadu_ps(x + t * ldx + i);
+            c[t][0] = _mm512_fmadd_ps(w0, xv, c[t][0]);
+            c[t][1] = _mm512_fmadd_ps(w1, xv, c[t][1]);
+            c[t][2] = _mm512_fmadd_ps(w2, xv, c[t][2]);
+            c[t][3] = _mm512_fmadd_ps(w3, xv, c[t][3]);
+        }
+    }
+    if (kv < k) {
+        const __mmask16 m = (__mmask16)((1u << (k & 15)) - 1);
+        __m512 w0 = _mm512_maskz_loadu_ps(m, w + kv), w1 = _mm512_maskz_loadu_ps(m, w + ldw + kv);
+        __m512 w2 = _mm512_maskz_loadu_ps(m, w + 2 * ldw + kv);
+        __m512 w3 = _mm512_maskz_loadu_ps(m, w + 3 * ldw + kv);
+        for (int t = 0; t < R1C_GEMM_MT; t++) {
+            __m512 xv = _mm512_maskz_loadu_ps(m, x + t * ldx + kv);
+            c[t][0] = _mm512_fmadd_ps(w0, xv, c[t][0]);
+            c[t][1] = _mm512_fmadd_ps(w1, xv, c[t][1]);
+            c[t][2] = _mm512_fmadd_ps(w2, xv, c[t][2]);
+            c[t][3] = _mm512_fmadd_ps(w3, xv, c[t][3]);
+        }
+    }
+#pragma GCC unroll 24
+    for (int j = 0; j < R1C_GEMM_MT * R1C_GEMM_NR; j++)
+        _mm512_storeu_ps(acc + j * 16, c[j / R1C_GEMM_NR][j % R1C_GEMM_NR]);
+}
+
+static void gemm_acc(const float *w, int64_t ldw, int nr, const float *x, int64_t ldx, int nt,
+                     float *acc, int64_t k, int init) {
+    if (nt == R1C_GEMM_MT && nr == R1C_GEMM_NR) {
+        gemm_tile_6x4(w, ldw, x, ldx, acc, k, init);
+        return;
+    }
+    const int64_t kv = k & ~(int64_t)15;
+    const __mmask16 m = (__mmask16)((1u << (k & 15)) - 1);
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++) {
+            float *a = acc + ((int64_t)t * nr + r) * 16;
+            const float *wr = w + r * ldw, *xt = x + t * ldx;
+            __m512 c = init ? _mm512_setzero_ps() : _mm512_loadu_ps(a);
+            for (int64_t i = 0; i < kv; i += 16)
+                c = _mm512_fmadd_ps(_mm512_loadu_ps(wr + i), _mm512_loadu_ps(xt + i), c);
+            if (kv < k)
+                c = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, wr + kv), _mm512_maskz_loadu_ps(m, xt + kv), c);
+            _mm512_storeu_ps(a, c);
+        }
+}
+
+static void bf16_to_f32(const uint16_t *s, float *d, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, ld_bf16(s + i));
+    for (; i < n; i++) d[i] = r1c_bf16_to_f32(s[i]);
+}
+
+static void f16_to_f32(const uint16_t *s, float *d, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, ld_f16(s + i));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(d + i, m, ldm_f16(s + i, m));
+    }
+}
+
+static void axpy(float a, const float *x, float *y, int64_t n) {
+    __m512 av = _mm512_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(av, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m512 r = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i));
+        _mm512_mask_storeu_ps(y + i, m, r);
+    }
+}
+
+const r1c_kernels r1c_kernels_avx512 = {
+    .name = "avx512",
+    .matvec_f32 = matvec_f32,
+    .matvec_bf16 = matvec_bf16,
+    .matvec_f16 = matvec_f16,
+    .gemm_acc = gemm_acc,
+    .bf16_to_f32 = bf16_to_f32,
+    .f16_to_f32 = f16_to_f32,
+    .axpy = axpy,
+};

@@ -1,0 +1,70 @@
+/* kernels_generic.c — portable C kernels in the canonical order (see kernels.h).
+ * fmaf() keeps the fused rounding of the SIMD kernels, so the results match them bit for bit. */
+#include <math.h>
+#include <string.h>
+
+#include "kernels.h"
+
+typedef float (*load_fn)(const void *w, int64_t i);
+
+static float ld_f32(const void *w, int64_t i) { return ((const float *)w)[i]; }
+static float ld_bf16(const void *w, int64_t i) { return r1c_bf16_to_f32(((const uint16_t *)w)[i]); }
+static float ld_f16(const void *w, int64_t i) { return r1c_f16_to_f32(((const uint16_t *)w)[i]); }
+
+static float dot_canonical(load_fn ld, const void *w, const float *x, int64_t k) {
+    float acc[R1C_LANES] = {0};
+    int64_t i = 0;
+    for (; i + R1C_LANES <= k; i += R1C_LANES)
+        for (int l = 0; l < R1C_LANES; l++) acc[l] = fmaf(ld(w, i + l), x[i + l], acc[l]);
+    if (i < k) {
+        for (int l = 0; l < R1C_LANES; l++) {
+            float wv = i + l < k ? ld(w, i + l) : 0.0f, xv = i + l < k ? x[i + l] : 0.0f;
+            acc[l] = fmaf(wv, xv, acc[l]);
+        }
+    }
+    return r1c_lane_sum(acc);
+}
+
+static void matvec_f32(const float *w, const float *x, float *y, int64_t k, int64_t n) {
+    for (int64_t r = 0; r < n; r++) y[r] = dot_canonical(ld_f32, w + r * k, x, k);
+}
+static void matvec_bf16(const uint16_t *w, const float *x, float *y, int64_t k, int64_t n) {
+    for (int64_t r = 0; r < n; r++) y[r] = dot_canonical(ld_bf16, w + r * k, x, k);
+}
+static void matvec_f16(const uint16_t *w, const float *x, float *y, int64_t k, int64_t n) {
+    for (int64_t r = 0; r < n; r++) y[r] = dot_canonical(ld_f16, w + r * k, x, k);
+}
+
+static void gemm_acc(const float *w, int64_t ldw, int nr, const float *x, int64_t ldx, int nt,
+                     float *acc, int64_t k, int init) {
+    for (int t = 0; t < nt; t++) {
+        for (int r = 0; r < nr; r++) {
+            float *a = acc + ((int64_t)t * nr + r) * R1C_LANES;
+            const float *wr = w + r * ldw, *xt = x + t * ldx;
+            if (init) memset(a, 0, sizeof(float) * R1C_LANES);
+            for (int64_t i = 0; i < k; i += R1C_LANES)
+                for (int l = 0; l < R1C_LANES; l++) {
+                    int in = i + l < k;
+                    a[l] = fmaf(in ? wr[i + l] : 0.0f, in ? xt[i + l] : 0.0f, a[l]);
+                }
+        }
+    }
+}
+
+static void bf16_to_f32(const uint16_t *s, float *d, int64_t n) { r1c_to_f32(R1C_BF16, s, d, n); }
+static void f16_to_f32(const uint16_t *s, float *d, int64_t n) { r1c_to_f32(R1C_F16, s, d, n); }
+
+static void axpy(float a, const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = fmaf(a, x[i], y[i]);
+}
+
+const r1c_kernels r1c_kernels_generic = {
+    .name = "generic",
+    .matvec_f32 = matvec_f32,
+    .matvec_bf16 = matvec_bf16,
+    .matvec_f16 = matvec_f16,
+    .gemm_acc = gemm_acc,
+    .bf16_to_f32 = bf16_to_f32,
+    .f16_to_f32 = f16_to_f32,
+    .axpy = axpy,
+};

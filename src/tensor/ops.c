@@ -1,0 +1,151 @@
+/* ops.c — see ops.h. */
+#include "ops.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "../base/parallel.h"
+
+/* GEMM blocking: a panel of NB weight rows x KB columns (widened to f32 once per token block),
+ * TB tokens per block, K in blocks of KB (a multiple of 16, so lanes keep their k mod 16). */
+#define NB 16
+#define KB 512
+#define TB 48
+#define N_TT ((TB + R1C_GEMM_MT - 1) / R1C_GEMM_MT)
+#define N_RT (NB / R1C_GEMM_NR)
+#define TILE_FLOATS (R1C_GEMM_MT * R1C_GEMM_NR * R1C_LANES)
+#define GEMM_SCRATCH (NB * KB + N_TT * N_RT * TILE_FLOATS)
+
+size_t r1c_exec_scratch_floats(int n_ctx) {
+    size_t att = (size_t)n_ctx + 64;
+    return GEMM_SCRATCH > att ? GEMM_SCRATCH : att;
+}
+
+static void matvec_rows(const r1c_kernels *K, const r1c_tensor *w, const float *x, float *y,
+                        int64_t r0, int64_t r1) {
+    int64_t k = w->shape[1];
+    switch (w->dtype) {
+    case R1C_F32: K->matvec_f32((const float *)w->data + r0 * k, x, y + r0, k, r1 - r0); break;
+    case R1C_BF16: K->matvec_bf16((const uint16_t *)w->data + r0 * k, x, y + r0, k, r1 - r0); break;
+    case R1C_F16: K->matvec_f16((const uint16_t *)w->data + r0 * k, x, y + r0, k, r1 - r0); break;
+    default: break; /* bound weights are checked at load */
+    }
+}
+
+static void widen_rows(const r1c_kernels *K, const r1c_tensor *w, int64_t r, int nr, int64_t k0,
+                       int64_t kl, float *panel) {
+    int64_t k = w->shape[1];
+    for (int i = 0; i < nr; i++) {
+        const uint16_t *src = (const uint16_t *)w->data + (r + i) * k + k0;
+        if (w->dtype == R1C_BF16) K->bf16_to_f32(src, panel + (int64_t)i * KB, kl);
+        else K->f16_to_f32(src, panel + (int64_t)i * KB, kl);
+    }
+}
+
+static void gemm_rows(const r1c_kernels *K, const r1c_tensor *w, const float *x, int64_t ldx,
+                      int T, float *y, int64_t ldy, int64_t r0, int64_t r1, float *scratch) {
+    const int64_t k = w->shape[1];
+    float *panel = scratch, *acc = scratch + NB * KB;
+    for (int64_t r = r0; r < r1; r += NB) {
+        const int nrb = (int)(r1 - r < NB ? r1 - r : NB);
+        for (int t0 = 0; t0 < T; t0 += TB) {
+            const int ntb = T - t0 < TB ? T - t0 : TB;
+            for (int64_t k0 = 0; k0 < k; k0 += KB) {
+                const int64_t kl = k - k0 < KB ? k - k0 : KB;
+                const float *wp;
+                int64_t ldw;
+                if (w->dtype == R1C_F32) {
+                    wp = (const float *)w->data + r * k + k0;
+                    ldw = k;
+                } else {
+                    widen_rows(K, w, r, nrb, k0, kl, panel);
+                    wp = panel;
+                    ldw = KB;
+                }
+                for (int tt = 0; tt < ntb; tt += R1C_GEMM_MT)
+                    for (int rr = 0; rr < nrb; rr += R1C_GEMM_NR) {
+                        int nt = ntb - tt < R1C_GEMM_MT ? ntb - tt : R1C_GEMM_MT;
+                        int nr = nrb - rr < R1C_GEMM_NR ? nrb - rr : R1C_GEMM_NR;
+                        float *a = acc + ((tt / R1C_GEMM_MT) * N_RT + rr / R1C_GEMM_NR) * TILE_FLOATS;
+                        K->gemm_acc(wp + rr * ldw, ldw, nr, x + (int64_t)(t0 + tt) * ldx + k0, ldx,
+                                    nt, a, kl, k0 == 0);
+                    }
+            }
+            for (int tt = 0; tt < ntb; tt += R1C_GEMM_MT)
+                for (int rr = 0; rr < nrb; rr += R1C_GEMM_NR) {
+                    int nt = ntb - tt < R1C_GEMM_MT ? ntb - tt : R1C_GEMM_MT;
+                    int nr = nrb - rr < R1C_GEMM_NR ? nrb - rr : R1C_GEMM_NR;
+                    const float *a = acc + ((tt / R1C_GEMM_MT) * N_RT + rr / R1C_GEMM_NR) * TILE_FLOATS;
+                    for (int t = 0; t < nt; t++)
+                        for (int i = 0; i < nr; i++)
+                            y[(int64_t)(t0 + tt + t) * ldy + r + rr + i] =
+                                r1c_lane_sum(a + (t * nr + i) * R1C_LANES);
+                }
+        }
+    }
+}
+
+void r1c_matmul(const r1c_exec *ex, const r1c_mm_job *jobs, int n_jobs, const float *x,
+                int64_t ldx, int T) {
+    const r1c_kernels *K = r1c_kernels_get();
+    int64_t total = 0;
+    for (int j = 0; j < n_jobs; j++) total += jobs[j].w->shape[0];
+#pragma omp parallel num_threads(ex->n_threads)
+    {
+        int ith = r1c_thread_index(), nth = r1c_thread_count();
+        int64_t b, e, base = 0;
+        r1c_split(total, NB, ith, nth, &b, &e);
+        for (int j = 0; j < n_jobs; j++) {
+            const r1c_tensor *w = jobs[j].w;
+            int64_t rows = w->shape[0];
+            int64_t r0 = b > base ? b - base : 0, r1 = e - base < rows ? e - base : rows;
+            if (r0 < r1) {
+                if (T == 1) matvec_rows(K, w, x, jobs[j].y, r0, r1);
+                else gemm_rows(K, w, x, ldx, T, jobs[j].y, jobs[j].ldy, r0, r1, ex->scratch[ith]);
+            }
+            base += rows;
+        }
+    }
+}
+
+void r1c_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
+    const r1c_kernels *K = r1c_kernels_get();
+    float ss = r1c_dot_f32(K, x, x, n);
+    float inv = 1.0f / sqrtf(ss / (float)n + eps);
+    for (int64_t i = 0; i < n; i++) out[i] = w[i] * (x[i] * inv);
+}
+
+void r1c_rope(float *x, int n_heads, int head_dim, const float *cs, const float *sn, int interleaved) {
+    const int half = head_dim / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = x + (int64_t)h * head_dim;
+        for (int j = 0; j < half; j++) {
+            int i0 = interleaved ? 2 * j : j, i1 = interleaved ? 2 * j + 1 : j + half;
+            float a = v[i0], b = v[i1];
+            v[i0] = a * cs[j] - b * sn[j];
+            v[i1] = b * cs[j] + a * sn[j];
+        }
+    }
+}
+
+void r1c_silu_mul(float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+void r1c_attend(const float *q, const float *k, const float *v, int64_t stride, int n_keys,
+                int head_dim, float scale, float *scores, float *out) {
+    const r1c_kernels *K = r1c_kernels_get();
+    float mx = -INFINITY;
+    for (int j = 0; j < n_keys; j++) {
+        scores[j] = r1c_dot_f32(K, q, k + (int64_t)j * stride, head_dim) * scale;
+        if (scores[j] > mx) mx = scores[j];
+    }
+    float sum = 0.0f;
+    for (int j = 0; j < n_keys; j++) {
+        scores[j] = expf(scores[j] - mx);
+        sum += scores[j];
+    }
+    const float inv = 1.0f / sum;
+    memset(out, 0, sizeof(float) * (size_t)head_dim);
+    for (int j = 0; j < n_keys; j++) K->axpy(scores[j] * inv, v + (int64_t)j * stride, out, head_dim);
+}

@@ -1,0 +1,26 @@
+/* tensor.h — a named view of weights as stored (no copy): dtype, shape, data pointer. */
+#ifndef R1C_TENSOR_TENSOR_H
+#define R1C_TENSOR_TENSOR_H
+
+#include <stdint.h>
+
+#include "dtype.h"
+
+#define R1C_MAX_DIMS 8
+
+typedef struct r1c_tensor {
+    const char *name;
+    r1c_dtype dtype;
+    int n_dims;
+    int64_t shape[R1C_MAX_DIMS]; /* outermost first, as in safetensors / PyTorch */
+    const void *data;
+    uint64_t nbytes;
+} r1c_tensor;
+
+static inline int64_t r1c_tensor_numel(const r1c_tensor *t) {
+    int64_t n = 1;
+    for (int i = 0; i < t->n_dims; i++) n *= t->shape[i];
+    return n;
+}
+
+#endif

@@ -1,0 +1,121 @@
+/* cli.c — option parsing and messages shared by the subcommands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int cli_fail(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "r1c %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+int cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        cli_fail(cmd, "%s expects an integer in [%ld, %ld], got '%s'", opt, lo, hi, s);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int cli_float(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
+        cli_fail(cmd, "%s expects a number in [%g, %g], got '%s'", opt, lo, hi, s);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-') {
+        cli_fail(cmd, "%s expects a non-negative integer, got '%s'", opt, s);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int cli_int_list(const char *cmd, const char *opt, const char *s, long lo, long hi, int **vals, int *n) {
+    *vals = NULL;
+    *n = 0;
+    size_t cap = 1;
+    for (const char *p = s; *p; p++) cap += *p == ',';
+    int *v = malloc(sizeof *v * cap);
+    char *copy = strdup(s);
+    if (!v || !copy) {
+        free(v), free(copy);
+        cli_fail(cmd, "out of memory");
+        return 0;
+    }
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        long x;
+        if (!cli_int(cmd, opt, tok, lo, hi, &x)) {
+            free(v), free(copy);
+            return 0;
+        }
+        v[(*n)++] = (int)x;
+    }
+    free(copy);
+    if (*n == 0) {
+        free(v);
+        cli_fail(cmd, "%s expects a comma-separated list, got '%s'", opt, s);
+        return 0;
+    }
+    *vals = v;
+    return 1;
+}
+
+int cli_ids(const char *cmd, const char *opt, const char *s, int32_t **ids, int *n) {
+    int *v;
+    if (!cli_int_list(cmd, opt, s, 0, INT32_MAX, &v, n)) return 0;
+    *ids = (int32_t *)v; /* int and int32_t are the same width on every platform r1c builds for */
+    return 1;
+}
+
+const char *cli_value(const char *cmd, int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) {
+        cli_fail(cmd, "option %s needs a value", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+r1c_model *cli_load(const char *cmd, const char *dir, int use_mmap) {
+    if (!dir) {
+        cli_fail(cmd, "no model: pass -m DIR (a Hugging Face checkpoint directory)");
+        return NULL;
+    }
+    r1c_load_params lp = {.use_mmap = use_mmap};
+    r1c_model *m = NULL;
+    if (r1c_model_load(dir, &lp, &m) != R1C_OK) {
+        cli_fail(cmd, "%s", r1c_last_error());
+        return NULL;
+    }
+    return m;
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

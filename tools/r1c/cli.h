@@ -1,0 +1,35 @@
+/* cli.h — shared helpers of the r1c subcommands. */
+#ifndef R1C_CLI_H
+#define R1C_CLI_H
+
+#include <stdint.h>
+
+#include "r1c.h"
+
+/* Each subcommand: returns the process exit status. */
+int cmd_run(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_dev(int argc, char **argv);
+
+/* Prints "r1c <cmd>: <message>" to stderr; returns 1 (the exit status of a failed command). */
+int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Option values: on failure they print a message naming the option and return 0. */
+int cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
+int cli_float(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
+int cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
+/* "1,2,3" -> malloc'd list */
+int cli_ids(const char *cmd, const char *opt, const char *s, int32_t **ids, int *n);
+int cli_int_list(const char *cmd, const char *opt, const char *s, long lo, long hi, int **vals, int *n);
+
+/* The value after option argv[*i], advancing *i; NULL (with a message) if absent. */
+const char *cli_value(const char *cmd, int argc, char **argv, int *i);
+
+/* Loads a model, printing the library's message on failure. */
+r1c_model *cli_load(const char *cmd, const char *dir, int use_mmap);
+
+double cli_now(void);
+
+#endif

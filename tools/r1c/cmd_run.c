@@ -1,0 +1,140 @@
+/* cmd_run.c — `r1c run`: prompt in, tokens streamed out. Until the tokenizer lands the prompt
+ * is token ids and the output is token ids. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const char *USAGE =
+    "usage: r1c run -m DIR [--ids 1,2,3] [-n N] [--temp T] [--top-p P] [--top-k K] [--min-p P]\n"
+    "               [--seed S] [-t THREADS] [-c CTX] [--mmap] [--quiet]\n"
+    "  -m DIR       Hugging Face checkpoint directory (config.json + safetensors)\n"
+    "  --ids LIST   prompt token ids (default: the model's BOS id)\n"
+    "  -p TEXT      text prompt (needs the tokenizer; not available yet: use --ids)\n"
+    "  -n N         most tokens to generate (default 128)\n"
+    "  --temp T     temperature (default 0.6, DeepSeek's advice for R1; 0 = greedy)\n"
+    "  --top-p P    nucleus sampling (default 0.95)\n"
+    "  --top-k K    keep the K most likely tokens (default 0 = off)\n"
+    "  --min-p P    keep tokens with p >= P * p_max (default 0 = off)\n"
+    "  --seed S     sampling seed (default: random, printed at the end)\n"
+    "  -t N         threads (default: all cores)\n"
+    "  -c N         context length (default min(max_position_embeddings, 4096))\n"
+    "  --mmap       map the weight files instead of reading them into memory\n"
+    "  --quiet      no statistics on stderr\n";
+
+typedef struct {
+    int count;
+} stream_state;
+
+static int on_token(int32_t tok, void *user) {
+    stream_state *s = user;
+    printf("%s%d", s->count++ ? " " : "", tok);
+    fflush(stdout);
+    return 0;
+}
+
+int cmd_run(int argc, char **argv) {
+    const char *C = "run", *dir = NULL, *ids_s = NULL, *text = NULL;
+    long n_new = 128, threads = 0, n_ctx = 0;
+    r1c_sampler_params sp = r1c_sampler_default_params();
+    int use_mmap = 0, quiet = 0, have_seed = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        double d;
+        long l;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(USAGE, stdout);
+            return 0;
+        } else if (!strcmp(a, "--mmap")) {
+            use_mmap = 1;
+        } else if (!strcmp(a, "--quiet")) {
+            quiet = 1;
+        } else if (!(v = cli_value(C, argc, argv, &i))) {
+            return 2;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            dir = v;
+        } else if (!strcmp(a, "--ids")) {
+            ids_s = v;
+        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
+            text = v;
+        } else if (!strcmp(a, "-n")) {
+            if (!cli_int(C, a, v, 0, 1 << 30, &n_new)) return 2;
+        } else if (!strcmp(a, "-t")) {
+            if (!cli_int(C, a, v, 1, 512, &threads)) return 2;
+        } else if (!strcmp(a, "-c")) {
+            if (!cli_int(C, a, v, 1, 1 << 30, &n_ctx)) return 2;
+        } else if (!strcmp(a, "--temp")) {
+            if (!cli_float(C, a, v, 0, 100, &d)) return 2;
+            sp.temperature = (float)d;
+        } else if (!strcmp(a, "--top-p")) {
+            if (!cli_float(C, a, v, 1e-9, 1, &d)) return 2;
+            sp.top_p = (float)d;
+        } else if (!strcmp(a, "--min-p")) {
+            if (!cli_float(C, a, v, 0, 1, &d)) return 2;
+            sp.min_p = (float)d;
+        } else if (!strcmp(a, "--top-k")) {
+            if (!cli_int(C, a, v, 0, 1 << 30, &l)) return 2;
+            sp.top_k = (int)l;
+        } else if (!strcmp(a, "--seed")) {
+            if (!cli_u64(C, a, v, &sp.seed)) return 2;
+            have_seed = 1;
+        } else {
+            cli_fail(C, "unknown option '%s'", a);
+            fputs(USAGE, stderr);
+            return 2;
+        }
+    }
+    if (text)
+        return cli_fail(C, "text prompts need the tokenizer, which has not landed yet; pass token ids with --ids");
+    if (!have_seed && getrandom(&sp.seed, sizeof sp.seed, 0) != (ssize_t)sizeof sp.seed) sp.seed = (uint64_t)getpid();
+
+    r1c_model *m = cli_load(C, dir, use_mmap);
+    if (!m) return 1;
+    int32_t *ids = NULL;
+    int n_ids = 0, rc = 1;
+    r1c_ctx *c = NULL;
+    r1c_sampler *s = NULL;
+    r1c_model_info info;
+    r1c_model_get_info(m, &info);
+    if (ids_s) {
+        if (!cli_ids(C, "--ids", ids_s, &ids, &n_ids)) goto out;
+    } else if (info.bos_id >= 0) {
+        ids = malloc(sizeof *ids);
+        ids[0] = info.bos_id;
+        n_ids = 1;
+    } else {
+        cli_fail(C, "the model has no bos_token_id: give a prompt with --ids");
+        goto out;
+    }
+    r1c_ctx_params cp = {.n_ctx = (int)n_ctx, .n_threads = (int)threads};
+    if (r1c_ctx_new(m, &cp, &c) != R1C_OK || r1c_sampler_new(&sp, info.n_vocab, &s) != R1C_OK) {
+        cli_fail(C, "%s", r1c_last_error());
+        goto out;
+    }
+    stream_state ss = {0};
+    r1c_gen_stats st;
+    if (r1c_generate(c, s, ids, n_ids, (int)n_new, on_token, &ss, &st) != R1C_OK) {
+        putchar('\n');
+        cli_fail(C, "%s", r1c_last_error());
+        goto out;
+    }
+    putchar('\n');
+    if (!quiet)
+        fprintf(stderr,
+                "\nr1c run: prompt %d tokens in %.3f s (%.1f t/s); generated %d tokens in %.3f s "
+                "(%.1f t/s)%s%s; seed %llu; %s kernels, %d threads\n",
+                st.n_prompt, st.prompt_seconds, st.prompt_seconds > 0 ? st.n_prompt / st.prompt_seconds : 0.0,
+                st.n_gen, st.gen_seconds, st.gen_seconds > 0 ? (st.n_gen > 1 ? st.n_gen - 1 : 0) / st.gen_seconds : 0.0,
+                st.stopped_by_eos ? "; stopped at EOS" : "", st.stopped_by_context ? "; context full" : "",
+                (unsigned long long)sp.seed, r1c_kernel_isa(), threads ? (int)threads : r1c_default_threads());
+    rc = 0;
+out:
+    free(ids);
+    r1c_sampler_free(s);
+    r1c_ctx_free(c);
+    r1c_model_free(m);
+    return rc;
+}

@@ -1,0 +1,46 @@
+/* main.c — r1c, the command-line tool: one binary, subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "r1c %s — DeepSeek-R1 models in C\n"
+            "\n"
+            "usage: r1c COMMAND [options]\n"
+            "\n"
+            "commands:\n"
+            "  run     generate from a model:  r1c run -m DIR --ids 1,2,3 [-n N] [--temp T] [--top-p P]\n"
+            "  info    architecture, config, parameters, tensors, memory:  r1c info -m DIR\n"
+            "  logits  raw float32 logits for a token sequence:  r1c logits -m DIR --ids ... --out FILE\n"
+            "  bench   prompt and generation speed (llama-bench fields):  r1c bench -m DIR -p 512 -n 128\n"
+            "  dev     developer tools (make-model: random weights of real shapes)\n"
+            "\n"
+            "Run `r1c COMMAND --help` for the options of one command.\n",
+            r1c_version());
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("r1c %s (kernels: %s)\n", r1c_version(), r1c_kernel_isa());
+        return 0;
+    }
+    if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "logits")) return cmd_logits(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "dev")) return cmd_dev(argc - 1, argv + 1);
+    fprintf(stderr, "r1c: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}
