@@ -131,7 +131,7 @@ int32_t r1c_sampler_sample(r1c_sampler *s, const float *logits) {
         c[i].id = i;
         if (c[i].p > zmax) zmax = c[i].p;
     }
-    if (zmax == -INFINITY) return argmax(logits, V);
+    if (isinf(zmax)) return argmax(logits, V); /* all -inf/NaN, or +inf (exp(inf-inf) = NaN): greedy */
     int n = V;
     if (p->top_k > 0 && p->top_k < n) {
         select_top(c, n, p->top_k); /* ranking by z equals ranking by probability */

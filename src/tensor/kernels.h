@@ -35,6 +35,8 @@ typedef struct r1c_kernels {
      * k must be a multiple of 16 unless this block ends the reduction (tail zero-padded). */
     void (*gemm_acc)(const float *w, int64_t ldw, int nr, const float *x, int64_t ldx, int nt,
                      float *acc, int64_t k, int init);
+    /* out[i] = canonical tree sum of the 16 lanes acc[16*i .. 16*i+15], i < n */
+    void (*lane_sums)(const float *acc, int64_t n, float *out);
     void (*bf16_to_f32)(const uint16_t *src, float *dst, int64_t n);
     void (*f16_to_f32)(const uint16_t *src, float *dst, int64_t n);
     /* y[i] += a * x[i] (fused), order-free. */

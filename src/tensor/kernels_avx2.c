@@ -107,6 +107,10 @@ static void gemm_acc(const float *w, int64_t ldw, int nr, const float *x, int64_
         }
 }
 
+static void lane_sums(const float *acc, int64_t n, float *out) {
+    for (int64_t i = 0; i < n; i++) out[i] = hsum(ld_f32(acc + i * 16));
+}
+
 static void bf16_to_f32(const uint16_t *s, float *d, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, bf8(s + i));
@@ -133,6 +137,7 @@ const r1c_kernels r1c_kernels_avx2 = {
     .matvec_bf16 = matvec_bf16,
     .matvec_f16 = matvec_f16,
     .gemm_acc = gemm_acc,
+    .lane_sums = lane_sums,
     .bf16_to_f32 = bf16_to_f32,
     .f16_to_f32 = f16_to_f32,
     .axpy = axpy,

@@ -142,6 +142,39 @@ static void gemm_acc(const float *w, int64_t ldw, int nr, const float *x, int64_
         }
 }
 
+/* Sixteen tree sums at once: each level adds the same lane pairs as the canonical tree
+ * (l + 8, then + 4, + 2, + 1), on transposed data, so the bits equal r1c_lane_sum's. */
+static __m512 tree16(const __m512 v[16]) {
+    __m512 u[8], w[4], z[2];
+    for (int i = 0; i < 8; i++) /* [b(v2i) | b(v2i+1)], b[l] = a[l] + a[l+8] */
+        u[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
+                             _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
+    for (int j = 0; j < 4; j++) /* four c's of 4 lanes, c[l] = b[l] + b[l+4] */
+        w[j] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * j], u[2 * j + 1], 0x88),
+                             _mm512_shuffle_f32x4(u[2 * j], u[2 * j + 1], 0xDD));
+    for (int m = 0; m < 2; m++) /* d[l] = c[l] + c[l+2] */
+        z[m] = _mm512_add_ps(_mm512_shuffle_ps(w[2 * m], w[2 * m + 1], 0x44),
+                             _mm512_shuffle_ps(w[2 * m], w[2 * m + 1], 0xEE));
+    /* d[0] + d[1]; lane 4k+s then holds the sum of v[4s+k] */
+    __m512 r = _mm512_add_ps(_mm512_shuffle_ps(z[0], z[1], 0x88), _mm512_shuffle_ps(z[0], z[1], 0xDD));
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_ps(order, r);
+}
+
+static void lane_sums(const float *acc, int64_t n, float *out) {
+    int64_t i = 0;
+    __m512 v[16];
+    for (; i + 16 <= n; i += 16) {
+        for (int j = 0; j < 16; j++) v[j] = _mm512_loadu_ps(acc + (i + j) * 16);
+        _mm512_storeu_ps(out + i, tree16(v));
+    }
+    if (i < n) {
+        int rem = (int)(n - i);
+        for (int j = 0; j < 16; j++) v[j] = j < rem ? _mm512_loadu_ps(acc + (i + j) * 16) : _mm512_setzero_ps();
+        _mm512_mask_storeu_ps(out + i, (__mmask16)((1u << rem) - 1), tree16(v));
+    }
+}
+
 static void bf16_to_f32(const uint16_t *s, float *d, int64_t n) {
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, ld_bf16(s + i));
@@ -175,6 +208,7 @@ const r1c_kernels r1c_kernels_avx512 = {
     .matvec_bf16 = matvec_bf16,
     .matvec_f16 = matvec_f16,
     .gemm_acc = gemm_acc,
+    .lane_sums = lane_sums,
     .bf16_to_f32 = bf16_to_f32,
     .f16_to_f32 = f16_to_f32,
     .axpy = axpy,

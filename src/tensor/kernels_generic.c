@@ -51,6 +51,10 @@ static void gemm_acc(const float *w, int64_t ldw, int nr, const float *x, int64_
     }
 }
 
+static void lane_sums(const float *acc, int64_t n, float *out) {
+    for (int64_t i = 0; i < n; i++) out[i] = r1c_lane_sum(acc + i * R1C_LANES);
+}
+
 static void bf16_to_f32(const uint16_t *s, float *d, int64_t n) { r1c_to_f32(R1C_BF16, s, d, n); }
 static void f16_to_f32(const uint16_t *s, float *d, int64_t n) { r1c_to_f32(R1C_F16, s, d, n); }
 
@@ -64,6 +68,7 @@ const r1c_kernels r1c_kernels_generic = {
     .matvec_bf16 = matvec_bf16,
     .matvec_f16 = matvec_f16,
     .gemm_acc = gemm_acc,
+    .lane_sums = lane_sums,
     .bf16_to_f32 = bf16_to_f32,
     .f16_to_f32 = f16_to_f32,
     .axpy = axpy,

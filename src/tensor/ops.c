@@ -10,11 +10,11 @@
  * TB tokens per block, K in blocks of KB (a multiple of 16, so lanes keep their k mod 16). */
 #define NB 16
 #define KB 512
-#define TB 48
+#define TB 96
 #define N_TT ((TB + R1C_GEMM_MT - 1) / R1C_GEMM_MT)
 #define N_RT (NB / R1C_GEMM_NR)
 #define TILE_FLOATS (R1C_GEMM_MT * R1C_GEMM_NR * R1C_LANES)
-#define GEMM_SCRATCH (NB * KB + N_TT * N_RT * TILE_FLOATS)
+#define GEMM_SCRATCH (NB * KB + N_TT * N_RT * TILE_FLOATS + TB * NB)
 
 size_t r1c_exec_scratch_floats(int n_ctx) {
     size_t att = (size_t)n_ctx + 64;
@@ -45,7 +45,7 @@ static void widen_rows(const r1c_kernels *K, const r1c_tensor *w, int64_t r, int
 static void gemm_rows(const r1c_kernels *K, const r1c_tensor *w, const float *x, int64_t ldx,
                       int T, float *y, int64_t ldy, int64_t r0, int64_t r1, float *scratch) {
     const int64_t k = w->shape[1];
-    float *panel = scratch, *acc = scratch + NB * KB;
+    float *panel = scratch, *acc = scratch + NB * KB, *sums = acc + N_TT * N_RT * TILE_FLOATS;
     for (int64_t r = r0; r < r1; r += NB) {
         const int nrb = (int)(r1 - r < NB ? r1 - r : NB);
         for (int t0 = 0; t0 < T; t0 += TB) {
@@ -76,32 +76,38 @@ static void gemm_rows(const r1c_kernels *K, const r1c_tensor *w, const float *x,
                     int nt = ntb - tt < R1C_GEMM_MT ? ntb - tt : R1C_GEMM_MT;
                     int nr = nrb - rr < R1C_GEMM_NR ? nrb - rr : R1C_GEMM_NR;
                     const float *a = acc + ((tt / R1C_GEMM_MT) * N_RT + rr / R1C_GEMM_NR) * TILE_FLOATS;
+                    K->lane_sums(a, nt * nr, sums);
                     for (int t = 0; t < nt; t++)
-                        for (int i = 0; i < nr; i++)
-                            y[(int64_t)(t0 + tt + t) * ldy + r + rr + i] =
-                                r1c_lane_sum(a + (t * nr + i) * R1C_LANES);
+                        for (int i = 0; i < nr; i++) y[(int64_t)(t0 + tt + t) * ldy + r + rr + i] = sums[t * nr + i];
                 }
         }
     }
 }
+
+/* Rows are handed out in chunks from a shared counter (dynamic scheduling): a thread that
+ * finishes early takes more, so no core idles at the barrier when the two cores see unequal
+ * bandwidth. Each row is still computed by exactly one thread in the canonical order, so the
+ * result does not depend on which thread took it. */
+#define CHUNK_ROWS 64
 
 void r1c_matmul(const r1c_exec *ex, const r1c_mm_job *jobs, int n_jobs, const float *x,
                 int64_t ldx, int T) {
     const r1c_kernels *K = r1c_kernels_get();
     int64_t total = 0;
     for (int j = 0; j < n_jobs; j++) total += jobs[j].w->shape[0];
-#pragma omp parallel num_threads(ex->n_threads)
-    {
-        int ith = r1c_thread_index(), nth = r1c_thread_count();
-        int64_t b, e, base = 0;
-        r1c_split(total, NB, ith, nth, &b, &e);
-        for (int j = 0; j < n_jobs; j++) {
+    const int64_t n_chunks = (total + CHUNK_ROWS - 1) / CHUNK_ROWS;
+    const int nt = n_chunks < ex->n_threads ? (int)n_chunks : ex->n_threads;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int64_t ch = 0; ch < n_chunks; ch++) {
+        const int64_t b = ch * CHUNK_ROWS, e = b + CHUNK_ROWS < total ? b + CHUNK_ROWS : total;
+        int64_t base = 0;
+        for (int j = 0; j < n_jobs && base < e; j++) {
             const r1c_tensor *w = jobs[j].w;
-            int64_t rows = w->shape[0];
-            int64_t r0 = b > base ? b - base : 0, r1 = e - base < rows ? e - base : rows;
+            const int64_t rows = w->shape[0];
+            const int64_t r0 = b > base ? b - base : 0, r1 = e - base < rows ? e - base : rows;
             if (r0 < r1) {
                 if (T == 1) matvec_rows(K, w, x, jobs[j].y, r0, r1);
-                else gemm_rows(K, w, x, ldx, T, jobs[j].y, jobs[j].ldy, r0, r1, ex->scratch[ith]);
+                else gemm_rows(K, w, x, ldx, T, jobs[j].y, jobs[j].ldy, r0, r1, ex->scratch[r1c_thread_index()]);
             }
             base += rows;
         }

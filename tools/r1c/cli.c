@@ -92,7 +92,16 @@ int cli_ids(const char *cmd, const char *opt, const char *s, int32_t **ids, int 
     return 1;
 }
 
-const char *cli_value(const char *cmd, int argc, char **argv, int *i) {
+const char *cli_value(const char *cmd, int argc, char **argv, int *i, const char *valued) {
+    const char *a = argv[*i];
+    size_t n = strlen(a);
+    int known = 0;
+    for (const char *p = valued; n && (p = strstr(p, a)); p += n)
+        if ((p == valued || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0)) known = 1;
+    if (!known) {
+        cli_fail(cmd, "unknown option '%s' (see r1c %s --help)", a, cmd);
+        return NULL;
+    }
     if (*i + 1 >= argc) {
         cli_fail(cmd, "option %s needs a value", argv[*i]);
         return NULL;

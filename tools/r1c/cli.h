@@ -24,8 +24,10 @@ int cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
 int cli_ids(const char *cmd, const char *opt, const char *s, int32_t **ids, int *n);
 int cli_int_list(const char *cmd, const char *opt, const char *s, long lo, long hi, int **vals, int *n);
 
-/* The value after option argv[*i], advancing *i; NULL (with a message) if absent. */
-const char *cli_value(const char *cmd, int argc, char **argv, int *i);
+/* The value after option argv[*i], advancing *i. `valued` lists the command's options that
+ * take a value ("-m --model -n"); an option not in it is reported as unknown. NULL (with a
+ * message) on an unknown option or a missing value. */
+const char *cli_value(const char *cmd, int argc, char **argv, int *i, const char *valued);
 
 /* Loads a model, printing the library's message on failure. */
 r1c_model *cli_load(const char *cmd, const char *dir, int use_mmap);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/resource.h>
+
 #include "cli.h"
 
 static const char *USAGE =
@@ -43,6 +45,13 @@ static int run_once(r1c_ctx *c, int V, int n_prompt, int n_gen, double *seconds)
     return ok;
 }
 
+/* the process's peak resident memory so far: weights + cache + scratch, no second copy */
+static long long peak_rss(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (long long)ru.ru_maxrss * 1024;
+}
+
 static void stats(result *r) {
     int n = r->reps, tokens = r->n_prompt + r->n_gen;
     double s = 0, s2 = 0, t = 0, t2 = 0;
@@ -66,7 +75,7 @@ int cmd_bench(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--mmap")) {
             use_mmap = 1;
-        } else if (!(v = cli_value(C, argc, argv, &i))) {
+        } else if (!(v = cli_value(C, argc, argv, &i, "-m --model -p -n -t -r -o"))) {
             return 2;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             dir = v;
@@ -149,11 +158,11 @@ int cmd_bench(int argc, char **argv) {
                            "\"model_type\": \"%s\", \"model_size\": %lld, \"model_n_params\": %lld, "
                            "\"decode_bytes\": %lld, \"use_mmap\": %s, \"n_batch\": 512, \"n_threads\": %d, "
                            "\"n_prompt\": %d, \"n_gen\": %d, \"avg_ns\": %.0f, \"stddev_ns\": %.0f, "
-                           "\"avg_ts\": %.6f, \"stddev_ts\": %.6f, \"gen_gbps\": %.3f, \"samples_ns\": [",
+                           "\"avg_ts\": %.6f, \"stddev_ts\": %.6f, \"gen_gbps\": %.3f, \"peak_rss_bytes\": %lld, \"samples_ns\": [",
                            first ? "" : ",\n", r1c_version(), r1c_kernel_isa(), dir, model_type,
                            (long long)in.weight_bytes, (long long)in.n_params, (long long)in.decode_bytes,
                            use_mmap ? "true" : "false", r.n_threads, r.n_prompt, r.n_gen, r.avg_ns, r.sd_ns,
-                           r.avg_ts, r.sd_ts, gbps);
+                           r.avg_ts, r.sd_ts, gbps, peak_rss());
                     for (int i = 0; i < reps; i++) printf("%s%.0f", i ? ", " : "", r.ns[i]);
                     printf("], \"samples_ts\": [");
                     for (int i = 0; i < reps; i++)

@@ -117,7 +117,7 @@ static int make_model(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(USAGE, stdout);
             return 0;
-        } else if (!(v = cli_value(C, argc, argv, &i))) {
+        } else if (!(v = cli_value(C, argc, argv, &i, "--preset --out --dtype --seed --layers --shards"))) {
             return 2;
         } else if (!strcmp(a, "--preset")) {
             pname = v;

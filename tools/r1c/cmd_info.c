@@ -26,7 +26,7 @@ int cmd_info(int argc, char **argv) {
             use_mmap = 1;
         } else if (!strcmp(a, "--no-tensors")) {
             tensors = 0;
-        } else if (!(v = cli_value(C, argc, argv, &i))) {
+        } else if (!(v = cli_value(C, argc, argv, &i, "-m --model -c"))) {
             return 2;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             dir = v;

@@ -34,7 +34,7 @@ int cmd_logits(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--mmap")) {
             use_mmap = 1;
-        } else if (!(v = cli_value(C, argc, argv, &i))) {
+        } else if (!(v = cli_value(C, argc, argv, &i, "-m --model --ids --out -o --mode -t"))) {
             return 2;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             dir = v;

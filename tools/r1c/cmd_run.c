@@ -52,7 +52,7 @@ int cmd_run(int argc, char **argv) {
             use_mmap = 1;
         } else if (!strcmp(a, "--quiet")) {
             quiet = 1;
-        } else if (!(v = cli_value(C, argc, argv, &i))) {
+        } else if (!(v = cli_value(C, argc, argv, &i, "-m --model --ids -p --prompt -n -t -c --temp --top-p --min-p --top-k --seed"))) {
             return 2;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             dir = v;
