@@ -2,8 +2,9 @@
  *
  * The contract under test (src/tensor/kernels.h): every table computes a dot product in the
  * one canonical order (16 lanes, fused multiply-add, fixed tree sum), so the tables agree bit
- * for bit with each other, the blocked GEMM agrees with the matrix-vector kernel, and
- * r1c_matmul gives the same bits for any thread count and any batch size. Bit identity is
+ * for bit with each other, the blocked GEMM (gemm_acc + lane_sums) agrees with the
+ * matrix-vector kernel, and r1c_matmul gives the same bits for any thread count, any batch
+ * size and any kernel table. Bit identity is
  * checked with memcmp; accuracy (against a double-precision loop) only for the generic table,
  * since the others are then equal to it.
  *

@@ -10,6 +10,7 @@
 
 #include "../base/error.h"
 #include "../base/file.h"
+#include "json.h"
 
 #define MAX_DIM (1 << 22)
 
@@ -174,24 +175,9 @@ static r1c_status parse_rope_scaling(const reader *top, r1c_hf_config *c) {
                      top->path, type);
 }
 
-/* cJSON stops after the first value and ignores what follows; a JSON document (and Python's
- * json.load) allows only whitespace there, so "{...} }" or two configs pasted together are
- * rejected rather than half read. NULL if not exactly one JSON value. */
-static cJSON *parse_document(const char *json, size_t len) {
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
-    while (root && end < json + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
-        end++;
-    if (root && end != json + len) {
-        cJSON_Delete(root);
-        return NULL;
-    }
-    return root;
-}
-
 r1c_status r1c_hf_config_parse(const char *json, size_t len, const char *path, r1c_hf_config *c) {
     memset(c, 0, sizeof *c);
-    cJSON *root = parse_document(json, len);
+    cJSON *root = r1c_json_parse(json, len);
     if (!root) return r1c_error(R1C_ERR_FORMAT, "%s: not valid JSON", path);
     r1c_status st = R1C_OK;
     reader r = {path, root, ""};
@@ -285,7 +271,7 @@ r1c_status r1c_hf_generation_config_load(const char *dir, r1c_hf_config *cfg) {
         return R1C_OK;
     }
     r1c_status st = r1c_read_small_file(path, 1u << 20, &text, &len);
-    cJSON *root = st == R1C_OK ? parse_document(text, len) : NULL;
+    cJSON *root = st == R1C_OK ? r1c_json_parse(text, len) : NULL;
     if (st == R1C_OK && !cJSON_IsObject(root))
         st = r1c_error(R1C_ERR_FORMAT, "%s: not a JSON object", path);
     if (st == R1C_OK) {

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../base/error.h"
+#include "json.h"
 
 #define MAX_EXACT_INT 9007199254740992.0 /* 2^53: JSON numbers beyond this lose integers */
 
@@ -280,7 +281,12 @@ static r1c_status load_file(const char *path, int use_mmap, r1c_st_file *f) {
     if (st == R1C_OK) st = r1c_st_parse(path, head, want, size, &f->hdr);
     free(head);
     if (st != R1C_OK) return st;
-    return r1c_blob_load(path, use_mmap, (size_t)f->hdr.data_start, &f->blob);
+    if ((st = r1c_blob_load(path, use_mmap, (size_t)f->hdr.data_start, &f->blob)) != R1C_OK) return st;
+    /* the header was checked against the size seen first: a file changed since is refused */
+    if (f->blob.size != size)
+        return r1c_error(R1C_ERR_IO, "%s: file changed size while loading (%llu, then %zu bytes)", path,
+                         (unsigned long long)size, f->blob.size);
+    return R1C_OK;
 }
 
 static void close_file(r1c_st_file *f) {
@@ -359,7 +365,7 @@ static r1c_status open_sharded(const char *dir, const char *index_path, int use_
     size_t len = 0;
     r1c_status st = r1c_read_small_file(index_path, 64u << 20, &text, &len);
     if (st != R1C_OK) return st;
-    cJSON *root = cJSON_ParseWithLength(text, len);
+    cJSON *root = r1c_json_parse(text, len);
     free(text);
     if (!root) return r1c_error(R1C_ERR_FORMAT, "%s: not valid JSON", index_path);
     const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");

@@ -135,6 +135,7 @@ static r1c_status dense_forward(r1c_ctx *c, const int32_t *ids, int T, float *lo
     const float eps = (float)p->rms_norm_eps, scale = 1.0f / sqrtf((float)hd);
     const r1c_exec *ex = &c->ex;
     const int nt = T > 1 ? ex->n_threads : 1; /* per-token loops: threads only for batches */
+    (void)nt;
     const int pos0 = c->n_past;
 
     for (int t = 0; t < T; t++) embed_row(m->embed, ids[t], c->x + t * D);

@@ -2,6 +2,9 @@
 #include "kernels.h"
 
 #include <pthread.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,12 +13,22 @@
 static const r1c_kernels *g_active;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
+/* F16C: CPUID leaf 1, ECX bit 29 (clang 14's __builtin_cpu_supports does not know "f16c") */
+static int cpu_has_f16c(void) {
+#if defined(__x86_64__)
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+#else
+    return 0;
+#endif
+}
+
 static int cpu_has(const char *isa) {
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
     if (strcmp(isa, "avx2") == 0)
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("f16c");
+               cpu_has_f16c();
     if (strcmp(isa, "avx512") == 0)
         return cpu_has("avx2") && __builtin_cpu_supports("avx512f") &&
                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&

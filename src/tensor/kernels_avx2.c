@@ -32,7 +32,8 @@ static inline v16 ld_f16(const uint16_t *p) {
     return v;
 }
 
-/* Four rows at a time (eight ymm chains). */
+/* Four rows at a time (eight ymm chains), n/4 rows apart: four long sequential streams
+ * (see kernels_avx512.c). */
 #define DEFINE_MATVEC(NAME, WT, LD)                                                            \
     static void NAME(const WT *w, const float *x, float *y, int64_t k, int64_t n) {            \
         const int64_t kv = k & ~(int64_t)15;                                                    \
@@ -40,29 +41,29 @@ static inline v16 ld_f16(const uint16_t *p) {
         float xt[16] = {0};                                                                     \
         WT wt[16];                                                                              \
         if (rem) memcpy(xt, x + kv, (size_t)rem * sizeof(float));                               \
-        int64_t r = 0;                                                                          \
-        for (; r + 4 <= n; r += 4) {                                                            \
+        const int64_t S = n / 4, sk = S * k;                                                    \
+        for (int64_t r = 0; r < S; r++) {                                                       \
             const WT *w0 = w + r * k;                                                           \
             v16 a0 = zero16(), a1 = a0, a2 = a0, a3 = a0;                                       \
             for (int64_t i = 0; i < kv; i += 16) {                                              \
                 v16 xv = ld_f32(x + i);                                                         \
                 a0 = fma16(LD(w0 + i), xv, a0);                                                 \
-                a1 = fma16(LD(w0 + k + i), xv, a1);                                             \
-                a2 = fma16(LD(w0 + 2 * k + i), xv, a2);                                         \
-                a3 = fma16(LD(w0 + 3 * k + i), xv, a3);                                         \
+                a1 = fma16(LD(w0 + sk + i), xv, a1);                                            \
+                a2 = fma16(LD(w0 + 2 * sk + i), xv, a2);                                        \
+                a3 = fma16(LD(w0 + 3 * sk + i), xv, a3);                                        \
             }                                                                                   \
             if (rem) {                                                                          \
                 v16 xv = ld_f32(xt);                                                            \
                 v16 *as[4] = {&a0, &a1, &a2, &a3};                                              \
                 for (int j = 0; j < 4; j++) {                                                   \
                     memset(wt, 0, sizeof wt);                                                   \
-                    memcpy(wt, w0 + j * k + kv, (size_t)rem * sizeof(WT));                      \
+                    memcpy(wt, w0 + j * sk + kv, (size_t)rem * sizeof(WT));                     \
                     *as[j] = fma16(LD(wt), xv, *as[j]);                                         \
                 }                                                                               \
             }                                                                                   \
-            y[r] = hsum(a0), y[r + 1] = hsum(a1), y[r + 2] = hsum(a2), y[r + 3] = hsum(a3);     \
+            y[r] = hsum(a0), y[r + S] = hsum(a1), y[r + 2 * S] = hsum(a2), y[r + 3 * S] = hsum(a3); \
         }                                                                                       \
-        for (; r < n; r++) {                                                                    \
+        for (int64_t r = 4 * S; r < n; r++) {                                                                    \
             const WT *wr = w + r * k;                                                           \
             v16 a = zero16();                                                                   \
             for (int64_t i = 0; i < kv; i += 16) a = fma16(LD(wr + i), ld_f32(x + i), a);       \

@@ -87,19 +87,35 @@ static void gemm_rows(const r1c_kernels *K, const r1c_tensor *w, const float *x,
 /* Rows are handed out in chunks from a shared counter (dynamic scheduling): a thread that
  * finishes early takes more, so no core idles at the barrier when the two cores see unequal
  * bandwidth. Each row is still computed by exactly one thread in the canonical order, so the
- * result does not depend on which thread took it. */
-#define CHUNK_ROWS 64
+ * result does not depend on which thread took it.
+ *
+ * Chunk size: the matrix-vector kernel reads a chunk as 8 interleaved runs of chunk/8 rows;
+ * runs of ~192 KB keep the prefetchers at full speed, and at least 4 chunks per thread keep
+ * the threads balanced. GEMM chunks are a few NB-row panels. */
+#define STREAM_BYTES (192 << 10)
+
+static int64_t chunk_rows(const r1c_mm_job *jobs, int n_jobs, int64_t total, int T, int nt) {
+    if (T > 1) return 4 * NB;
+    const r1c_tensor *w = jobs[0].w;
+    int64_t row_bytes = w->shape[1] * r1c_dtype_size(w->dtype);
+    int64_t c = 8 * ((STREAM_BYTES + row_bytes - 1) / row_bytes);
+    int64_t balance = total / (4 * (int64_t)nt) / 8 * 8;
+    if (c > balance) c = balance;
+    return c < 8 ? 8 : c;
+}
 
 void r1c_matmul(const r1c_exec *ex, const r1c_mm_job *jobs, int n_jobs, const float *x,
                 int64_t ldx, int T) {
     const r1c_kernels *K = r1c_kernels_get();
     int64_t total = 0;
     for (int j = 0; j < n_jobs; j++) total += jobs[j].w->shape[0];
-    const int64_t n_chunks = (total + CHUNK_ROWS - 1) / CHUNK_ROWS;
+    const int64_t cr = chunk_rows(jobs, n_jobs, total, T, ex->n_threads);
+    const int64_t n_chunks = (total + cr - 1) / cr;
     const int nt = n_chunks < ex->n_threads ? (int)n_chunks : ex->n_threads;
+    (void)nt; /* used by the pragma only */
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int64_t ch = 0; ch < n_chunks; ch++) {
-        const int64_t b = ch * CHUNK_ROWS, e = b + CHUNK_ROWS < total ? b + CHUNK_ROWS : total;
+        const int64_t b = ch * cr, e = b + cr < total ? b + cr : total;
         int64_t base = 0;
         for (int j = 0; j < n_jobs && base < e; j++) {
             const r1c_tensor *w = jobs[j].w;
