@@ -1,4 +1,5 @@
 # Thin wrapper over CMake for the README commands. `make` builds build/r1c.
+MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 FUZZ_SECONDS ?= 60

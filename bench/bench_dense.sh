@@ -3,37 +3,49 @@
 # (bf16), next to this machine's memory bandwidth measured in the same run.
 #
 #   bash bench/bench_dense.sh [preset=r1-distill-qwen-1.5b] [dtype=bf16]
-#   env: R1C_BENCH_DIR (models, default /tmp/r1c-bench), REPS (3), PP (512), TG (128)
+#   env: R1C_BENCH_DIR (models, default /tmp/r1c-bench), REPS (5), PP (512), TG (128), MMAP (1)
 #
-# Prints, per thread count: pp and tg tokens/s (mean ± sd), tg x bytes read per token (GB/s),
-# and that as a fraction of the read bandwidth measured just before and after (median).
+# The shared VM's bandwidth moves by 2x within minutes, so every generation repetition is paired
+# with its own read-bandwidth probe (build/membw, 8 streams per thread, same thread count) taken
+# just before it; the table gives the median of the per-pair ratios tg x bytes/token ÷ probe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PRESET=${1:-r1-distill-qwen-1.5b}
 DTYPE=${2:-bf16}
 DIR=${R1C_BENCH_DIR:-/tmp/r1c-bench}/$PRESET-$DTYPE
-REPS=${REPS:-3}; PP=${PP:-512}; TG=${TG:-128}
+REPS=${REPS:-5}; PP=${PP:-512}; TG=${TG:-128}; MMAP=${MMAP:-1}
 R1C=build/r1c; MEMBW=build/membw
 [ -x $R1C ] && [ -x $MEMBW ] || { echo "build first: make" >&2; exit 1; }
+mkdir -p "$(dirname "$DIR")"
 [ -f "$DIR/config.json" ] || $R1C dev make-model --preset "$PRESET" --dtype "$DTYPE" --out "$DIR"
 
-bw() { $MEMBW 1024 5 "$1" | sed -E 's/.*"membw_read_gbps": ([0-9.]+).*/\1/'; }
 field() { sed -E "s/.*\"$1\": ([0-9.e+-]+).*/\1/"; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-echo "# r1c bench: $PRESET $DTYPE ($(date -u +%FT%TZ), kernels $($R1C --version | sed 's/.*kernels: //; s/)//'))"
+echo "# r1c bench: $PRESET $DTYPE ($(date -u +%FT%TZ), $($R1C --version))"
 echo
-echo "| threads | load | pp$PP t/s | tg$TG t/s | tg GB/s | read BW before / after GB/s | tg / BW | peak RSS GiB |"
+echo "| threads | load | pp$PP t/s | tg$TG t/s | tg GB/s | read BW GB/s (median of pairs) | tg / BW: median (min-max) | peak RSS GiB |"
 echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+loads="read"; [ "$MMAP" = 1 ] && loads="read mmap"
 for t in 1 2; do
-  for mm in "" "--mmap"; do
-    b0=$(bw $t)
-    out=$($R1C bench -m "$DIR" -p "$PP" -n "$TG" -r "$REPS" -t $t -o json $mm)
-    b1=$(bw $t)
-    pp=$(grep "\"n_prompt\": $PP," <<<"$out" | field avg_ts); ppsd=$(grep "\"n_prompt\": $PP," <<<"$out" | field stddev_ts)
-    tg=$(grep "\"n_gen\": $TG," <<<"$out" | field avg_ts); tgsd=$(grep "\"n_gen\": $TG," <<<"$out" | field stddev_ts)
-    gbs=$(grep "\"n_gen\": $TG," <<<"$out" | field gen_gbps)
-    rss=$(grep "\"n_gen\": $TG," <<<"$out" | field peak_rss_bytes)
-    awk -v t=$t -v mm="${mm:-read}" -v pp=$pp -v ppsd=$ppsd -v tg=$tg -v tgsd=$tgsd -v g=$gbs -v b0=$b0 -v b1=$b1 -v rss=$rss \
-      'BEGIN { bw = (b0 + b1) / 2; printf "| %d | %s | %.1f ± %.1f | %.2f ± %.2f | %.1f | %.1f / %.1f | %.0f%% | %.2f |\n", t, mm, pp, ppsd, tg, tgsd, g, b0, b1, 100 * g / bw, rss / 1073741824 }'
+  for load in $loads; do
+    mm=""; [ $load = mmap ] && mm="--mmap"
+    pp=$($R1C bench -m "$DIR" -p "$PP" -n 0 -r 3 -t $t -o json $mm | grep '"n_prompt"')
+    tgs=(); gbs=(); bws=(); ratios=(); rss=0
+    for ((i = 0; i < REPS; i++)); do
+      bw=$($MEMBW 1024 3 $t 8 | field membw_read_gbps)
+      out=$($R1C bench -m "$DIR" -p 0 -n "$TG" -r 1 -t $t -o json $mm | grep '"n_gen"')
+      g=$(field gen_gbps <<<"$out")
+      tgs+=("$(field avg_ts <<<"$out")"); gbs+=("$g"); bws+=("$bw"); rss=$(field peak_rss_bytes <<<"$out")
+      ratios+=("$(awk -v g="$g" -v b="$bw" 'BEGIN { print g / b }')")
+    done
+    printf '%s\n' "${tgs[@]}" | awk -v t=$t -v load=$load -v pp="$(field avg_ts <<<"$pp")" -v ppsd="$(field stddev_ts <<<"$pp")" \
+      -v gb="$(printf '%s\n' "${gbs[@]}" | median)" -v bw="$(printf '%s\n' "${bws[@]}" | median)" \
+      -v r="$(printf '%s\n' "${ratios[@]}" | median)" -v rmin="$(printf '%s\n' "${ratios[@]}" | sort -g | head -1)" \
+      -v rmax="$(printf '%s\n' "${ratios[@]}" | sort -g | tail -1)" -v rss="$rss" \
+      '{ s += $1; s2 += $1 * $1; n++ }
+       END { m = s / n; sd = n > 1 ? sqrt((s2 - s * s / n) / (n - 1)) : 0
+             printf "| %d | %s | %.1f ± %.1f | %.2f ± %.2f | %.1f | %.1f | %.0f%% (%.0f-%.0f%%) | %.2f |\n",
+                    t, load, pp, ppsd, m, sd, gb, bw, 100 * r, 100 * rmin, 100 * rmax, rss / 1073741824 }'
   done
 done
