@@ -46,15 +46,6 @@ static float rand_spread(uint64_t *s) {
     return ldexpf(test_randf(s), e);
 }
 
-static void *xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
 /* ------------------------------------------------------------------ matvec */
 
 enum { W_F32, W_BF16, W_F16 };

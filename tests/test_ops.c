@@ -10,15 +10,6 @@
 #include "tensor/ops.h"
 #include "test_util.h"
 
-static void *xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
 /* ----------------------------------------------------------------- rmsnorm */
 
 static void test_rmsnorm(void) {

@@ -21,15 +21,6 @@ static r1c_sampler *make(float temperature, int top_k, float top_p, float min_p,
     return s;
 }
 
-static void *xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
 /* lowest id among the largest (NaN never the largest) */
 static int argmax_ref(const float *l, int n) {
     int best = -1;

@@ -41,6 +41,16 @@ static inline const char *test_tmpdir(const char *name) {
     return path;
 }
 
+/* malloc that ends the test program when memory runs out (tests may exit; the library not) */
+static inline void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
 /* Whole file into malloc'd memory; NULL if unreadable. */
 static inline void *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");

@@ -14,15 +14,6 @@
 
 #define MAX_DIM (1 << 22)
 
-static const char *type_name(const cJSON *v) {
-    if (cJSON_IsString(v)) return "a string";
-    if (cJSON_IsNumber(v)) return "a number";
-    if (cJSON_IsArray(v)) return "an array";
-    if (cJSON_IsObject(v)) return "an object";
-    if (cJSON_IsBool(v)) return "a boolean";
-    if (cJSON_IsNull(v)) return "null";
-    return "an invalid value";
-}
 
 typedef struct {
     const char *path;
@@ -52,7 +43,7 @@ static r1c_status get_int(const reader *r, const char *name, int required, int d
     }
     if (!is_int(v))
         return r1c_error(R1C_ERR_FORMAT, "%s: field '%s%s' must be an integer, got %s", r->path,
-                         r->prefix, name, type_name(v));
+                         r->prefix, name, r1c_json_type_name(v));
     int x = (int)v->valuedouble;
     if (x < lo || x > hi)
         return r1c_error(R1C_ERR_FORMAT, "%s: field '%s%s' = %d is out of range [%d, %d]", r->path,
@@ -70,7 +61,7 @@ static r1c_status get_num(const reader *r, const char *name, double def, double 
     }
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
         return r1c_error(R1C_ERR_FORMAT, "%s: field '%s%s' must be a number, got %s", r->path,
-                         r->prefix, name, type_name(v));
+                         r->prefix, name, r1c_json_type_name(v));
     if (!(v->valuedouble >= lo && v->valuedouble <= hi))
         return r1c_error(R1C_ERR_FORMAT, "%s: field '%s%s' = %g is out of range [%g, %g]", r->path,
                          r->prefix, name, v->valuedouble, lo, hi);
@@ -86,7 +77,7 @@ static r1c_status get_bool(const reader *r, const char *name, int def, int *out)
     }
     if (!cJSON_IsBool(v))
         return r1c_error(R1C_ERR_FORMAT, "%s: field '%s%s' must be true or false, got %s", r->path,
-                         r->prefix, name, type_name(v));
+                         r->prefix, name, r1c_json_type_name(v));
     *out = cJSON_IsTrue(v);
     return R1C_OK;
 }
@@ -103,7 +94,7 @@ static r1c_status get_str(const reader *r, const char *name, int required, const
     }
     if (!cJSON_IsString(v))
         return r1c_error(R1C_ERR_FORMAT, "%s: field '%s%s' must be a string, got %s", r->path,
-                         r->prefix, name, type_name(v));
+                         r->prefix, name, r1c_json_type_name(v));
     if (strlen(v->valuestring) >= cap)
         return r1c_error(R1C_ERR_FORMAT, "%s: field '%s%s' is too long", r->path, r->prefix, name);
     snprintf(out, cap, "%s", v->valuestring);
@@ -113,7 +104,7 @@ static r1c_status get_str(const reader *r, const char *name, int required, const
 static r1c_status add_eos(const reader *r, r1c_hf_config *c, const cJSON *one) {
     if (!is_int(one) || one->valuedouble < 0)
         return r1c_error(R1C_ERR_FORMAT, "%s: field 'eos_token_id' holds %s, not a token id",
-                         r->path, type_name(one));
+                         r->path, r1c_json_type_name(one));
     int id = (int)one->valuedouble;
     for (int i = 0; i < c->n_eos; i++)
         if (c->eos_token_id[i] == id) return R1C_OK;
@@ -132,7 +123,7 @@ static r1c_status get_eos(const reader *r, r1c_hf_config *c) {
     if (!cJSON_IsArray(v))
         return r1c_error(R1C_ERR_FORMAT,
                          "%s: field 'eos_token_id' must be an integer or a list of integers, got %s",
-                         r->path, type_name(v));
+                         r->path, r1c_json_type_name(v));
     const cJSON *one;
     cJSON_ArrayForEach(one, v) {
         r1c_status st = add_eos(r, c, one);
@@ -147,7 +138,7 @@ static r1c_status parse_rope_scaling(const reader *top, r1c_hf_config *c) {
     if (!rs || cJSON_IsNull(rs)) return R1C_OK;
     if (!cJSON_IsObject(rs))
         return r1c_error(R1C_ERR_FORMAT, "%s: field 'rope_scaling' must be an object or null, got %s",
-                         top->path, type_name(rs));
+                         top->path, r1c_json_type_name(rs));
     reader r = {top->path, rs, "rope_scaling."};
     char type[32];
     /* newer configs say rope_type, older ones type */

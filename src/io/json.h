@@ -10,4 +10,7 @@
  * rejected rather than half read. NULL if `text` is not exactly one JSON value. */
 cJSON *r1c_json_parse(const char *text, size_t len);
 
+/* "a string", "a number", ... for messages ("must be an integer, got a string"). */
+const char *r1c_json_type_name(const cJSON *v);
+
 #endif

@@ -22,16 +22,6 @@
 
 /* ------------------------------------------------------------------ parsing */
 
-static const char *json_type_name(const cJSON *v) {
-    if (!v) return "nothing";
-    if (cJSON_IsString(v)) return "a string";
-    if (cJSON_IsNumber(v)) return "a number";
-    if (cJSON_IsArray(v)) return "an array";
-    if (cJSON_IsObject(v)) return "an object";
-    if (cJSON_IsBool(v)) return "a boolean";
-    if (cJSON_IsNull(v)) return "null";
-    return "an invalid value";
-}
 
 /* A JSON number that is a non-negative integer below 2^53. */
 static int json_uint(const cJSON *v, uint64_t *out) {
@@ -58,13 +48,13 @@ static r1c_status parse_entry(const char *path, const cJSON *item, uint64_t data
     const char *name = item->string;
     if (!cJSON_IsObject(item))
         return r1c_error(R1C_ERR_FORMAT, "%s: tensor '%s': expected an object, got %s", path,
-                         name, json_type_name(item));
+                         name, r1c_json_type_name(item));
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(item, "dtype");
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive(item, "shape");
     const cJSON *off = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
     if (!cJSON_IsString(dt))
         return r1c_error(R1C_ERR_FORMAT, "%s: tensor '%s': 'dtype' must be a string, got %s",
-                         path, name, json_type_name(dt));
+                         path, name, r1c_json_type_name(dt));
     int dtype = r1c_dtype_from_name(dt->valuestring);
     if (dtype < 0)
         return r1c_error(R1C_ERR_UNSUPPORTED, "%s: tensor '%s': unknown dtype '%s'", path, name,
@@ -72,7 +62,7 @@ static r1c_status parse_entry(const char *path, const cJSON *item, uint64_t data
     e->dtype = (r1c_dtype)dtype;
     if (!cJSON_IsArray(sh))
         return r1c_error(R1C_ERR_FORMAT, "%s: tensor '%s': 'shape' must be an array, got %s",
-                         path, name, json_type_name(sh));
+                         path, name, r1c_json_type_name(sh));
     int nd = cJSON_GetArraySize(sh);
     if (nd > R1C_MAX_DIMS)
         return r1c_error(R1C_ERR_UNSUPPORTED, "%s: tensor '%s': %d dimensions (at most %d)",
@@ -122,12 +112,12 @@ static r1c_status parse_entry(const char *path, const cJSON *item, uint64_t data
 static r1c_status check_metadata(const char *path, const cJSON *meta) {
     if (!cJSON_IsObject(meta))
         return r1c_error(R1C_ERR_FORMAT, "%s: '__metadata__' must be an object, got %s", path,
-                         json_type_name(meta));
+                         r1c_json_type_name(meta));
     const cJSON *kv;
     cJSON_ArrayForEach(kv, meta) {
         if (!cJSON_IsString(kv))
             return r1c_error(R1C_ERR_FORMAT, "%s: __metadata__ '%s' must be a string, got %s",
-                             path, kv->string, json_type_name(kv));
+                             path, kv->string, r1c_json_type_name(kv));
     }
     return R1C_OK;
 }
