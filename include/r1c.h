@@ -139,6 +139,52 @@ void r1c_sampler_free(r1c_sampler *s);
 /* Picks the next token from one row of logits (n_vocab floats). */
 int32_t r1c_sampler_sample(r1c_sampler *s, const float *logits);
 
+/* ------------------------------------------------------------ tokenizer */
+
+/* A Hugging Face tokenizer (tokenizer.json + tokenizer_config.json): byte-level BPE as used by
+ * DeepSeek-V3/R1, Qwen2/2.5/3 (R1-Distill-Qwen) and Llama 3 (R1-Distill-Llama). Read-only once
+ * loaded: any number of threads may encode and decode with one tokenizer. */
+typedef struct r1c_tokenizer r1c_tokenizer;
+
+r1c_status r1c_tokenizer_load(const char *dir, r1c_tokenizer **out);
+void r1c_tokenizer_free(r1c_tokenizer *t);
+
+enum {
+    R1C_TOK_ADD_SPECIAL = 1,      /* add BOS/EOS as the post-processor says (add_special_tokens) */
+    R1C_TOK_REPLACE_INVALID = 2,  /* invalid UTF-8 becomes U+FFFD instead of an error */
+    R1C_TOK_NO_PARSE_SPECIAL = 4, /* special-token text in the input stays text */
+};
+/* Encodes len bytes of UTF-8; *ids is malloc'd (free()). */
+r1c_status r1c_tokenize(const r1c_tokenizer *t, const char *text, size_t len, int flags,
+                        int32_t **ids, int *n_ids);
+
+enum {
+    R1C_DETOK_SKIP_SPECIAL = 1, /* leave out special tokens */
+    R1C_DETOK_CLEAN_UP = 2,     /* transformers' clean_up_tokenization_spaces (" ." -> ".") */
+};
+/* Decodes ids to UTF-8 (a malformed byte sequence becomes U+FFFD); *out is malloc'd. */
+r1c_status r1c_detokenize(const r1c_tokenizer *t, const int32_t *ids, int n, int flags,
+                          char **out, size_t *out_len);
+
+int r1c_tokenizer_n_vocab(const r1c_tokenizer *t);
+/* The bytes a token stands for (not NUL-terminated; may be part of a character). */
+const char *r1c_token_bytes(const r1c_tokenizer *t, int32_t id, size_t *len);
+int r1c_token_is_special(const r1c_tokenizer *t, int32_t id);
+/* Id of an added token or vocabulary entry given its text ("<think>"), or -1. */
+int32_t r1c_token_id(const r1c_tokenizer *t, const char *text);
+int32_t r1c_tokenizer_bos(const r1c_tokenizer *t); /* from tokenizer_config.json; -1 if none */
+int32_t r1c_tokenizer_eos(const r1c_tokenizer *t);
+
+/* Streaming decode: text comes out as tokens arrive, but a character split across tokens is
+ * held back until it is whole. */
+typedef struct r1c_detok_stream r1c_detok_stream;
+r1c_status r1c_detok_stream_new(const r1c_tokenizer *t, int flags, r1c_detok_stream **out);
+/* The text completed by this token (valid UTF-8, *len bytes, valid until the next call). */
+const char *r1c_detok_stream_push(r1c_detok_stream *s, int32_t id, size_t *len);
+/* What is held back, at the end (an unfinished character becomes U+FFFD). */
+const char *r1c_detok_stream_flush(r1c_detok_stream *s, size_t *len);
+void r1c_detok_stream_free(r1c_detok_stream *s);
+
 /* ----------------------------------------------------------- generation */
 
 /* Called with each generated token; return non-zero to stop. */
