@@ -50,6 +50,7 @@ const char *r1c_version(void);
 /* ---------------------------------------------------------------- model */
 
 typedef struct r1c_model r1c_model;
+typedef struct r1c_tokenizer r1c_tokenizer; /* see "tokenizer" below */
 
 typedef struct r1c_load_params {
     int use_mmap; /* 0 (default): read weights into anonymous memory; 1: map the files */
@@ -86,6 +87,8 @@ typedef struct r1c_model_info {
 
 void r1c_model_get_info(const r1c_model *m, r1c_model_info *info);
 int r1c_model_n_vocab(const r1c_model *m);
+/* The tokenizer from the model's directory (tokenizer.json), or NULL if it has none. */
+const r1c_tokenizer *r1c_model_tokenizer(const r1c_model *m);
 int r1c_model_is_eos(const r1c_model *m, int32_t id);
 
 /* The tensors the model bound, in load order (for `r1c info`). */
@@ -144,8 +147,6 @@ int32_t r1c_sampler_sample(r1c_sampler *s, const float *logits);
 /* A Hugging Face tokenizer (tokenizer.json + tokenizer_config.json): byte-level BPE as used by
  * DeepSeek-V3/R1, Qwen2/2.5/3 (R1-Distill-Qwen) and Llama 3 (R1-Distill-Llama). Read-only once
  * loaded: any number of threads may encode and decode with one tokenizer. */
-typedef struct r1c_tokenizer r1c_tokenizer;
-
 r1c_status r1c_tokenizer_load(const char *dir, r1c_tokenizer **out);
 void r1c_tokenizer_free(r1c_tokenizer *t);
 
@@ -184,6 +185,43 @@ const char *r1c_detok_stream_push(r1c_detok_stream *s, int32_t id, size_t *len);
 /* What is held back, at the end (an unfinished character becomes U+FFFD). */
 const char *r1c_detok_stream_flush(r1c_detok_stream *s, size_t *len);
 void r1c_detok_stream_free(r1c_detok_stream *s);
+
+/* ---------------------------------------------------------- chat template */
+
+typedef struct r1c_chat_msg {
+    const char *role;    /* "system", "user", "assistant", "tool" */
+    const char *content;
+} r1c_chat_msg;
+
+/* Renders the tokenizer's chat_template (tokenizer_config.json) for messages, as transformers'
+ * apply_chat_template does (bos_token / eos_token / pad_token from the config). extra_json:
+ * NULL or a JSON object with more template variables ({"enable_thinking": false}, tools).
+ * *out is malloc'd. R1C_ERR_MISSING if the tokenizer has no chat template. */
+r1c_status r1c_chat_render(const r1c_tokenizer *t, const r1c_chat_msg *msgs, int n,
+                           int add_generation_prompt, const char *extra_json, char **out,
+                           size_t *out_len);
+/* The general form: ctx_json is the whole variable object ({"messages": [...], ...}; messages
+ * may carry tool_calls, reasoning_content, ...). */
+r1c_status r1c_chat_render_json(const r1c_tokenizer *t, const char *ctx_json, char **out,
+                                size_t *out_len);
+int r1c_tokenizer_has_chat_template(const r1c_tokenizer *t);
+/* 1 when a rendered generation prompt should get "<think>\n" appended, as DeepSeek advises for
+ * R1: the template is R1's (it strips earlier turns' reasoning at </think>) and the prompt
+ * ends at the assistant tag without opening the reasoning itself. */
+int r1c_chat_wants_think(const r1c_tokenizer *t, const char *prompt, size_t len);
+
+/* -------------------------------------------------------------- reasoning */
+
+/* Splits R1's output into reasoning (between <think> and </think>) and answer, on streamed
+ * text: tags may arrive cut across chunks; the tags themselves are dropped. Start with
+ * in_reasoning = 1 when the prompt already opened <think> (as r1c does for R1). */
+typedef enum { R1C_TEXT_REASONING = 1, R1C_TEXT_ANSWER = 2 } r1c_text_kind;
+typedef void (*r1c_text_cb)(r1c_text_kind kind, const char *text, size_t len, void *user);
+typedef struct r1c_think_split r1c_think_split;
+r1c_status r1c_think_split_new(int in_reasoning, r1c_think_split **out);
+void r1c_think_split_feed(r1c_think_split *s, const char *text, size_t len, r1c_text_cb cb, void *user);
+void r1c_think_split_flush(r1c_think_split *s, r1c_text_cb cb, void *user);
+void r1c_think_split_free(r1c_think_split *s);
 
 /* ----------------------------------------------------------- generation */
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../base/error.h"
+#include "../base/file.h"
 #include "../base/mem.h"
 
 static const r1c_arch *const g_archs[] = {&r1c_arch_qwen2, &r1c_arch_llama};
@@ -126,6 +127,11 @@ r1c_status r1c_model_load(const char *dir, const r1c_load_params *params, r1c_mo
     if (st == R1C_OK && strcmp(m->cfg.hidden_act, "silu") != 0)
         st = r1c_error(R1C_ERR_UNSUPPORTED, "%s/config.json: hidden_act '%s' is not supported (silu)",
                        dir, m->cfg.hidden_act);
+    if (st == R1C_OK) {
+        char *tj = r1c_path_join(dir, "tokenizer.json");
+        if (tj && r1c_file_exists(tj)) st = r1c_tokenizer_load(dir, &m->tokenizer);
+        free(tj);
+    }
     if (st == R1C_OK) st = r1c_st_open_dir(dir, m->use_mmap, &m->files);
     if (st == R1C_OK) {
         /* the binding table is sized up front so views handed out stay put */
@@ -149,6 +155,7 @@ void r1c_model_free(r1c_model *m) {
     free(m->bound);
     free(m->layers);
     r1c_st_close(&m->files);
+    r1c_tokenizer_free(m->tokenizer);
     free(m->dir);
     free(m);
 }
@@ -184,6 +191,8 @@ void r1c_model_get_info(const r1c_model *m, r1c_model_info *info) {
 }
 
 int r1c_model_n_vocab(const r1c_model *m) { return m->cfg.vocab_size; }
+
+const r1c_tokenizer *r1c_model_tokenizer(const r1c_model *m) { return m->tokenizer; }
 
 int r1c_model_is_eos(const r1c_model *m, int32_t id) {
     for (int i = 0; i < m->cfg.n_eos; i++)

@@ -49,6 +49,7 @@ struct r1c_model {
     float *rope_inv_freq; /* head_dim / 2 */
 
     int64_t n_params, weight_bytes, decode_bytes;
+    r1c_tokenizer *tokenizer; /* NULL if the directory has no tokenizer.json */
 };
 
 /* Binding helpers for architectures. */

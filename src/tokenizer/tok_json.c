@@ -382,3 +382,69 @@ out:
     free(r.buf);
     return st;
 }
+
+r1c_status r1c_json_object_string(const char *json, size_t len, const char *key, char **out, size_t *out_len) {
+    *out = NULL;
+    rd r = {json, json, json + len, "input", NULL, 0};
+    r1c_status st = R1C_OK;
+    int found = 0;
+    ws(&r);
+    if (r.p >= r.end || *r.p != '{') {
+        st = fail(&r, "expected a JSON object");
+        goto done;
+    }
+    r.p++;
+    ws(&r);
+    while (st == R1C_OK && r.p < r.end && *r.p != '}') {
+        size_t n;
+        if ((st = string(&r, &n)) != R1C_OK) break;
+        int match = key_is(&r, n, key);
+        ws(&r);
+        if (r.p >= r.end || *r.p != ':') {
+            st = fail(&r, "expected ':'");
+            break;
+        }
+        r.p++;
+        ws(&r);
+        if (match && r.p < r.end && *r.p == '"') {
+            if ((st = string(&r, &n)) != R1C_OK) break;
+            free(*out);
+            if (!(*out = malloc(n + 1))) {
+                st = r1c_error(R1C_ERR_NOMEM, "out of memory");
+                break;
+            }
+            memcpy(*out, r.buf, n);
+            (*out)[n] = 0;
+            *out_len = n;
+            found = 1;
+        } else if ((st = skip(&r, 1)) != R1C_OK) {
+            break;
+        } else if (match) {
+            st = r1c_error(R1C_ERR_FORMAT, "field '%s' must be a string", key);
+            break;
+        }
+        ws(&r);
+        if (r.p < r.end && *r.p == ',') {
+            r.p++;
+            ws(&r);
+        } else if (r.p >= r.end || *r.p != '}') {
+            st = fail(&r, "expected ',' or '}'");
+        }
+    }
+    if (st == R1C_OK) {
+        if (r.p >= r.end) st = fail(&r, "unexpected end");
+        else {
+            r.p++;
+            ws(&r);
+            if (r.p != r.end) st = fail(&r, "trailing characters after the object");
+        }
+    }
+    if (st == R1C_OK && !found) st = r1c_error(R1C_ERR_MISSING, "no string field '%s'", key);
+done:
+    free(r.buf);
+    if (st != R1C_OK) {
+        free(*out);
+        *out = NULL;
+    }
+    return st;
+}

@@ -12,6 +12,7 @@
 #include "../base/file.h"
 #include "../base/mem.h"
 #include "../io/json.h"
+#include "jinja.h"
 #include "utf8.h"
 
 #define MAX_TOKENIZER_JSON (512u << 20)
@@ -484,19 +485,12 @@ static const char *token_text(const cJSON *v) {
     return cJSON_IsString(c) ? c->valuestring : NULL;
 }
 
-static r1c_status read_config(r1c_tokenizer *t, const char *dir) {
-    char *path = r1c_path_join(dir, "tokenizer_config.json"), *text = NULL;
-    size_t len;
-    if (!path) return r1c_error(R1C_ERR_NOMEM, "out of memory");
+static r1c_status parse_config(r1c_tokenizer *t, const char *text, size_t len, const char *path) {
     t->bos_id = t->eos_id = t->pad_id = -1;
-    if (!r1c_file_exists(path)) {
-        free(path);
-        return R1C_OK;
-    }
-    r1c_status st = r1c_read_small_file(path, 64u << 20, &text, &len);
-    cJSON *root = st == R1C_OK ? r1c_json_parse(text, len) : NULL;
-    free(text);
-    if (st == R1C_OK && !cJSON_IsObject(root)) st = r1c_error(R1C_ERR_FORMAT, "%s: not a JSON object", path);
+    if (!text) return R1C_OK;
+    r1c_status st = R1C_OK;
+    cJSON *root = r1c_json_parse(text, len);
+    if (!cJSON_IsObject(root)) st = r1c_error(R1C_ERR_FORMAT, "%s: not a JSON object", path);
     if (st == R1C_OK) {
         struct { const char *key; int32_t *id; char **str; } sp[] = {
             {"bos_token", &t->bos_id, &t->bos_str}, {"eos_token", &t->eos_id, &t->eos_str}, {"pad_token", &t->pad_id, &t->pad_str}};
@@ -530,7 +524,6 @@ static r1c_status read_config(r1c_tokenizer *t, const char *dir) {
         }
     }
     cJSON_Delete(root);
-    free(path);
     return st;
 }
 
@@ -585,24 +578,48 @@ static r1c_status load_json(r1c_tokenizer *t, char *json, size_t len, const char
     return st;
 }
 
+static r1c_tokenizer *tokenizer_new(const char *dir) {
+    r1c_tokenizer *t = calloc(1, sizeof *t);
+    if (!t || dup_str(dir, strlen(dir), &t->dir) != R1C_OK) {
+        free(t);
+        return NULL;
+    }
+    pthread_mutex_init(&t->tmpl_lock, NULL);
+    return t;
+}
+
+r1c_status r1c_tokenizer_load_json(char *json, size_t len, const char *config, size_t config_len,
+                                   const char *name, r1c_tokenizer **out) {
+    *out = NULL;
+    r1c_tokenizer *t = tokenizer_new(name);
+    if (!t) return r1c_error(R1C_ERR_NOMEM, "out of memory");
+    r1c_status st = load_json(t, json, len, name);
+    if (st == R1C_OK) st = parse_config(t, config, config_len, name);
+    if (st != R1C_OK) {
+        r1c_tokenizer_free(t);
+        return st;
+    }
+    *out = t;
+    return R1C_OK;
+}
+
 r1c_status r1c_tokenizer_load(const char *dir, r1c_tokenizer **out) {
     *out = NULL;
     if (!dir) return r1c_error(R1C_ERR_INVALID_ARG, "no tokenizer directory");
-    r1c_tokenizer *t = calloc(1, sizeof *t);
-    char *path = r1c_path_join(dir, "tokenizer.json");
+    char *path = r1c_path_join(dir, "tokenizer.json"), *cpath = r1c_path_join(dir, "tokenizer_config.json");
+    char *config = NULL;
+    size_t clen = 0;
     r1c_blob blob = {0};
-    if (!t || !path) {
-        free(t), free(path);
-        return r1c_error(R1C_ERR_NOMEM, "out of memory");
-    }
-    r1c_status st = dup_str(dir, strlen(dir), &t->dir);
+    r1c_tokenizer *t = tokenizer_new(dir);
+    r1c_status st = (t && path && cpath) ? R1C_OK : r1c_error(R1C_ERR_NOMEM, "out of memory");
     if (st == R1C_OK) st = r1c_blob_load(path, 0, 0, &blob); /* writable anonymous memory */
     if (st == R1C_OK && blob.size > MAX_TOKENIZER_JSON)
         st = r1c_error(R1C_ERR_FORMAT, "%s: %zu bytes is more than the %u allowed", path, blob.size, MAX_TOKENIZER_JSON);
     if (st == R1C_OK) st = load_json(t, (char *)blob.data, blob.size, path);
-    if (st == R1C_OK) st = read_config(t, dir);
+    if (st == R1C_OK && r1c_file_exists(cpath)) st = r1c_read_small_file(cpath, 64u << 20, &config, &clen);
+    if (st == R1C_OK) st = parse_config(t, config, clen, cpath);
     r1c_blob_free(&blob);
-    free(path);
+    free(config), free(path), free(cpath);
     if (st != R1C_OK) {
         r1c_tokenizer_free(t);
         return st;
@@ -629,6 +646,9 @@ void r1c_tokenizer_free(r1c_tokenizer *t) {
     free(t->prefix), free(t->suffix);
     free(t->bos_str), free(t->eos_str), free(t->pad_str);
     free(t->chat_template);
+    r1c_jinja_free(t->tmpl);
+    free(t->tmpl_error);
+    pthread_mutex_destroy(&t->tmpl_lock);
     free(t->dir);
     free(t);
 }

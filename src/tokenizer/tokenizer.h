@@ -11,6 +11,7 @@
 #define R1C_TOKENIZER_TOKENIZER_H
 
 #include <pcre2.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -106,6 +107,9 @@ struct r1c_tokenizer {
     char *bos_str, *eos_str, *pad_str;
     int clean_up_spaces;       /* tokenizer_config clean_up_tokenization_spaces */
     char *chat_template;       /* NULL if none */
+    struct r1c_jinja *tmpl;    /* compiled on first use (chat.c) */
+    char *tmpl_error;
+    pthread_mutex_t tmpl_lock;
     char *dir;
 };
 
@@ -155,5 +159,14 @@ typedef r1c_status (*r1c_vocab_cb)(void *u, const char *s, size_t len, int64_t i
 typedef r1c_status (*r1c_merge_cb)(void *u, const char *a, size_t alen, const char *b, size_t blen);
 r1c_status r1c_tok_json_tables(const char *json, size_t len, const char *path, r1c_vocab_cb vcb,
                                r1c_merge_cb mcb, void *u, r1c_tok_tables *found);
+
+/* Loads from memory (fuzzing, tests): json is modified in place; config may be NULL; name
+ * stands for the files in messages. */
+r1c_status r1c_tokenizer_load_json(char *json, size_t len, const char *config, size_t config_len,
+                                   const char *name, r1c_tokenizer **out);
+
+/* The string member `key` of a one-object JSON text, decoded with any U+0000 kept (cJSON
+ * cannot): *out malloc'd + NUL-terminated. R1C_ERR_MISSING if there is no such string. */
+r1c_status r1c_json_object_string(const char *json, size_t len, const char *key, char **out, size_t *out_len);
 
 #endif

@@ -128,3 +128,54 @@ double cli_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+static int ends_with(const char *s, size_t n, const char *suffix) {
+    size_t k = strlen(suffix);
+    return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+int32_t *cli_prompt_ids(const char *cmd, const r1c_tokenizer *tok, const r1c_chat_msg *msgs, int n, int raw,
+                        int think, int *n_ids, int *in_reasoning, int verbose) {
+    char *text = NULL;
+    size_t len = 0;
+    int flags = 0;
+    *in_reasoning = 0;
+    if (!raw && !r1c_tokenizer_has_chat_template(tok)) {
+        if (verbose) fprintf(stderr, "r1c %s: the tokenizer has no chat template: the prompt is used as it is\n", cmd);
+        raw = 1;
+    }
+    if (raw) {
+        const char *last = n > 0 ? msgs[n - 1].content : "";
+        text = strdup(last);
+        len = strlen(last);
+        flags = R1C_TOK_ADD_SPECIAL;
+    } else if (r1c_chat_render(tok, msgs, n, 1, NULL, &text, &len) != R1C_OK) {
+        cli_fail(cmd, "chat template: %s", r1c_last_error());
+        return NULL;
+    }
+    if (!text) {
+        cli_fail(cmd, "out of memory");
+        return NULL;
+    }
+    if (think == 1 || (think == -1 && !raw && r1c_chat_wants_think(tok, text, len))) {
+        if (!ends_with(text, len, "<think>\n")) {
+            char *t = realloc(text, len + 9);
+            if (!t) {
+                free(text);
+                cli_fail(cmd, "out of memory");
+                return NULL;
+            }
+            text = t;
+            memcpy(text + len, "<think>\n", 9);
+            len += 8;
+        }
+    }
+    *in_reasoning = ends_with(text, len, "<think>\n") || ends_with(text, len, "<think>");
+    int32_t *ids;
+    if (r1c_tokenize(tok, text, len, flags, &ids, n_ids) != R1C_OK) {
+        cli_fail(cmd, "%s", r1c_last_error());
+        ids = NULL;
+    }
+    free(text);
+    return ids;
+}

@@ -12,6 +12,8 @@ int cmd_info(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_dev(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 /* Prints "r1c <cmd>: <message>" to stderr; returns 1 (the exit status of a failed command). */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -33,5 +35,13 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i, const char
 r1c_model *cli_load(const char *cmd, const char *dir, int use_mmap);
 
 double cli_now(void);
+
+/* The prompt for a conversation: the chat template with the generation prompt, then "<think>\n"
+ * when think is 1, or when think is -1 (auto) and the template is R1's (r1c_chat_wants_think).
+ * Without a chat template (or with raw) the last message's text is used as is.
+ * Returns malloc'd ids (BOS from the template text; with raw, as the tokenizer adds it) or NULL
+ * after printing a message. *in_reasoning: the prompt ends inside <think>. */
+int32_t *cli_prompt_ids(const char *cmd, const r1c_tokenizer *tok, const r1c_chat_msg *msgs, int n, int raw,
+                        int think, int *n_ids, int *in_reasoning, int verbose);
 
 #endif

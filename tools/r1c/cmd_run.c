@@ -1,5 +1,6 @@
-/* cmd_run.c — `r1c run`: prompt in, tokens streamed out. Until the tokenizer lands the prompt
- * is token ids and the output is token ids. */
+/* cmd_run.c — `r1c run`: a prompt in, text streamed out. The prompt goes through the model's
+ * chat template (R1: "<｜User｜>...<｜Assistant｜>" then "<think>\n", as DeepSeek advises);
+ * the reasoning is shown apart from the answer. --ids runs token ids in and out instead. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,13 +8,19 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "stream.h"
 
 static const char *USAGE =
-    "usage: r1c run -m DIR [--ids 1,2,3] [-n N] [--temp T] [--top-p P] [--top-k K] [--min-p P]\n"
-    "               [--seed S] [-t THREADS] [-c CTX] [--mmap] [--quiet]\n"
-    "  -m DIR       Hugging Face checkpoint directory (config.json + safetensors)\n"
-    "  --ids LIST   prompt token ids (default: the model's BOS id)\n"
-    "  -p TEXT      text prompt (needs the tokenizer; not available yet: use --ids)\n"
+    "usage: r1c run -m DIR [PROMPT | -p PROMPT | --ids 1,2,3] [-n N] [--temp T] [--top-p P] [--top-k K]\n"
+    "               [--min-p P] [--seed S] [-t THREADS] [-c CTX] [--system TEXT] [--raw]\n"
+    "               [--think | --no-think] [--hide-reasoning] [--mmap] [--quiet]\n"
+    "  -m DIR       Hugging Face checkpoint directory (config.json + safetensors + tokenizer.json)\n"
+    "  PROMPT, -p   the user's message (rendered with the model's chat template)\n"
+    "  --ids LIST   prompt token ids instead of text; the output is ids too\n"
+    "  --system T   a system message before the prompt\n"
+    "  --raw        no chat template: the prompt text is tokenized as it is\n"
+    "  --think      always open the reasoning with <think>\\n; --no-think: never (default: for R1's template)\n"
+    "  --hide-reasoning  print the answer only\n"
     "  -n N         most tokens to generate (default 128)\n"
     "  --temp T     temperature (default 0.6, DeepSeek's advice for R1; 0 = greedy)\n"
     "  --top-p P    nucleus sampling (default 0.95)\n"
@@ -37,7 +44,8 @@ static int on_token(int32_t tok, void *user) {
 }
 
 int cmd_run(int argc, char **argv) {
-    const char *C = "run", *dir = NULL, *ids_s = NULL, *text = NULL;
+    const char *C = "run", *dir = NULL, *ids_s = NULL, *text = NULL, *system = NULL;
+    int raw = 0, think = -1, show_reasoning = 1;
     long n_new = 128, threads = 0, n_ctx = 0;
     r1c_sampler_params sp = r1c_sampler_default_params();
     int use_mmap = 0, quiet = 0, have_seed = 0;
@@ -52,7 +60,17 @@ int cmd_run(int argc, char **argv) {
             use_mmap = 1;
         } else if (!strcmp(a, "--quiet")) {
             quiet = 1;
-        } else if (!(v = cli_value(C, argc, argv, &i, "-m --model --ids -p --prompt -n -t -c --temp --top-p --min-p --top-k --seed"))) {
+        } else if (!strcmp(a, "--raw")) {
+            raw = 1;
+        } else if (!strcmp(a, "--think")) {
+            think = 1;
+        } else if (!strcmp(a, "--no-think")) {
+            think = 0;
+        } else if (!strcmp(a, "--hide-reasoning")) {
+            show_reasoning = 0;
+        } else if (a[0] != '-' && !text) {
+            text = a;
+        } else if (!(v = cli_value(C, argc, argv, &i, "-m --model --ids -p --prompt -n -t -c --temp --top-p --min-p --top-k --seed --system"))) {
             return 2;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             dir = v;
@@ -60,6 +78,8 @@ int cmd_run(int argc, char **argv) {
             ids_s = v;
         } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
             text = v;
+        } else if (!strcmp(a, "--system")) {
+            system = v;
         } else if (!strcmp(a, "-n")) {
             if (!cli_int(C, a, v, 0, 1 << 30, &n_new)) return 2;
         } else if (!strcmp(a, "-t")) {
@@ -87,8 +107,7 @@ int cmd_run(int argc, char **argv) {
             return 2;
         }
     }
-    if (text)
-        return cli_fail(C, "text prompts need the tokenizer, which has not landed yet; pass token ids with --ids");
+    if (text && ids_s) return cli_fail(C, "give a text prompt or --ids, not both");
     if (!have_seed && getrandom(&sp.seed, sizeof sp.seed, 0) != (ssize_t)sizeof sp.seed) sp.seed = (uint64_t)getpid();
 
     r1c_model *m = cli_load(C, dir, use_mmap);
@@ -99,7 +118,17 @@ int cmd_run(int argc, char **argv) {
     r1c_sampler *s = NULL;
     r1c_model_info info;
     r1c_model_get_info(m, &info);
-    if (ids_s) {
+    const r1c_tokenizer *tok = r1c_model_tokenizer(m);
+    int in_reasoning = 0;
+    if (text && !tok) {
+        cli_fail(C, "%s has no tokenizer.json: text prompts need one (or pass token ids with --ids)", dir);
+        goto out;
+    }
+    if (text) {
+        r1c_chat_msg msgs[2] = {{"system", system}, {"user", text}};
+        int off = system ? 0 : 1;
+        if (!(ids = cli_prompt_ids(C, tok, msgs + off, 2 - off, raw, think, &n_ids, &in_reasoning, !quiet))) goto out;
+    } else if (ids_s) {
         if (!cli_ids(C, "--ids", ids_s, &ids, &n_ids)) goto out;
     } else if (info.bos_id >= 0) {
         ids = malloc(sizeof *ids);
@@ -115,13 +144,25 @@ int cmd_run(int argc, char **argv) {
         goto out;
     }
     stream_state ss = {0};
-    r1c_gen_stats st;
-    if (r1c_generate(c, s, ids, n_ids, (int)n_new, on_token, &ss, &st) != R1C_OK) {
-        putchar('\n');
+    printer pr;
+    int as_text = text != NULL;
+    if (as_text && !printer_init(&pr, m, tok, stdout, in_reasoning, show_reasoning)) {
         cli_fail(C, "%s", r1c_last_error());
         goto out;
     }
-    putchar('\n');
+    r1c_gen_stats st;
+    r1c_status gst = as_text ? r1c_generate(c, s, ids, n_ids, (int)n_new, printer_token, &pr, &st)
+                             : r1c_generate(c, s, ids, n_ids, (int)n_new, on_token, &ss, &st);
+    if (as_text) {
+        printer_finish(&pr);
+        printer_free(&pr);
+    } else {
+        putchar('\n');
+    }
+    if (gst != R1C_OK) {
+        cli_fail(C, "%s", r1c_last_error());
+        goto out;
+    }
     if (!quiet)
         fprintf(stderr,
                 "\nr1c run: prompt %d tokens in %.3f s (%.1f t/s); generated %d tokens in %.3f s "

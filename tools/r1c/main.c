@@ -11,11 +11,13 @@ static void usage(FILE *f) {
             "usage: r1c COMMAND [options]\n"
             "\n"
             "commands:\n"
-            "  run     generate from a model:  r1c run -m DIR --ids 1,2,3 [-n N] [--temp T] [--top-p P]\n"
-            "  info    architecture, config, parameters, tensors, memory:  r1c info -m DIR\n"
-            "  logits  raw float32 logits for a token sequence:  r1c logits -m DIR --ids ... --out FILE\n"
-            "  bench   prompt and generation speed (llama-bench fields):  r1c bench -m DIR -p 512 -n 128\n"
-            "  dev     developer tools (make-model: random weights of real shapes)\n"
+            "  run       generate from a model:  r1c run -m DIR \"Why is the sky blue?\" [-n N] [--temp T]\n"
+            "  chat      a multi-turn conversation that keeps the KV cache:  r1c chat -m DIR\n"
+            "  tokenize  text to ids and pieces:  r1c tokenize -m DIR TEXT  (or --jsonl on stdin)\n"
+            "  info      architecture, config, parameters, tensors, memory:  r1c info -m DIR\n"
+            "  logits    raw float32 logits for a token sequence:  r1c logits -m DIR --ids ... --out FILE\n"
+            "  bench     prompt and generation speed (llama-bench fields):  r1c bench -m DIR -p 512 -n 128\n"
+            "  dev       developer tools (make-model: random weights of real shapes)\n"
             "\n"
             "Run `r1c COMMAND --help` for the options of one command.\n",
             r1c_version());
@@ -37,6 +39,8 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "chat")) return cmd_chat(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "logits")) return cmd_logits(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "dev")) return cmd_dev(argc - 1, argv + 1);
