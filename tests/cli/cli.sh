@@ -24,7 +24,9 @@ s1=$($R1C run -m $M --ids 5 -n 20 --seed 7 --quiet); s2=$($R1C run -m $M --ids 5
 [ "$s1" = "$s2" ] && ok "seeded sampling reproduces" || fail "seeded sampling: '$s1' vs '$s2'"
 expect "run prints statistics and the seed" 0 "generated [0-9]+ tokens.*seed 7" $R1C run -m $M --ids 5 -n 4 --seed 7
 expect "run --mmap" 0 "" $R1C run -m $M --ids 5 -n 4 --mmap --quiet
-expect "run: text needs the tokenizer" 1 "tokenizer" $R1C run -m $M -p "hello"
+expect "run: text without a chat template is used raw" 0 "no chat template: the prompt is used as it is" $R1C run -m $M -p "hello" -n 2
+mkdir -p "$TMP/notok" && cp $M/config.json $M/model.safetensors "$TMP/notok/"
+expect "run: text needs tokenizer.json" 1 "has no tokenizer.json" $R1C run -m "$TMP/notok" "hello"
 expect "run: no model" 1 "pass -m DIR" $R1C run --ids 1
 expect "run: missing directory" 1 "/nonexistent/config.json" $R1C run -m /nonexistent --ids 1
 expect "run: id outside vocabulary" 1 "outside the vocabulary" $R1C run -m $M --ids 1,512
