@@ -138,9 +138,71 @@ static void corpus(const char *name) {
     r1c_tokenizer_free(t);
 }
 
+/* chat_<name>.jsonl: the rendered chats encode to the reference ids; and for the tokenizer's own
+ * template ("default"), rendering through r1c_chat_render_json gives the same string too. */
+static void chats(const char *name) {
+    char dir[512], path[512];
+    const char *base = getenv("R1C_TOKDATA");
+    snprintf(dir, sizeof dir, "%s/%s", base ? base : "build/tests/tokdata", name);
+    r1c_tokenizer *t;
+    if (r1c_tokenizer_load(dir, &t) != R1C_OK) {
+        CHECK(0, "load %s: %s", dir, r1c_last_error());
+        return;
+    }
+    snprintf(path, sizeof path, "tests/data/tokenizer/%s/chat_%s.jsonl", name, name);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL, "open %s", path);
+    char *line = NULL;
+    size_t cap = 0;
+    int n_lines = 0, n_rendered = 0;
+    while (f && getline(&line, &cap, f) > 0) {
+        cJSON *e = cJSON_Parse(line);
+        if (!e) continue;
+        n_lines++;
+        const char *id = cJSON_GetObjectItem(e, "id")->valuestring;
+        const char *tmpl = cJSON_GetObjectItem(e, "template")->valuestring;
+        const char *rendered = cJSON_GetObjectItem(e, "rendered")->valuestring;
+        int32_t *ids;
+        int n, d;
+        CHECK(r1c_tokenize(t, rendered, strlen(rendered), 0, &ids, &n) == R1C_OK, "%s %s", name, id);
+        CHECK(ids_equal(ids, n, cJSON_GetObjectItem(e, "ids"), &d), "%s %s (%s): chat ids differ at %d", name, id, tmpl, d);
+        free(ids);
+        if (!strcmp(tmpl, "default")) {
+            /* the variables of the line, as apply_chat_template gets them */
+            cJSON *ctx = cJSON_CreateObject();
+            const cJSON *kv;
+            const cJSON *kw;
+            cJSON_ArrayForEach(kw, cJSON_GetObjectItem(e, "kwargs")) /* apply_chat_template(**kwargs) */
+                cJSON_AddItemToObject(ctx, kw->string, cJSON_Duplicate(kw, 1));
+            cJSON_ArrayForEach(kv, e) {
+                if (strcmp(kv->string, "kwargs") && strcmp(kv->string, "id") && strcmp(kv->string, "template") && strcmp(kv->string, "rendered") &&
+                    strcmp(kv->string, "ids"))
+                    cJSON_AddItemToObject(ctx, kv->string, cJSON_Duplicate(kv, 1));
+            }
+            char *js = cJSON_PrintUnformatted(ctx), *out = NULL;
+            size_t ol;
+            r1c_status st = r1c_chat_render_json(t, js, &out, &ol);
+            CHECK(st == R1C_OK && ol == strlen(rendered) && !memcmp(out, rendered, ol), "%s %s: rendered chat differs: %s",
+                  name, id, st == R1C_OK ? out : r1c_last_error());
+            n_rendered++;
+            free(out), free(js);
+            cJSON_Delete(ctx);
+        }
+        cJSON_Delete(e);
+    }
+    free(line);
+    if (f) fclose(f);
+    CHECK(n_lines > 5 && n_rendered > 3, "%s: %d chats, %d rendered", name, n_lines, n_rendered);
+    fprintf(stderr, "%s: %d chats checked (%d rendered with the tokenizer's template)\n", name, n_lines, n_rendered);
+    r1c_tokenizer_free(t);
+}
+
 int main(void) {
     corpus("deepseek_v3");
     corpus("qwen3");
     corpus("llama3_1");
+    chats("deepseek_v3");
+    chats("qwen3");
+    chats("llama3_1");
     return test_summary("test_tokenizer");
 }
