@@ -231,7 +231,57 @@ static void test_reasoning_split(void) {
     CHECK(!strcmp(g_text[1], "<thi"), "partial open tag: '%s'", g_text[1]);
 }
 
+/* Components r1c does not implement are errors that name them, never silent differences. */
+static char *replace(const char *s, const char *from, const char *to) {
+    const char *p = strstr(s, from);
+    if (!p) return NULL;
+    size_t a = (size_t)(p - s), fl = strlen(from), tl = strlen(to), n = strlen(s);
+    char *o = malloc(n - fl + tl + 1);
+    memcpy(o, s, a);
+    memcpy(o + a, to, tl);
+    memcpy(o + a + tl, p + fl, n - a - fl + 1);
+    return o;
+}
+
+static void test_unsupported(void) {
+    size_t len;
+    char *base = read_file("tests/data/qwen2_tiny/tokenizer.json", &len);
+    CHECK(base != NULL, "read tiny tokenizer");
+    if (!base) return;
+    struct { const char *from, *to, *want; r1c_status st; } cases[] = {
+        {"\"normalizer\": null", "\"normalizer\": {\"type\": \"BertNormalizer\"}", "normalizer 'BertNormalizer'", R1C_ERR_UNSUPPORTED},
+        {"\"decoder\": {\"type\": \"ByteLevel\"", "\"decoder\": {\"type\": \"WordPiece\"", "decoder 'WordPiece'", R1C_ERR_UNSUPPORTED},
+        {"\"type\": \"BPE\"", "\"type\": \"Unigram\"", "model type 'Unigram'", R1C_ERR_UNSUPPORTED},
+        {"\"pre_tokenizer\": {\"type\": \"ByteLevel\"", "\"pre_tokenizer\": {\"type\": \"Metaspace\"", "pre_tokenizer 'Metaspace'", R1C_ERR_UNSUPPORTED},
+        {"\"byte_fallback\": false", "\"byte_fallback\": true", "byte_fallback", R1C_ERR_UNSUPPORTED},
+        {"\"post_processor\": {\"type\": \"ByteLevel\"", "\"post_processor\": {\"type\": \"RobertaProcessing\"", "post_processor 'RobertaProcessing'", R1C_ERR_UNSUPPORTED},
+        {"\"vocab\": {", "\"vocab\": [", "model.vocab must be an object", R1C_ERR_FORMAT},
+        {"\"merges\": [", "\"merges\": [\"zz qq\", ", "model.merges[0]", R1C_ERR_FORMAT},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *j = replace(base, cases[i].from, cases[i].to);
+        CHECK(j != NULL, "case %zu: pattern not found", i);
+        if (!j) continue;
+        r1c_tokenizer *t = NULL;
+        r1c_status st = r1c_tokenizer_load_json(j, strlen(j), NULL, 0, "tiny/tokenizer.json", &t);
+        CHECK(st == cases[i].st && contains(r1c_last_error(), cases[i].want) && contains(r1c_last_error(), "tiny/tokenizer.json"),
+              "case %zu: status %d, message '%s'", i, st, r1c_last_error());
+        CHECK(t == NULL, "case %zu: tokenizer returned", i);
+        r1c_tokenizer_free(t);
+        free(j);
+    }
+    /* a truncated file: the JSON reader names the byte */
+    char *cut = malloc(len / 2 + 1);
+    memcpy(cut, base, len / 2);
+    r1c_tokenizer *t = NULL;
+    CHECK(r1c_tokenizer_load_json(cut, len / 2, NULL, 0, "tiny/tokenizer.json", &t) == R1C_ERR_FORMAT &&
+              contains(r1c_last_error(), "invalid JSON at byte"), "truncated: %s", r1c_last_error());
+    free(cut);
+    free(base);
+}
+
 int main(void) {
+    test_unsupported();
     r1c_tokenizer *ds = load("deepseek_v3");
     if (ds) {
         test_invalid_utf8(ds);
