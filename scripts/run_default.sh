@@ -4,10 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=tests/data/qwen2_tiny
 cat >&2 <<MSG
-NOTE: r1c's own trained default model has not landed yet (issue #8), and text in/out needs
-the tokenizer (issue #3). Until then \`make run\` runs the tiny random-weight Qwen2 test model
-($MODEL): it generates token ids, which mean nothing. Use \`build/r1c run -m DIR --ids ...\`
-with any R1-Distill-Qwen / R1-Distill-Llama checkpoint directory for real output.
+NOTE: r1c's own trained default model has not landed yet (issue #8). Until then \`make run\` runs
+the tiny random-weight Qwen2 test model ($MODEL): its answer is random bytes. Run
+\`build/r1c run -m DIR "your question"\` on any DeepSeek-R1-Distill-Qwen / -Llama checkpoint
+directory for real output.
 
 MSG
-exec build/r1c run -m "$MODEL" --ids 508,17,42,99 -n 32 "$@"
+exec build/r1c run -m "$MODEL" "What is 17 * 23?" -n 32 "$@"
