@@ -77,12 +77,21 @@ typedef struct r1c_model_info {
     int tied_embeddings;
     int64_t n_params;        /* number of weights the forward pass uses */
     int64_t weight_bytes;    /* bytes of those weights as stored */
-    int64_t decode_bytes;    /* bytes read per generated token (all but the embedding table) */
+    int64_t decode_bytes;    /* bytes read per generated token: all but the embedding table and,
+                                for MoE, only the experts one token uses */
     int64_t kv_bytes_per_token; /* KV cache bytes per token, all layers */
     int bos_id;              /* -1 if none */
     int n_eos;
     int eos_ids[8];
     int use_mmap;
+    /* DeepSeek V2/V3 (mla = 1): the compressed cache, experts, multi-token prediction */
+    int mla;
+    int kv_lora_rank, qk_rope_head_dim;
+    int64_t kv_bytes_per_token_bf16; /* latent + rope key, all layers, in bf16 */
+    int64_t kv_bytes_expanded_bf16;  /* what full per-head K and V would take */
+    int n_experts, n_experts_used, n_shared_experts;
+    int n_mtp_layers, n_mtp_declared; /* loaded / in config.json */
+    int fp8;                          /* block-scaled FP8 weights */
 } r1c_model_info;
 
 void r1c_model_get_info(const r1c_model *m, r1c_model_info *info);

@@ -212,7 +212,7 @@ typedef struct exec_buf {
 } exec_buf;
 
 static void exec_init(exec_buf *e) {
-    e->ex.scratch_floats = r1c_exec_scratch_floats(64);
+    e->ex.scratch_floats = r1c_exec_scratch_floats(64, 0);
     for (int i = 0; i < MAX_THREADS; i++) {
         void *p = NULL;
         if (posix_memalign(&p, 64, sizeof(float) * e->ex.scratch_floats) != 0) {

@@ -14,7 +14,8 @@ int r1c_default_threads(void) {
 }
 
 static r1c_status alloc_scratch(r1c_ctx *c, int n_threads) {
-    size_t floats = r1c_exec_scratch_floats(c->n_ctx);
+    size_t extra = c->m->arch->scratch_extra ? c->m->arch->scratch_extra(c->m) : 0;
+    size_t floats = r1c_exec_scratch_floats(c->n_ctx, extra);
     float **s = calloc((size_t)n_threads, sizeof *s);
     if (!s) return r1c_error(R1C_ERR_NOMEM, "out of memory");
     for (int i = 0; i < n_threads; i++)
@@ -54,10 +55,12 @@ r1c_status r1c_ctx_new(const r1c_model *m, const r1c_ctx_params *params, r1c_ctx
     const int64_t D = cfg->hidden_size, F = cfg->intermediate_size, hd = cfg->head_dim;
     const int64_t qd = (int64_t)cfg->num_attention_heads * hd, kvd = m->arch->kv_floats_per_token(m);
     const int64_t B = p.n_batch, V = cfg->vocab_size;
+    const int64_t vd = m->arch->v_floats_per_token(m);
     c->cache_bytes = sizeof(float) * (size_t)cfg->num_hidden_layers * (size_t)p.n_ctx * (size_t)kvd;
+    c->v_cache_bytes = sizeof(float) * (size_t)cfg->num_hidden_layers * (size_t)p.n_ctx * (size_t)vd;
     c->k_cache = r1c_big_alloc(c->cache_bytes);
-    c->v_cache = c->k_cache ? r1c_big_alloc(c->cache_bytes) : NULL;
-    int ok = c->k_cache && c->v_cache;
+    c->v_cache = vd && c->k_cache ? r1c_big_alloc(c->v_cache_bytes) : NULL;
+    int ok = c->k_cache && (c->v_cache || !vd);
     float **bufs[] = {&c->x, &c->xb, &c->xb2, &c->q, &c->k, &c->v, &c->att, &c->hb, &c->hb2, &c->rope_cos, &c->rope_sin};
     int64_t widths[] = {D, D, D, qd, kvd, kvd, qd, F, F, hd / 2, hd / 2};
     for (size_t i = 0; ok && i < sizeof bufs / sizeof *bufs; i++)
@@ -75,7 +78,8 @@ r1c_status r1c_ctx_new(const r1c_model *m, const r1c_ctx_params *params, r1c_ctx
 void r1c_ctx_free(r1c_ctx *c) {
     if (!c) return;
     r1c_big_free(c->k_cache, c->cache_bytes);
-    r1c_big_free(c->v_cache, c->cache_bytes);
+    r1c_big_free(c->v_cache, c->v_cache_bytes);
+    r1c_free(c->arch_buf);
     float *bufs[] = {c->x, c->xb, c->xb2, c->q, c->k, c->v, c->att, c->hb, c->hb2, c->rope_cos, c->rope_sin, c->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) r1c_free(bufs[i]);
     for (int i = 0; i < c->max_threads; i++) r1c_free(c->ex.scratch[i]);

@@ -16,7 +16,18 @@ struct r1c_ctx {
 
     /* KV cache: [layer][n_ctx][kv_floats_per_token] for K and for V (f32) */
     float *k_cache, *v_cache;
-    size_t cache_bytes;
+    size_t cache_bytes, v_cache_bytes;
+
+    /* an architecture's own per-call buffers (deepseek.c: expanded K/V, MoE gathers), grown on demand */
+    float *arch_buf;
+    size_t arch_buf_floats;
+
+    /* debugging and tests: when set, the forward pass records each layer's output
+     * ([n_layers + 1][T][hidden], slot 0 = embeddings) and each MoE layer's routing
+     * ([n_moe_layers][T][k] ids and weights) of the last evaluated batch */
+    float *hidden_log;
+    int32_t *route_ids;
+    float *route_w;
 
     /* activations, [n_batch][width] */
     float *x, *xb, *xb2, *q, *k, *v, *att, *hb, *hb2;

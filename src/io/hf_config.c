@@ -150,6 +150,17 @@ static r1c_status parse_rope_scaling(const reader *top, r1c_hf_config *c) {
         c->rope_scaling.type = R1C_ROPE_LINEAR;
         return R1C_OK;
     }
+    if (strcmp(type, "yarn") == 0) {
+        c->rope_scaling.type = R1C_ROPE_YARN;
+        if ((st = get_num(&r, "original_max_position_embeddings", 4096, 1, 1e9,
+                          &c->rope_scaling.original_max_position_embeddings)) ||
+            (st = get_num(&r, "beta_fast", 32, 1e-6, 1e6, &c->rope_scaling.beta_fast)) ||
+            (st = get_num(&r, "beta_slow", 1, 1e-6, 1e6, &c->rope_scaling.beta_slow)) ||
+            (st = get_num(&r, "mscale", 1, 0, 1e3, &c->rope_scaling.mscale)) ||
+            (st = get_num(&r, "mscale_all_dim", 0, 0, 1e3, &c->rope_scaling.mscale_all_dim)))
+            return st;
+        return R1C_OK;
+    }
     if (strcmp(type, "llama3") == 0) {
         c->rope_scaling.type = R1C_ROPE_LLAMA3;
         if ((st = get_num(&r, "low_freq_factor", 1.0, 1e-6, 1e6, &c->rope_scaling.low_freq_factor)) ||
@@ -162,8 +173,86 @@ static r1c_status parse_rope_scaling(const reader *top, r1c_hf_config *c) {
                              "%s: rope_scaling.high_freq_factor must exceed low_freq_factor", r.path);
         return R1C_OK;
     }
-    return r1c_error(R1C_ERR_UNSUPPORTED, "%s: rope_scaling type '%s' is not supported (llama3, linear)",
+    return r1c_error(R1C_ERR_UNSUPPORTED, "%s: rope_scaling type '%s' is not supported (llama3, linear, yarn)",
                      top->path, type);
+}
+
+static r1c_status get_choice(const reader *r, const char *name, const char *def, const char *const *names, int n,
+                             int *out) {
+    char v[40];
+    r1c_status st = get_str(r, name, 0, def, v, sizeof v);
+    if (st != R1C_OK) return st;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(v, names[i])) {
+            *out = i;
+            return R1C_OK;
+        }
+    return r1c_error(R1C_ERR_UNSUPPORTED, "%s: field '%s' = '%s' is not supported", r->path, name, v);
+}
+
+/* DeepSeek-V2/V3: MLA dimensions, DeepSeekMoE routing, FP8 block size. */
+static r1c_status parse_deepseek(const reader *r, r1c_hf_config *c) {
+    const int v3 = strcmp(c->model_type, "deepseek_v3") == 0;
+    r1c_status st;
+    c->is_deepseek = 1;
+#define TRYD(x) if ((st = (x)) != R1C_OK) return st
+    TRYD(get_int(r, "q_lora_rank", 0, 0, 0, 1 << 20, &c->q_lora_rank)); /* null: q_proj */
+    TRYD(get_int(r, "kv_lora_rank", 1, 0, 1, 1 << 20, &c->kv_lora_rank));
+    TRYD(get_int(r, "qk_nope_head_dim", 1, 0, 0, 1 << 16, &c->qk_nope_head_dim));
+    TRYD(get_int(r, "qk_rope_head_dim", 1, 0, 2, 1 << 16, &c->qk_rope_head_dim));
+    TRYD(get_int(r, "v_head_dim", 1, 0, 1, 1 << 16, &c->v_head_dim));
+    TRYD(get_int(r, "n_routed_experts", 0, 0, 0, 1 << 16, &c->n_routed_experts));
+    TRYD(get_int(r, "n_shared_experts", 0, 0, 0, 1 << 10, &c->n_shared_experts));
+    TRYD(get_int(r, "num_experts_per_tok", 0, 0, 0, 1 << 10, &c->num_experts_per_tok));
+    TRYD(get_int(r, "moe_intermediate_size", c->n_routed_experts ? 1 : 0, 0, 1, 1 << 22, &c->moe_intermediate_size));
+    TRYD(get_int(r, "first_k_dense_replace", 0, 0, 0, 1 << 16, &c->first_k_dense_replace));
+    TRYD(get_int(r, "moe_layer_freq", 0, 1, 1, 1 << 16, &c->moe_layer_freq));
+    TRYD(get_int(r, "n_group", 0, 1, 1, 256, &c->n_group));
+    TRYD(get_int(r, "topk_group", 0, 1, 1, 1 << 16, &c->topk_group));
+    static const char *const methods[] = {"greedy", "group_limited_greedy", "noaux_tc"};
+    TRYD(get_choice(r, "topk_method", v3 ? "noaux_tc" : "greedy", methods, 3, &c->topk_method));
+    static const char *const funcs[] = {"softmax", "sigmoid"};
+    TRYD(get_choice(r, "scoring_func", v3 ? "sigmoid" : "softmax", funcs, 2, &c->scoring_func));
+    TRYD(get_bool(r, "norm_topk_prob", 0, &c->norm_topk_prob));
+    TRYD(get_num(r, "routed_scaling_factor", 1.0, 0, 1e6, &c->routed_scaling_factor));
+    TRYD(get_int(r, "num_nextn_predict_layers", 0, 0, 0, 16, &c->num_nextn_predict_layers));
+#undef TRYD
+    c->head_dim = c->qk_nope_head_dim + c->qk_rope_head_dim; /* the attention scale uses this */
+    if (c->qk_rope_head_dim % 2)
+        return r1c_error(R1C_ERR_FORMAT, "%s: field 'qk_rope_head_dim' = %d must be even", r->path, c->qk_rope_head_dim);
+    if (c->n_routed_experts) {
+        if (c->num_experts_per_tok < 1 || c->num_experts_per_tok > c->n_routed_experts)
+            return r1c_error(R1C_ERR_FORMAT, "%s: field 'num_experts_per_tok' = %d must be in [1, n_routed_experts = %d]",
+                             r->path, c->num_experts_per_tok, c->n_routed_experts);
+        if (c->n_routed_experts % c->n_group)
+            return r1c_error(R1C_ERR_FORMAT, "%s: field 'n_group' = %d does not divide n_routed_experts = %d", r->path,
+                             c->n_group, c->n_routed_experts);
+        if (c->topk_group > c->n_group)
+            return r1c_error(R1C_ERR_FORMAT, "%s: field 'topk_group' = %d is more than n_group = %d", r->path,
+                             c->topk_group, c->n_group);
+        if (c->topk_method == R1C_TOPK_NOAUX_TC && c->n_routed_experts / c->n_group < 2)
+            return r1c_error(R1C_ERR_FORMAT, "%s: noaux_tc routing needs at least 2 experts per group", r->path);
+        if (c->topk_method != R1C_TOPK_GREEDY &&
+            c->topk_group * (c->n_routed_experts / c->n_group) < c->num_experts_per_tok)
+            return r1c_error(R1C_ERR_FORMAT, "%s: topk_group x experts per group is fewer than num_experts_per_tok", r->path);
+    }
+    const cJSON *q = field(r, "quantization_config");
+    if (q && !cJSON_IsNull(q)) {
+        reader qr = {r->path, q, "quantization_config."};
+        char method[32];
+        if (!cJSON_IsObject(q)) return r1c_error(R1C_ERR_FORMAT, "%s: field 'quantization_config' must be an object", r->path);
+        if ((st = get_str(&qr, "quant_method", 1, "", method, sizeof method)) != R1C_OK) return st;
+        if (strcmp(method, "fp8") != 0)
+            return r1c_error(R1C_ERR_UNSUPPORTED, "%s: quantization_config.quant_method '%s' is not supported (fp8)", r->path, method);
+        const cJSON *bs = field(&qr, "weight_block_size");
+        if (!cJSON_IsArray(bs) || cJSON_GetArraySize(bs) != 2 || !is_int(cJSON_GetArrayItem(bs, 0)) ||
+            !is_int(cJSON_GetArrayItem(bs, 1)) || cJSON_GetArrayItem(bs, 0)->valuedouble < 1 ||
+            cJSON_GetArrayItem(bs, 1)->valuedouble < 1)
+            return r1c_error(R1C_ERR_FORMAT, "%s: quantization_config.weight_block_size must be two positive integers", r->path);
+        c->fp8_block[0] = cJSON_GetArrayItem(bs, 0)->valueint;
+        c->fp8_block[1] = cJSON_GetArrayItem(bs, 1)->valueint;
+    }
+    return R1C_OK;
 }
 
 r1c_status r1c_hf_config_parse(const char *json, size_t len, const char *path, r1c_hf_config *c) {
@@ -224,7 +313,9 @@ r1c_status r1c_hf_config_parse(const char *json, size_t len, const char *path, r
         st = r1c_error(R1C_ERR_FORMAT, "%s: num_attention_heads x head_dim is too large", path);
         goto done;
     }
-    if (strcmp(c->model_type, "qwen2") == 0) {
+    if (strcmp(c->model_type, "deepseek_v3") == 0 || strcmp(c->model_type, "deepseek_v2") == 0) {
+        TRY(parse_deepseek(&r, c));
+    } else if (strcmp(c->model_type, "qwen2") == 0) {
         int sw = 0;
         TRY(get_bool(&r, "use_sliding_window", 0, &sw));
         if (sw) {

@@ -153,7 +153,7 @@ static r1c_status dense_forward(r1c_ctx *c, const int32_t *ids, int T, float *lo
         /* attention block */
 #pragma omp parallel for num_threads(nt) schedule(static)
         for (int t = 0; t < T; t++) r1c_rmsnorm(c->xb + t * D, c->x + t * D, L->attn_norm, D, eps);
-        r1c_mm_job qkv[3] = {{L->wq, c->q, qd}, {L->wk, c->k, kvd}, {L->wv, c->v, kvd}};
+        r1c_mm_job qkv[3] = {{.w = L->wq, .y = c->q, .ldy = qd}, {.w = L->wk, .y = c->k, .ldy = kvd}, {.w = L->wv, .y = c->v, .ldy = kvd}};
         r1c_matmul(ex, qkv, 3, c->xb, D, T);
         add_bias(c->q, L->bq, T, qd);
         add_bias(c->k, L->bk, T, kvd);
@@ -170,7 +170,7 @@ static r1c_status dense_forward(r1c_ctx *c, const int32_t *ids, int T, float *lo
             r1c_attend(c->q + t * qd + h * hd, kc + kvh * hd, vc + kvh * hd, kvd, pos0 + t + 1, (int)hd,
                        scale, ex->scratch[r1c_thread_index()], c->att + t * qd + h * hd);
         }
-        r1c_mm_job o = {L->wo, c->xb2, D};
+        r1c_mm_job o = {.w = L->wo, .y = c->xb2, .ldy = D};
         r1c_matmul(ex, &o, 1, c->att, qd, T);
         add_bias(c->xb2, L->bo, T, D);
         for (int64_t i = 0; i < T * D; i++) c->x[i] += c->xb2[i];
@@ -178,10 +178,10 @@ static r1c_status dense_forward(r1c_ctx *c, const int32_t *ids, int T, float *lo
         /* feed-forward block */
 #pragma omp parallel for num_threads(nt) schedule(static)
         for (int t = 0; t < T; t++) r1c_rmsnorm(c->xb + t * D, c->x + t * D, L->ffn_norm, D, eps);
-        r1c_mm_job gu[2] = {{L->wgate, c->hb, F}, {L->wup, c->hb2, F}};
+        r1c_mm_job gu[2] = {{.w = L->wgate, .y = c->hb, .ldy = F}, {.w = L->wup, .y = c->hb2, .ldy = F}};
         r1c_matmul(ex, gu, 2, c->xb, D, T);
         r1c_silu_mul(c->hb, c->hb2, T * F);
-        r1c_mm_job down = {L->wdown, c->xb2, D};
+        r1c_mm_job down = {.w = L->wdown, .y = c->xb2, .ldy = D};
         r1c_matmul(ex, &down, 1, c->hb, F, T);
         for (int64_t i = 0; i < T * D; i++) c->x[i] += c->xb2[i];
     }
@@ -189,10 +189,10 @@ static r1c_status dense_forward(r1c_ctx *c, const int32_t *ids, int T, float *lo
     if (!logits) return R1C_OK;
     const int first = all_logits ? 0 : T - 1, rows = T - first;
     for (int t = first; t < T; t++) r1c_rmsnorm(c->xb + (t - first) * D, c->x + t * D, m->final_norm, D, eps);
-    r1c_mm_job head = {m->lm_head, logits, p->vocab_size};
+    r1c_mm_job head = {.w = m->lm_head, .y = logits, .ldy = p->vocab_size};
     r1c_matmul(ex, &head, 1, c->xb, D, rows);
     return R1C_OK;
 }
 
-const r1c_arch r1c_arch_qwen2 = {"qwen2", dense_bind, dense_forward, dense_kv_floats};
-const r1c_arch r1c_arch_llama = {"llama", dense_bind, dense_forward, dense_kv_floats};
+const r1c_arch r1c_arch_qwen2 = {"qwen2", dense_bind, dense_forward, dense_kv_floats, dense_kv_floats, NULL, NULL};
+const r1c_arch r1c_arch_llama = {"llama", dense_bind, dense_forward, dense_kv_floats, dense_kv_floats, NULL, NULL};

@@ -9,7 +9,7 @@
 #include "../base/file.h"
 #include "../base/mem.h"
 
-static const r1c_arch *const g_archs[] = {&r1c_arch_qwen2, &r1c_arch_llama};
+static const r1c_arch *const g_archs[] = {&r1c_arch_qwen2, &r1c_arch_llama, &r1c_arch_deepseek_v2, &r1c_arch_deepseek_v3};
 
 r1c_status r1c_model_own(r1c_model *m, void *p) {
     if (m->n_owned == m->cap_owned) {
@@ -57,6 +57,40 @@ static r1c_status check_shape(const char *file, const r1c_tensor *v, int nd, con
     return r1c_error(R1C_ERR_FORMAT, "%s: tensor '%s' has shape [%s], expected [%s]", file, v->name, got, exp);
 }
 
+/* FP8 weights come with "<name>_scale_inv": one scale per block (weight_block_size, 128x128 in
+ * DeepSeek's checkpoints), w = f32(q) * scale. The grid must cover the matrix exactly. */
+static r1c_status bind_fp8_scale(r1c_model *m, const char *name, const char *file, r1c_tensor *v) {
+    char sname[512];
+    snprintf(sname, sizeof sname, "%s_scale_inv", name);
+    r1c_tensor s;
+    const char *sfile;
+    if (!r1c_st_find(&m->files, sname, &s, &sfile))
+        return r1c_error(R1C_ERR_MISSING, "%s: tensor '%s' is F8_E4M3 but its scale '%s' is missing", file, name, sname);
+    const int64_t br = m->cfg.fp8_block[0] ? m->cfg.fp8_block[0] : 128, bk = m->cfg.fp8_block[1] ? m->cfg.fp8_block[1] : 128;
+    if (bk % 16)
+        return r1c_error(R1C_ERR_UNSUPPORTED, "%s: FP8 block width %lld is not a multiple of 16", file, (long long)bk);
+    const int64_t want[2] = {(v->shape[0] + br - 1) / br, (v->shape[1] + bk - 1) / bk};
+    if (s.n_dims != 2 || s.shape[0] != want[0] || s.shape[1] != want[1])
+        return r1c_error(R1C_ERR_FORMAT, "%s: scale '%s' of '%s' has shape [%lld%s%lld], expected [%lld, %lld] for %lldx%lld blocks",
+                         sfile, sname, name, (long long)(s.n_dims > 0 ? s.shape[0] : 0), s.n_dims > 1 ? ", " : "",
+                         (long long)(s.n_dims > 1 ? s.shape[1] : 0), (long long)want[0], (long long)want[1],
+                         (long long)br, (long long)bk);
+    if (!r1c_dtype_is_float_weight(s.dtype))
+        return r1c_error(R1C_ERR_UNSUPPORTED, "%s: scale '%s' has dtype %s", sfile, sname, r1c_dtype_name(s.dtype));
+    const float *scale = s.data;
+    if (s.dtype != R1C_F32 || (uintptr_t)s.data % 4) { /* widened (or realigned) once: it is tiny */
+        float *f = r1c_alloc(sizeof(float) * (size_t)(want[0] * want[1]));
+        if (!f || r1c_model_own(m, f) != R1C_OK) return r1c_error(R1C_ERR_NOMEM, "out of memory");
+        r1c_to_f32(s.dtype, s.data, f, want[0] * want[1]);
+        scale = f;
+    }
+    v->scale = scale;
+    v->block[0] = br, v->block[1] = bk;
+    v->scale_cols = want[1];
+    v->nbytes += s.nbytes; /* the scales are read with the weights */
+    return R1C_OK;
+}
+
 r1c_status r1c_bind_matrix(r1c_model *m, const char *name, int64_t rows, int64_t cols,
                            const r1c_tensor **out) {
     r1c_tensor v;
@@ -65,9 +99,10 @@ r1c_status r1c_bind_matrix(r1c_model *m, const char *name, int64_t rows, int64_t
     if (st != R1C_OK) return st;
     int64_t want[2] = {rows, cols};
     if ((st = check_shape(file, &v, 2, want)) != R1C_OK) return st;
-    if (!r1c_dtype_is_float_weight(v.dtype))
-        return r1c_error(R1C_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s (F32, F16, BF16 supported)",
+    if (!r1c_dtype_is_float_weight(v.dtype) && v.dtype != R1C_F8_E4M3)
+        return r1c_error(R1C_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s (F32, F16, BF16, F8_E4M3 supported)",
                          file, name, r1c_dtype_name(v.dtype));
+    if (v.dtype == R1C_F8_E4M3 && (st = bind_fp8_scale(m, name, file, &v)) != R1C_OK) return st;
     /* reuse a binding (tied embeddings) */
     for (int i = 0; i < m->n_bound; i++)
         if (m->bound[i].data == v.data && strcmp(m->bound[i].name, v.name) == 0) {
@@ -121,7 +156,7 @@ r1c_status r1c_model_load(const char *dir, const r1c_load_params *params, r1c_mo
             if (strcmp(g_archs[i]->model_type, m->cfg.model_type) == 0) m->arch = g_archs[i];
         if (!m->arch)
             st = r1c_error(R1C_ERR_UNSUPPORTED,
-                           "%s/config.json: model_type '%s' is not supported (qwen2, llama)", dir,
+                           "%s/config.json: model_type '%s' is not supported (qwen2, llama, deepseek_v2, deepseek_v3)", dir,
                            m->cfg.model_type);
     }
     if (st == R1C_OK && strcmp(m->cfg.hidden_act, "silu") != 0)
@@ -135,7 +170,7 @@ r1c_status r1c_model_load(const char *dir, const r1c_load_params *params, r1c_mo
     if (st == R1C_OK) st = r1c_st_open_dir(dir, m->use_mmap, &m->files);
     if (st == R1C_OK) {
         /* the binding table is sized up front so views handed out stay put */
-        int cap = 16 + 16 * m->cfg.num_hidden_layers;
+        int cap = 16 + (16 + 3 * m->cfg.n_routed_experts) * (m->cfg.num_hidden_layers + m->cfg.num_nextn_predict_layers);
         m->bound = calloc((size_t)cap, sizeof *m->bound);
         m->cap_bound = m->bound ? cap : 0;
         st = m->bound ? m->arch->bind(m) : r1c_error(R1C_ERR_NOMEM, "out of memory");
@@ -150,6 +185,7 @@ r1c_status r1c_model_load(const char *dir, const r1c_load_params *params, r1c_mo
 
 void r1c_model_free(r1c_model *m) {
     if (!m) return;
+    if (m->arch && m->arch->free) m->arch->free(m);
     for (int i = 0; i < m->n_owned; i++) r1c_free(m->owned[i]);
     free(m->owned);
     free(m->bound);
@@ -183,11 +219,25 @@ void r1c_model_get_info(const r1c_model *m, r1c_model_info *info) {
     info->n_params = m->n_params;
     info->weight_bytes = m->weight_bytes;
     info->decode_bytes = m->decode_bytes;
-    info->kv_bytes_per_token = 2 * m->arch->kv_floats_per_token(m) * 4 * c->num_hidden_layers; /* K and V */
+    info->kv_bytes_per_token = (m->arch->kv_floats_per_token(m) + m->arch->v_floats_per_token(m)) * 4 * c->num_hidden_layers;
     info->bos_id = c->bos_token_id;
     info->n_eos = c->n_eos;
     for (int i = 0; i < c->n_eos && i < 8; i++) info->eos_ids[i] = c->eos_token_id[i];
     info->use_mmap = m->use_mmap;
+    if (c->is_deepseek) {
+        const int64_t L = c->num_hidden_layers, H = c->num_attention_heads;
+        info->mla = 1;
+        info->kv_lora_rank = c->kv_lora_rank;
+        info->qk_rope_head_dim = c->qk_rope_head_dim;
+        info->kv_bytes_per_token_bf16 = (int64_t)(c->kv_lora_rank + c->qk_rope_head_dim) * 2 * L;
+        info->kv_bytes_expanded_bf16 = H * (c->qk_nope_head_dim + c->qk_rope_head_dim + c->v_head_dim) * 2 * L;
+        info->n_experts = c->n_routed_experts;
+        info->n_experts_used = c->num_experts_per_tok;
+        info->n_shared_experts = c->n_shared_experts;
+        info->n_mtp_layers = m->arch->free ? r1c_ds_mtp_layers(m) : 0;
+        info->n_mtp_declared = c->num_nextn_predict_layers;
+        info->fp8 = c->fp8_block[0] > 0;
+    }
 }
 
 int r1c_model_n_vocab(const r1c_model *m) { return m->cfg.vocab_size; }

@@ -18,8 +18,13 @@ typedef struct r1c_arch {
      * the ids), appends them to the cache, and writes logits: every token's rows when
      * all_logits, else only the last token's row. */
     r1c_status (*forward)(struct r1c_ctx *c, const int32_t *ids, int T, float *logits, int all_logits);
-    /* KV cache floats per token per layer */
+    /* cache floats per token per layer: keys (MLA: latent + rope key) and values (MLA: 0) */
     int64_t (*kv_floats_per_token)(const r1c_model *m);
+    int64_t (*v_floats_per_token)(const r1c_model *m);
+    /* per-thread scratch floats beyond attention scores (may be NULL) */
+    size_t (*scratch_extra)(const r1c_model *m);
+    /* frees what bind allocated beyond the model's own lists (may be NULL) */
+    void (*free)(r1c_model *m);
 } r1c_arch;
 
 typedef struct r1c_dense_layer {
@@ -50,6 +55,9 @@ struct r1c_model {
 
     int64_t n_params, weight_bytes, decode_bytes;
     r1c_tokenizer *tokenizer; /* NULL if the directory has no tokenizer.json */
+    struct r1c_ds_model *ds;  /* DeepSeek V2/V3 layers (deepseek.c) */
+    int64_t active_bytes;     /* MoE: weight bytes one token reads (active experts only) */
+    int64_t n_params_active;
 };
 
 /* Binding helpers for architectures. */
@@ -64,5 +72,8 @@ r1c_status r1c_model_own(r1c_model *m, void *p);
 
 extern const r1c_arch r1c_arch_qwen2;
 extern const r1c_arch r1c_arch_llama;
+extern const r1c_arch r1c_arch_deepseek_v2;
+extern const r1c_arch r1c_arch_deepseek_v3;
+int r1c_ds_mtp_layers(const r1c_model *m);
 
 #endif

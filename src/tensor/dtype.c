@@ -96,3 +96,8 @@ void r1c_to_f32(r1c_dtype t, const void *src, float *dst, int64_t n) {
         break;
     }
 }
+
+float r1c_fp8_to_f32(uint8_t q) {
+    if ((q & 0x7f) == 0x7f) return __builtin_nanf("");
+    return r1c_f16_to_f32(r1c_fp8_to_f16_bits(q)) * 256.0f;
+}

@@ -52,6 +52,16 @@ static inline uint16_t r1c_f32_to_bf16(float f) {
 }
 
 float r1c_f16_to_f32(uint16_t h);
+
+/* FP8 e4m3fn -> the f16 bit pattern of its value / 256 (same bits, shifted: e4m3's exponent
+ * bias is 7, f16's 15). Multiplying by 256 (folded into the block scale) is exact, so
+ * f16(q) * (scale * 256) == f32(q) * scale in one rounding, in every kernel. NaN codes
+ * (0x7f, 0xff) are not special-cased: DeepSeek's weights hold none. */
+static inline uint16_t r1c_fp8_to_f16_bits(uint8_t q) {
+    return (uint16_t)(((uint16_t)(q & 0x80) << 8) | ((uint16_t)(q & 0x7f) << 7));
+}
+/* The exact value of an e4m3fn byte (NaN for 0x7f / 0xff). */
+float r1c_fp8_to_f32(uint8_t q);
 uint16_t r1c_f32_to_f16(float f);
 
 /* Widens n elements of a float dtype (F32, F16, BF16) to f32. */

@@ -37,6 +37,13 @@ typedef struct r1c_kernels {
                      float *acc, int64_t k, int init);
     /* out[i] = canonical tree sum of the 16 lanes acc[16*i .. 16*i+15], i < n */
     void (*lane_sums)(const float *acc, int64_t n, float *out);
+    /* FP8 e4m3 rows [r0, r0+n) of a matrix with block scales (see tensor.h): w points at the
+     * matrix, scale at its scale grid, y at row r0's output. Canonical order per row, with
+     * w[r][c] = f16(q) * (scale * 256) as the dequantized weight. */
+    void (*matvec_fp8)(const uint8_t *w, const float *scale, int64_t scale_cols, int64_t br, int64_t bk,
+                       int64_t r0, const float *x, float *y, int64_t k, int64_t n);
+    /* dst[i] = f16(src[i]) * scale256 (one run inside one scale block) */
+    void (*fp8_to_f32)(const uint8_t *src, float scale256, float *dst, int64_t n);
     void (*bf16_to_f32)(const uint16_t *src, float *dst, int64_t n);
     void (*f16_to_f32)(const uint16_t *src, float *dst, int64_t n);
     /* y[i] += a * x[i] (fused), order-free. */

@@ -80,6 +80,49 @@ DEFINE_MATVEC(matvec_f32, float, ld_f32)
 DEFINE_MATVEC(matvec_bf16, uint16_t, ld_bf16)
 DEFINE_MATVEC(matvec_f16, uint16_t, ld_f16)
 
+/* 16 FP8 bytes -> the canonical 16 lanes (two ymm) of f16(q) * scale256 */
+static inline v16 ld_fp8(const uint8_t *p, __m256 s) {
+    __m128i b = _mm_loadu_si128((const __m128i *)p);
+    __m256i e = _mm256_cvtepu8_epi16(b);
+    __m256i h = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(e, _mm256_set1_epi16(0x80)), 8),
+                                _mm256_slli_epi16(_mm256_and_si256(e, _mm256_set1_epi16(0x7f)), 7));
+    v16 r = {_mm256_mul_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(h)), s),
+             _mm256_mul_ps(_mm256_cvtph_ps(_mm256_extracti128_si256(h, 1)), s)};
+    return r;
+}
+
+static void matvec_fp8(const uint8_t *w, const float *scale, int64_t sc, int64_t br, int64_t bk, int64_t r0,
+                       const float *x, float *y, int64_t k, int64_t n) {
+    for (int64_t r = 0; r < n; r++) {
+        const uint8_t *wr = w + (r0 + r) * k;
+        v16 a = zero16();
+        for (int64_t c0 = 0; c0 < k; c0 += bk) {
+            const int64_t c1 = c0 + bk < k ? c0 + bk : k;
+            const __m256 s = _mm256_set1_ps(scale[((r0 + r) / br) * sc + c0 / bk] * 256.0f);
+            int64_t i = c0;
+            for (; i + 16 <= c1; i += 16) a = fma16(ld_fp8(wr + i, s), ld_f32(x + i), a);
+            if (i < c1) { /* zero-padded copies: padding lanes see fma(0, 0, acc) */
+                uint8_t wb[16] = {0};
+                float xb[16] = {0};
+                memcpy(wb, wr + i, (size_t)(c1 - i));
+                memcpy(xb, x + i, sizeof(float) * (size_t)(c1 - i));
+                a = fma16(ld_fp8(wb, s), ld_f32(xb), a);
+            }
+        }
+        y[r] = hsum(a);
+    }
+}
+
+static void fp8_to_f32(const uint8_t *s, float scale256, float *d, int64_t n) {
+    const __m256 sv = _mm256_set1_ps(scale256);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        v16 v = ld_fp8(s + i, sv);
+        _mm256_storeu_ps(d + i, v.lo), _mm256_storeu_ps(d + i + 8, v.hi);
+    }
+    for (; i < n; i++) d[i] = r1c_f16_to_f32(r1c_fp8_to_f16_bits(s[i])) * scale256;
+}
+
 static void gemm_acc(const float *w, int64_t ldw, int nr, const float *x, int64_t ldx, int nt,
                      float *acc, int64_t k, int init) {
     const int64_t kv = k & ~(int64_t)15, rem = k - kv;
@@ -139,6 +182,8 @@ const r1c_kernels r1c_kernels_avx2 = {
     .matvec_f16 = matvec_f16,
     .gemm_acc = gemm_acc,
     .lane_sums = lane_sums,
+    .matvec_fp8 = matvec_fp8,
+    .fp8_to_f32 = fp8_to_f32,
     .bf16_to_f32 = bf16_to_f32,
     .f16_to_f32 = f16_to_f32,
     .axpy = axpy,

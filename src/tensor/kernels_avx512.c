@@ -87,6 +87,64 @@ DEFINE_MATVEC(matvec_f32, float, ld_f32, ldm_f32)
 DEFINE_MATVEC(matvec_bf16, uint16_t, ld_bf16, ldm_bf16)
 DEFINE_MATVEC(matvec_f16, uint16_t, ld_f16, ldm_f16)
 
+/* 16 FP8 bytes -> 16 floats: the f16 pattern of each (value / 256), widened, times scale * 256 */
+static inline __m512 ld_fp8(const uint8_t *p, __m512 s256) {
+    __m256i b = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p));
+    __m256i h = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x80)), 8),
+                                _mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x7f)), 7));
+    return _mm512_mul_ps(_mm512_cvtph_ps(h), s256);
+}
+static inline __m512 ldm_fp8(const uint8_t *p, __m512 s256, __mmask16 m) {
+    __m256i b = _mm256_cvtepu8_epi16(_mm_maskz_loadu_epi8(m, p));
+    __m256i h = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x80)), 8),
+                                _mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x7f)), 7));
+    return _mm512_maskz_mov_ps(m, _mm512_mul_ps(_mm512_cvtph_ps(h), s256)); /* padding lanes: exactly 0 */
+}
+
+/* G rows r, r + stride, ...: one FMA chain each; the scale of a row changes every bk columns
+ * (bk is a multiple of 16, so only a row's last group can be partial). */
+static inline __attribute__((always_inline)) void fp8_rows(const uint8_t *w, const float *scale, int64_t sc,
+                                                          int64_t br, int64_t bk, int64_t r0, const float *x,
+                                                          float *y, int64_t k, int64_t r, int64_t stride, const int G) {
+    __m512 a[8];
+    const uint8_t *wr[8];
+    for (int j = 0; j < G; j++) a[j] = _mm512_setzero_ps(), wr[j] = w + (r0 + r + j * stride) * k;
+    for (int64_t c0 = 0; c0 < k; c0 += bk) {
+        const int64_t c1 = c0 + bk < k ? c0 + bk : k;
+        __m512 s[8];
+        for (int j = 0; j < G; j++) s[j] = _mm512_set1_ps(scale[((r0 + r + j * stride) / br) * sc + c0 / bk] * 256.0f);
+        int64_t i = c0;
+        for (; i + 16 <= c1; i += 16) {
+            __m512 xv = _mm512_loadu_ps(x + i);
+            for (int j = 0; j < G; j++) a[j] = _mm512_fmadd_ps(ld_fp8(wr[j] + i, s[j]), xv, a[j]);
+        }
+        if (i < c1) {
+            const __mmask16 m = (__mmask16)((1u << (c1 - i)) - 1);
+            __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
+            for (int j = 0; j < G; j++) a[j] = _mm512_fmadd_ps(ldm_fp8(wr[j] + i, s[j], m), xv, a[j]);
+        }
+    }
+    for (int j = 0; j < G; j++) y[r + j * stride] = hsum(a[j]);
+}
+
+/* FP8: eight strided rows at a time, like the other matvecs. */
+static void matvec_fp8(const uint8_t *w, const float *scale, int64_t sc, int64_t br, int64_t bk, int64_t r0,
+                       const float *x, float *y, int64_t k, int64_t n) {
+    const int64_t S = n / 8;
+    for (int64_t r = 0; r < S; r++) fp8_rows(w, scale, sc, br, bk, r0, x, y, k, r, S, 8);
+    for (int64_t r = 8 * S; r < n; r++) fp8_rows(w, scale, sc, br, bk, r0, x, y, k, r, 0, 1);
+}
+
+static void fp8_to_f32(const uint8_t *s, float scale256, float *d, int64_t n) {
+    const __m512 sv = _mm512_set1_ps(scale256);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, ld_fp8(s + i, sv));
+    if (i < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(d + i, m, ldm_fp8(s + i, sv, m));
+    }
+}
+
 /* Full 6 x 4 register tile: 24 accumulators, 4 weight vectors, 1 token vector. */
 static void gemm_tile_6x4(const float *w, int64_t ldw, const float *x, int64_t ldx, float *acc,
                           int64_t k, int init) {
@@ -213,6 +271,8 @@ const r1c_kernels r1c_kernels_avx512 = {
     .matvec_f16 = matvec_f16,
     .gemm_acc = gemm_acc,
     .lane_sums = lane_sums,
+    .matvec_fp8 = matvec_fp8,
+    .fp8_to_f32 = fp8_to_f32,
     .bf16_to_f32 = bf16_to_f32,
     .f16_to_f32 = f16_to_f32,
     .axpy = axpy,

@@ -25,6 +25,27 @@ static float dot_canonical(load_fn ld, const void *w, const float *x, int64_t k)
     return r1c_lane_sum(acc);
 }
 
+static void matvec_fp8(const uint8_t *w, const float *scale, int64_t sc, int64_t br, int64_t bk, int64_t r0,
+                       const float *x, float *y, int64_t k, int64_t n) {
+    for (int64_t r = 0; r < n; r++) {
+        const int64_t row = r0 + r;
+        const uint8_t *wr = w + row * k;
+        const float *srow = scale + (row / br) * sc;
+        float acc[R1C_LANES] = {0};
+        for (int64_t i = 0; i < k; i += R1C_LANES)
+            for (int l = 0; l < R1C_LANES; l++) {
+                int in = i + l < k;
+                float wv = in ? r1c_f16_to_f32(r1c_fp8_to_f16_bits(wr[i + l])) * (srow[(i + l) / bk] * 256.0f) : 0.0f;
+                acc[l] = fmaf(wv, in ? x[i + l] : 0.0f, acc[l]);
+            }
+        y[r] = r1c_lane_sum(acc);
+    }
+}
+
+static void fp8_to_f32(const uint8_t *s, float scale256, float *d, int64_t n) {
+    for (int64_t i = 0; i < n; i++) d[i] = r1c_f16_to_f32(r1c_fp8_to_f16_bits(s[i])) * scale256;
+}
+
 static void matvec_f32(const float *w, const float *x, float *y, int64_t k, int64_t n) {
     for (int64_t r = 0; r < n; r++) y[r] = dot_canonical(ld_f32, w + r * k, x, k);
 }
@@ -69,6 +90,8 @@ const r1c_kernels r1c_kernels_generic = {
     .matvec_f16 = matvec_f16,
     .gemm_acc = gemm_acc,
     .lane_sums = lane_sums,
+    .matvec_fp8 = matvec_fp8,
+    .fp8_to_f32 = fp8_to_f32,
     .bf16_to_f32 = bf16_to_f32,
     .f16_to_f32 = f16_to_f32,
     .axpy = axpy,

@@ -16,18 +16,22 @@
 #define TILE_FLOATS (R1C_GEMM_MT * R1C_GEMM_NR * R1C_LANES)
 #define GEMM_SCRATCH (NB * KB + N_TT * N_RT * TILE_FLOATS + TB * NB)
 
-size_t r1c_exec_scratch_floats(int n_ctx) {
-    size_t att = (size_t)n_ctx + 64;
+size_t r1c_exec_scratch_floats(int n_ctx, size_t extra) {
+    size_t att = (size_t)n_ctx + 64 + extra;
     return GEMM_SCRATCH > att ? GEMM_SCRATCH : att;
 }
 
+/* y: the output of row r0 */
 static void matvec_rows(const r1c_kernels *K, const r1c_tensor *w, const float *x, float *y,
                         int64_t r0, int64_t r1) {
     int64_t k = w->shape[1];
     switch (w->dtype) {
-    case R1C_F32: K->matvec_f32((const float *)w->data + r0 * k, x, y + r0, k, r1 - r0); break;
-    case R1C_BF16: K->matvec_bf16((const uint16_t *)w->data + r0 * k, x, y + r0, k, r1 - r0); break;
-    case R1C_F16: K->matvec_f16((const uint16_t *)w->data + r0 * k, x, y + r0, k, r1 - r0); break;
+    case R1C_F32: K->matvec_f32((const float *)w->data + r0 * k, x, y, k, r1 - r0); break;
+    case R1C_BF16: K->matvec_bf16((const uint16_t *)w->data + r0 * k, x, y, k, r1 - r0); break;
+    case R1C_F16: K->matvec_f16((const uint16_t *)w->data + r0 * k, x, y, k, r1 - r0); break;
+    case R1C_F8_E4M3:
+        K->matvec_fp8(w->data, w->scale, w->scale_cols, w->block[0], w->block[1], r0, x, y, k, r1 - r0);
+        break;
     default: break; /* bound weights are checked at load */
     }
 }
@@ -35,6 +39,20 @@ static void matvec_rows(const r1c_kernels *K, const r1c_tensor *w, const float *
 static void widen_rows(const r1c_kernels *K, const r1c_tensor *w, int64_t r, int nr, int64_t k0,
                        int64_t kl, float *panel) {
     int64_t k = w->shape[1];
+    if (w->dtype == R1C_F8_E4M3) { /* run by run, one scale block at a time */
+        const int64_t bk = w->block[1];
+        for (int i = 0; i < nr; i++) {
+            const uint8_t *src = (const uint8_t *)w->data + (r + i) * k;
+            const float *srow = w->scale + ((r + i) / w->block[0]) * w->scale_cols;
+            for (int64_t c = k0; c < k0 + kl;) {
+                int64_t end = (c / bk + 1) * bk;
+                if (end > k0 + kl) end = k0 + kl;
+                K->fp8_to_f32(src + c, srow[c / bk] * 256.0f, panel + (int64_t)i * KB + (c - k0), end - c);
+                c = end;
+            }
+        }
+        return;
+    }
     for (int i = 0; i < nr; i++) {
         const uint16_t *src = (const uint16_t *)w->data + (r + i) * k + k0;
         if (w->dtype == R1C_BF16) K->bf16_to_f32(src, panel + (int64_t)i * KB, kl);
@@ -122,11 +140,35 @@ void r1c_matmul(const r1c_exec *ex, const r1c_mm_job *jobs, int n_jobs, const fl
             const int64_t rows = w->shape[0];
             const int64_t r0 = b > base ? b - base : 0, r1 = e - base < rows ? e - base : rows;
             if (r0 < r1) {
-                if (T == 1) matvec_rows(K, w, x, jobs[j].y, r0, r1);
-                else gemm_rows(K, w, x, ldx, T, jobs[j].y, jobs[j].ldy, r0, r1, ex->scratch[r1c_thread_index()]);
+                const float *xj = jobs[j].x ? jobs[j].x : x;
+                if (T == 1) matvec_rows(K, w, xj, jobs[j].y + r0, r0, r1);
+                else gemm_rows(K, w, xj, ldx, T, jobs[j].y, jobs[j].ldy, r0, r1, ex->scratch[r1c_thread_index()]);
             }
             base += rows;
         }
+    }
+}
+
+void r1c_matvec_rows(const r1c_tensor *w, const float *x, float *y, int64_t r0, int64_t r1) {
+    matvec_rows(r1c_kernels_get(), w, x, y, r0, r1);
+}
+
+void r1c_row_to_f32(const r1c_tensor *w, int64_t r, float *dst) {
+    const r1c_kernels *K = r1c_kernels_get();
+    const int64_t k = w->shape[1];
+    switch (w->dtype) {
+    case R1C_F32: memcpy(dst, (const float *)w->data + r * k, sizeof(float) * (size_t)k); break;
+    case R1C_BF16: K->bf16_to_f32((const uint16_t *)w->data + r * k, dst, k); break;
+    case R1C_F16: K->f16_to_f32((const uint16_t *)w->data + r * k, dst, k); break;
+    case R1C_F8_E4M3: {
+        const float *srow = w->scale + (r / w->block[0]) * w->scale_cols;
+        for (int64_t c = 0; c < k; c += w->block[1]) {
+            int64_t n = k - c < w->block[1] ? k - c : w->block[1];
+            K->fp8_to_f32((const uint8_t *)w->data + r * k + c, srow[c / w->block[1]] * 256.0f, dst + c, n);
+        }
+        break;
+    }
+    default: break;
     }
 }
 

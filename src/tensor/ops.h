@@ -18,13 +18,14 @@ typedef struct r1c_exec {
 } r1c_exec;
 
 /* Floats of per-thread scratch the ops need, for attention over up to n_ctx keys. */
-size_t r1c_exec_scratch_floats(int n_ctx);
+size_t r1c_exec_scratch_floats(int n_ctx, size_t extra);
 
 /* One weight of a fused matmul: Y[t*ldy + r] = sum_k W[r][k] * X[t*ldx + k]. */
 typedef struct r1c_mm_job {
-    const r1c_tensor *w; /* 2-D [rows][K], F32, F16 or BF16 */
+    const r1c_tensor *w; /* 2-D [rows][K]: F32, F16, BF16, or F8_E4M3 with block scales */
     float *y;
     int64_t ldy;
+    const float *x;      /* this job's input (same ldx, same T), or NULL for the call's x */
 } r1c_mm_job;
 
 /* Runs the jobs (all reading the same X of width K) in one parallel region. T == 1 streams
@@ -32,6 +33,11 @@ typedef struct r1c_mm_job {
  * canonical-order dot product, so the result does not depend on T or on the thread count. */
 void r1c_matmul(const r1c_exec *ex, const r1c_mm_job *jobs, int n_jobs, const float *x,
                 int64_t ldx, int T);
+
+/* Single-threaded pieces for callers that parallelise themselves:
+ * y[r - r0] = dot(row r of w, x) for r in [r0, r1) (canonical order), and one row widened to f32. */
+void r1c_matvec_rows(const r1c_tensor *w, const float *x, float *y, int64_t r0, int64_t r1);
+void r1c_row_to_f32(const r1c_tensor *w, int64_t r, float *dst);
 
 /* out = x / sqrt(mean(x^2) + eps) * w (as Hugging Face: normalise, then scale). */
 void r1c_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);

@@ -15,6 +15,11 @@ typedef struct r1c_tensor {
     int64_t shape[R1C_MAX_DIMS]; /* outermost first, as in safetensors / PyTorch */
     const void *data;
     uint64_t nbytes;
+    /* FP8 block scaling (DeepSeek's weight_scale_inv): w[r][c] = f32(q[r][c]) *
+     * scale[(r / block[0]) * scale_cols + c / block[1]]; NULL for other dtypes */
+    const float *scale;
+    int64_t block[2];
+    int64_t scale_cols;
 } r1c_tensor;
 
 static inline int64_t r1c_tensor_numel(const r1c_tensor *t) {

@@ -11,7 +11,7 @@
 static void on_text(r1c_text_kind kind, const char *s, size_t n, void *user) {
     printer *p = user;
     if (kind == R1C_TEXT_REASONING && !p->show_reasoning) return;
-    if (kind != p->last_kind) {
+    if ((int)kind != p->last_kind) {
         if (p->tty) {
             fputs(kind == R1C_TEXT_REASONING ? DIM : RESET, p->out);
         } else {
