@@ -23,7 +23,11 @@ trap 'rm -rf "$work"' EXIT
 artifacts=$build/fuzz-artifacts
 status=0
 
-for name in safetensors hf_config; do
+# fuzz_tokenize encodes with one real tokenizer; the tiny one by default (fast), or any
+# tokenizer directory given in R1C_FUZZ_TOKENIZER (e.g. an unpacked DeepSeek-V3 one).
+export R1C_FUZZ_TOKENIZER=${R1C_FUZZ_TOKENIZER:-$root/tests/data/qwen2_tiny}
+
+for name in safetensors hf_config tokenizer_json tokenize jinja; do
   exe=$build/fuzz/fuzz_$name
   if [ ! -x "$exe" ]; then
     echo "fuzz_$name: FAILED: $exe is not built (make fuzz builds it)"

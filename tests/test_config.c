@@ -334,8 +334,8 @@ static void test_rope_scaling(void) {
          "field 'rope_scaling' must be an object or null, got an array");
     EDIT(LLAMA, "rope_scaling", "\"llama3\"", R1C_ERR_FORMAT,
          "field 'rope_scaling' must be an object or null, got a string");
-    EDIT(LLAMA, "rope_scaling", "{\"rope_type\": \"yarn\", \"factor\": 4.0}", R1C_ERR_UNSUPPORTED,
-         "rope_scaling type 'yarn' is not supported");
+    EDIT(LLAMA, "rope_scaling", "{\"rope_type\": \"longrope\", \"factor\": 4.0}", R1C_ERR_UNSUPPORTED,
+         "rope_scaling type 'longrope' is not supported");
     EDIT(LLAMA, "rope_scaling", "{\"type\": \"dynamic\", \"factor\": 2.0}", R1C_ERR_UNSUPPORTED,
          "rope_scaling type 'dynamic' is not supported");
     EDIT(LLAMA, "rope_scaling", "{\"factor\": 8.0}", R1C_ERR_MISSING,

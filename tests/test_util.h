@@ -58,11 +58,12 @@ static inline void *read_file(const char *path, size_t *len) {
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
-    void *p = malloc(n > 0 ? (size_t)n : 1);
+    char *p = malloc((size_t)(n > 0 ? n : 0) + 1); /* NUL-terminated: text files can be used as strings */
     if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
         free(p);
         p = NULL;
     }
+    if (p) p[n] = 0;
     fclose(f);
     if (len) *len = (size_t)n;
     return p;

@@ -79,7 +79,7 @@ static void run(r1c_think_split *s, int final, r1c_text_cb cb, void *u) {
         i = n;
         break;
     }
-    memmove(b, b + i, n - i);
+    if (n > i) memmove(b, b + i, n - i);
     s->n = n - i;
 }
 
@@ -94,7 +94,7 @@ void r1c_think_split_feed(r1c_think_split *s, const char *text, size_t len, r1c_
         }
         s->hold = h, s->cap = cap;
     }
-    memcpy(s->hold + s->n, text, len);
+    if (len) memcpy(s->hold + s->n, text, len);
     s->n += len;
     run(s, 0, cb, user);
 }

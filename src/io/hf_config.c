@@ -203,7 +203,7 @@ static r1c_status parse_deepseek(const reader *r, r1c_hf_config *c) {
     TRYD(get_int(r, "v_head_dim", 1, 0, 1, 1 << 16, &c->v_head_dim));
     TRYD(get_int(r, "n_routed_experts", 0, 0, 0, 1 << 16, &c->n_routed_experts));
     TRYD(get_int(r, "n_shared_experts", 0, 0, 0, 1 << 10, &c->n_shared_experts));
-    TRYD(get_int(r, "num_experts_per_tok", 0, 0, 0, 1 << 10, &c->num_experts_per_tok));
+    TRYD(get_int(r, "num_experts_per_tok", 0, 0, 0, 64, &c->num_experts_per_tok));
     TRYD(get_int(r, "moe_intermediate_size", c->n_routed_experts ? 1 : 0, 0, 1, 1 << 22, &c->moe_intermediate_size));
     TRYD(get_int(r, "first_k_dense_replace", 0, 0, 0, 1 << 16, &c->first_k_dense_replace));
     TRYD(get_int(r, "moe_layer_freq", 0, 1, 1, 1 << 16, &c->moe_layer_freq));

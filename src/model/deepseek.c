@@ -370,6 +370,49 @@ static void mlp(r1c_ctx *c, const r1c_tensor *wg, const r1c_tensor *wu, const r1
     r1c_matmul(&c->ex, &down, 1, hg, F, T);
 }
 
+/* One token: the k experts' gate and up projections (and the shared experts') run as one
+ * fused matmul, then all down projections as another; the results add up in expert order,
+ * then the shared experts, as in the batched path. hg, hu: (k + shared) x F; yo: (k + 1) x D. */
+static r1c_status moe_one(r1c_ctx *c, const r1c_ds_layer *L, const float *x, const int32_t *ids, const float *wts,
+                          float *out, float *hg, float *hu, float *yo) {
+    const r1c_hf_config *p = &c->m->cfg;
+    const int k = p->num_experts_per_tok;
+    const int64_t D = p->hidden_size, F = p->moe_intermediate_size, SF = F * p->n_shared_experts;
+    int order[64]; /* chosen experts by id */
+    for (int j = 0; j < k; j++) order[j] = j;
+    for (int a = 1; a < k; a++)
+        for (int b = a; b > 0 && ids[order[b]] < ids[order[b - 1]]; b--) {
+            int t = order[b];
+            order[b] = order[b - 1], order[b - 1] = t;
+        }
+    r1c_mm_job gu[130], dn[65];
+    int n = 0;
+    for (int j = 0; j < k; j++) {
+        const int e = ids[order[j]];
+        gu[2 * j] = (r1c_mm_job){.w = L->e_gate[e], .y = hg + j * F, .ldy = F};
+        gu[2 * j + 1] = (r1c_mm_job){.w = L->e_up[e], .y = hu + j * F, .ldy = F};
+        dn[j] = (r1c_mm_job){.w = L->e_down[e], .y = yo + j * D, .ldy = D, .x = hg + j * F};
+        n++;
+    }
+    int ng = 2 * n, nd = n;
+    if (L->w_gate) {
+        gu[ng++] = (r1c_mm_job){.w = L->w_gate, .y = hg + k * F, .ldy = SF};
+        gu[ng++] = (r1c_mm_job){.w = L->w_up, .y = hu + k * F, .ldy = SF};
+        dn[nd++] = (r1c_mm_job){.w = L->w_down, .y = yo + k * D, .ldy = D, .x = hg + k * F};
+    }
+    r1c_matmul(&c->ex, gu, ng, x, D, 1);
+    swiglu(hg, hu, k * F + (L->w_gate ? SF : 0));
+    r1c_matmul(&c->ex, dn, nd, hg, F, 1);
+    memset(out, 0, sizeof(float) * (size_t)D);
+    for (int j = 0; j < k; j++) {
+        const float w = wts[order[j]];
+        for (int64_t d = 0; d < D; d++) out[d] += w * yo[j * D + d];
+    }
+    if (L->w_gate)
+        for (int64_t d = 0; d < D; d++) out[d] += yo[k * D + d];
+    return R1C_OK;
+}
+
 /* MoE block for T tokens of x: out[t] = sum_e w_e expert_e(x_t) + shared(x_t). Each expert
  * runs once over the tokens that chose it (its weights are read once per batch); a token's
  * experts add up in expert order, then the shared experts. */
@@ -378,8 +421,9 @@ static r1c_status moe(r1c_ctx *c, const r1c_ds_layer *L, const float *x, int T, 
     const int E = p->n_routed_experts, k = p->num_experts_per_tok;
     const int64_t D = p->hidden_size, F = p->moe_intermediate_size, SF = F * p->n_shared_experts;
     const int64_t FF = F > SF ? F : SF;
+    const int64_t FFT = (T * FF > (int64_t)k * F + SF ? T * FF : (int64_t)k * F + SF);
     float *logits = buf, *work = logits + (int64_t)T * E, *wts = work + 2 * E, *xg = wts + (int64_t)T * k;
-    float *hg = xg + (int64_t)T * D, *hu = hg + (int64_t)T * FF, *yo = hu + (int64_t)T * FF;
+    float *hg = xg + (int64_t)T * D, *hu = hg + FFT, *yo = hu + FFT;
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)T * (size_t)k * 2);
     if (!ids) return r1c_error(R1C_ERR_NOMEM, "out of memory");
     int32_t *rows = ids + (int64_t)T * k;
@@ -391,6 +435,11 @@ static r1c_status moe(r1c_ctx *c, const r1c_ds_layer *L, const float *x, int T, 
             c->route_ids[(int64_t)L->moe_index * T * k + t] = ids[t];
             c->route_w[(int64_t)L->moe_index * T * k + t] = wts[t];
         }
+    if (T == 1) { /* decode: every chosen expert's projections in one parallel region each */
+        r1c_status st = moe_one(c, L, x, ids, wts, out, hg, hu, yo);
+        free(ids);
+        return st;
+    }
     memset(out, 0, sizeof(float) * (size_t)(T * D));
     for (int e = 0; e < E; e++) {
         int n = 0; /* gather the tokens that chose e */
@@ -435,7 +484,10 @@ static r1c_status ds_forward(r1c_ctx *c, const int32_t *ids, int T, float *logit
     /* per-call buffers: q_a, attention output, expanded K/V (prefill), FFN and MoE work */
     const size_t n_qa = (size_t)(T * (ql ? ql : 1)), n_att = (size_t)(T * H * vd);
     const size_t n_kv = prefill ? (size_t)n_keys * (size_t)(H * (nope + vd)) : 0;
-    const size_t n_ffn = (size_t)(T * D) * 3 + (size_t)(T * FF) * 2 + (size_t)(T * E + 2 * E + T * k) + 64;
+    const int64_t FK = (int64_t)k * p->moe_intermediate_size + MF; /* one token's fused experts */
+    const int64_t FFT = (T * FF > FK ? T * FF : FK);
+    const size_t n_ffn = (size_t)(T * D) * 2 + (size_t)((T > k + 1 ? T : k + 1) * D) + (size_t)FFT * 2 +
+                         (size_t)(T * E + 2 * E + T * k) + 64;
     float *buf = arch_buf(c, n_qa + n_att + n_kv + n_ffn);
     if (!buf) return r1c_error(R1C_ERR_NOMEM, "out of memory for a batch of %d tokens", T);
     float *qa = buf, *att = qa + n_qa, *kv = att + n_att, *ffn = kv + n_kv;
@@ -499,7 +551,7 @@ static r1c_status ds_forward(r1c_ctx *c, const int32_t *ids, int T, float *logit
             r1c_status st = moe(c, L, c->xb, T, c->xb2, ffn);
             if (st != R1C_OK) return st;
         } else {
-            float *hg = ffn, *hu = hg + T * FF;
+            float *hg = ffn, *hu = hg + FFT;
             mlp(c, L->w_gate, L->w_up, L->w_down, c->xb, T, hg, hu, c->xb2);
         }
         for (int64_t i = 0; i < T * D; i++) c->x[i] += c->xb2[i];

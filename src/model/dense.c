@@ -85,6 +85,9 @@ static void rope_frequencies(const r1c_hf_config *c, float *inv_freq) {
 
 static r1c_status dense_bind(r1c_model *m) {
     const r1c_hf_config *c = &m->cfg;
+    if (c->rope_scaling.type == R1C_ROPE_YARN)
+        return r1c_error(R1C_ERR_UNSUPPORTED, "%s/config.json: rope_scaling type 'yarn' is not supported for model_type %s",
+                         m->dir, c->model_type);
     const int64_t D = c->hidden_size, V = c->vocab_size;
     r1c_status st;
     m->layers = calloc((size_t)c->num_hidden_layers, sizeof *m->layers);

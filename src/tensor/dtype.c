@@ -1,6 +1,8 @@
 /* dtype.c — see dtype.h. */
 #include "dtype.h"
 
+#include <math.h>
+
 static const struct {
     const char *name;
     int size;
@@ -100,4 +102,18 @@ void r1c_to_f32(r1c_dtype t, const void *src, float *dst, int64_t n) {
 float r1c_fp8_to_f32(uint8_t q) {
     if ((q & 0x7f) == 0x7f) return __builtin_nanf("");
     return r1c_f16_to_f32(r1c_fp8_to_f16_bits(q)) * 256.0f;
+}
+
+uint8_t r1c_f32_to_fp8(float f) {
+    if (f != f) return 0x7f;
+    const uint8_t sign = signbit(f) ? 0x80 : 0;
+    const float a = fabsf(f);
+    if (a < 0.015625f) return sign | (uint8_t)nearbyintf(a * 512.0f); /* subnormals: m * 2^-9 (8 -> 2^-6) */
+    int e;
+    const float frac = frexpf(a, &e);        /* a = frac * 2^e, frac in [0.5, 1) */
+    int E = e + 6;                           /* 2^(E-7) * (1 + m/8) */
+    int m = (int)nearbyintf((2.0f * frac - 1.0f) * 8.0f); /* ties to even = even code */
+    if (m == 8) m = 0, E++;
+    if (E > 15 || (E == 15 && m > 6)) return sign | 0x7e; /* saturate at 448 */
+    return (uint8_t)(sign | E << 3 | m);
 }

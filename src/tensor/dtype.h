@@ -62,6 +62,8 @@ static inline uint16_t r1c_fp8_to_f16_bits(uint8_t q) {
 }
 /* The exact value of an e4m3fn byte (NaN for 0x7f / 0xff). */
 float r1c_fp8_to_f32(uint8_t q);
+/* f32 -> e4m3fn, round to nearest even, saturating at +-448 (NaN -> 0x7f). */
+uint8_t r1c_f32_to_fp8(float f);
 uint16_t r1c_f32_to_f16(float f);
 
 /* Widens n elements of a float dtype (F32, F16, BF16) to f32. */

@@ -27,17 +27,41 @@ static const preset PRESETS[] = {
     {"tiny-llama", "llama", "LlamaForCausalLM", 64, 2, 4, 1, 192, 512, 256, 508, 509, 0, 500000, 1e-5, 1},
 };
 
+/* DeepSeek V2/V3 shapes (MLA + MoE) */
+typedef struct ds_preset {
+    const char *name, *model_type;
+    int hidden, layers, heads, q_lora, kv_lora, nope, rope, v, inter, moe_inter, experts, shared, used;
+    int first_dense, n_group, topk_group, vocab, mtp;
+    const char *topk_method, *scoring;
+    int norm_topk;
+    double scaling, yarn_factor, mscale;
+} ds_preset;
+
+static const ds_preset DS_PRESETS[] = {
+    {"deepseek-v2-lite", "deepseek_v2", 2048, 27, 16, 0, 512, 128, 64, 128, 10944, 1408, 64, 2, 6, 1, 1, 1, 102400, 0,
+     "greedy", "softmax", 0, 1.0, 40, 0.707},
+    {"deepseek-v3", "deepseek_v3", 7168, 61, 128, 1536, 512, 128, 64, 128, 18432, 2048, 256, 1, 8, 3, 8, 4, 129280, 1,
+     "noaux_tc", "sigmoid", 1, 2.5, 40, 1.0},
+    {"tiny-deepseek-v3", "deepseek_v3", 64, 3, 4, 48, 32, 16, 8, 16, 160, 48, 8, 1, 2, 1, 4, 2, 512, 0,
+     "noaux_tc", "sigmoid", 1, 2.5, 4, 1.0},
+};
+
 static const char *USAGE =
-    "usage: r1c dev make-model --preset NAME --out DIR [--dtype bf16|f16|f32] [--seed S]\n"
+    "usage: r1c dev make-model --preset NAME --out DIR [--dtype bf16|f16|f32|fp8] [--seed S]\n"
     "                          [--layers N] [--shards N]\n"
-    "presets: r1-distill-qwen-1.5b, r1-distill-qwen-7b, r1-distill-llama-8b, tiny-qwen2, tiny-llama\n";
+    "presets: r1-distill-qwen-1.5b, r1-distill-qwen-7b, r1-distill-llama-8b, tiny-qwen2, tiny-llama,\n"
+    "         deepseek-v2-lite, deepseek-v3, tiny-deepseek-v3 (fp8: DeepSeek presets; 128x128 block scales)\n";
 
 typedef struct gen {
     uint64_t seed;
     r1c_dtype dtype;
-    int *kind; /* per tensor: 0 weight, 1 norm (ones), 2 bias */
+    int *kind; /* per tensor: 0 weight, 1 norm (ones), 2 bias, 3 FP8 weight, 4 FP8 scale */
     int base;  /* number of the file's first tensor in the whole model */
+    r1c_dtype *dtypes; /* per tensor, when they differ (DeepSeek); NULL: all `dtype` */
 } gen;
+
+/* FP8 weights: uniform values of std 0.02 quantised with one constant block scale */
+#define FP8_SCALE (0.02f / 64.0f)
 
 static uint64_t mix(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -47,20 +71,24 @@ static uint64_t mix(uint64_t z) {
 
 static void fill(void *user, int index, uint64_t off, void *dst, size_t n) {
     const gen *g = user;
-    const int es = r1c_dtype_size(g->dtype);
+    const r1c_dtype dt = g->dtypes ? g->dtypes[g->base + index] : g->dtype;
+    const int es = r1c_dtype_size(dt), kind = g->kind[g->base + index];
     uint8_t *d = dst;
     for (size_t i = 0; i < n / (size_t)es; i++) {
         uint64_t e = off / (uint64_t)es + i;
         float v;
-        if (g->kind[g->base + index] == 1) v = 1.0f;
+        if (kind == 4) {
+            v = FP8_SCALE;
+        } else if (kind == 1) v = 1.0f;
         else {
             uint64_t r = mix(g->seed ^ mix(((uint64_t)(g->base + index) << 40) ^ e));
             double u = (double)(r >> 11) * 0x1.0p-53 * 2.0 - 1.0; /* [-1, 1) */
             v = (float)(u * 0.0346410161513775);                 /* std 0.02 */
         }
-        if (g->dtype == R1C_F32) memcpy(d + i * 4, &v, 4);
+        if (kind == 3) d[i] = r1c_f32_to_fp8(v / FP8_SCALE);
+        else if (dt == R1C_F32) memcpy(d + i * 4, &v, 4);
         else {
-            uint16_t h = g->dtype == R1C_BF16 ? r1c_f32_to_bf16(v) : r1c_f32_to_f16(v);
+            uint16_t h = dt == R1C_BF16 ? r1c_f32_to_bf16(v) : r1c_f32_to_f16(v);
             memcpy(d + i * 2, &h, 2);
         }
     }
@@ -108,6 +136,153 @@ static char *config_json(const preset *p, int layers, const char *dtype) {
     return s;
 }
 
+static char *ds_config_json(const ds_preset *p, int layers, int fp8) {
+    cJSON *c = cJSON_CreateObject();
+    cJSON *a = cJSON_AddArrayToObject(c, "architectures");
+    cJSON_AddItemToArray(a, cJSON_CreateString(strcmp(p->model_type, "deepseek_v3") ? "DeepseekV2ForCausalLM" : "DeepseekV3ForCausalLM"));
+    cJSON_AddStringToObject(c, "model_type", p->model_type);
+    cJSON_AddNumberToObject(c, "hidden_size", p->hidden);
+    cJSON_AddNumberToObject(c, "intermediate_size", p->inter);
+    cJSON_AddNumberToObject(c, "moe_intermediate_size", p->moe_inter);
+    cJSON_AddNumberToObject(c, "num_hidden_layers", layers);
+    cJSON_AddNumberToObject(c, "num_attention_heads", p->heads);
+    cJSON_AddNumberToObject(c, "num_key_value_heads", p->heads);
+    if (p->q_lora) cJSON_AddNumberToObject(c, "q_lora_rank", p->q_lora);
+    else cJSON_AddNullToObject(c, "q_lora_rank");
+    cJSON_AddNumberToObject(c, "kv_lora_rank", p->kv_lora);
+    cJSON_AddNumberToObject(c, "qk_nope_head_dim", p->nope);
+    cJSON_AddNumberToObject(c, "qk_rope_head_dim", p->rope);
+    cJSON_AddNumberToObject(c, "v_head_dim", p->v);
+    cJSON_AddNumberToObject(c, "n_routed_experts", p->experts);
+    cJSON_AddNumberToObject(c, "n_shared_experts", p->shared);
+    cJSON_AddNumberToObject(c, "num_experts_per_tok", p->used);
+    cJSON_AddNumberToObject(c, "first_k_dense_replace", p->first_dense);
+    cJSON_AddNumberToObject(c, "moe_layer_freq", 1);
+    cJSON_AddNumberToObject(c, "n_group", p->n_group);
+    cJSON_AddNumberToObject(c, "topk_group", p->topk_group);
+    cJSON_AddStringToObject(c, "topk_method", p->topk_method);
+    cJSON_AddStringToObject(c, "scoring_func", p->scoring);
+    cJSON_AddBoolToObject(c, "norm_topk_prob", p->norm_topk);
+    cJSON_AddNumberToObject(c, "routed_scaling_factor", p->scaling);
+    cJSON_AddNumberToObject(c, "num_nextn_predict_layers", 0);
+    cJSON_AddNumberToObject(c, "vocab_size", p->vocab);
+    cJSON_AddNumberToObject(c, "max_position_embeddings", 163840);
+    cJSON_AddNumberToObject(c, "rms_norm_eps", 1e-6);
+    cJSON_AddNumberToObject(c, "rope_theta", 10000);
+    cJSON_AddNumberToObject(c, "bos_token_id", 0);
+    cJSON_AddNumberToObject(c, "eos_token_id", 1);
+    cJSON_AddBoolToObject(c, "tie_word_embeddings", 0);
+    cJSON_AddStringToObject(c, "hidden_act", "silu");
+    cJSON_AddStringToObject(c, "torch_dtype", "bfloat16");
+    cJSON *r = cJSON_AddObjectToObject(c, "rope_scaling");
+    cJSON_AddStringToObject(r, "type", "yarn");
+    cJSON_AddNumberToObject(r, "factor", p->yarn_factor);
+    cJSON_AddNumberToObject(r, "original_max_position_embeddings", 4096);
+    cJSON_AddNumberToObject(r, "beta_fast", 32);
+    cJSON_AddNumberToObject(r, "beta_slow", 1);
+    cJSON_AddNumberToObject(r, "mscale", p->mscale);
+    cJSON_AddNumberToObject(r, "mscale_all_dim", p->mscale);
+    if (fp8) {
+        cJSON *q = cJSON_AddObjectToObject(c, "quantization_config");
+        cJSON_AddStringToObject(q, "activation_scheme", "dynamic");
+        cJSON_AddStringToObject(q, "fmt", "e4m3");
+        cJSON_AddStringToObject(q, "quant_method", "fp8");
+        cJSON *b = cJSON_AddArrayToObject(q, "weight_block_size");
+        cJSON_AddItemToArray(b, cJSON_CreateNumber(128));
+        cJSON_AddItemToArray(b, cJSON_CreateNumber(128));
+    }
+    char *s = cJSON_Print(c);
+    cJSON_Delete(c);
+    return s;
+}
+
+/* DeepSeek checkpoints in the official layout: with --dtype fp8 every Linear of attention,
+ * MLPs and experts is F8_E4M3 with a weight_scale_inv grid; embeddings, norms, router and
+ * lm_head stay BF16, the correction bias F32 — as DeepSeek ships V3/R1. */
+static int make_deepseek(const ds_preset *p, const char *out, const char *dts, uint64_t seed, int layers) {
+    const char *C = "dev make-model";
+    const int fp8 = !strcmp(dts, "fp8");
+    r1c_dtype dt = fp8 ? R1C_BF16 : !strcmp(dts, "bf16") ? R1C_BF16 : !strcmp(dts, "f16") ? R1C_F16 : !strcmp(dts, "f32") ? R1C_F32 : R1C_DTYPE_COUNT;
+    if (dt == R1C_DTYPE_COUNT) return cli_fail(C, "--dtype must be bf16, f16, f32 or fp8, got '%s'", dts);
+    if (!layers) layers = p->layers;
+    if (mkdir(out, 0755) != 0 && errno != EEXIST) return cli_fail(C, "%s: cannot create directory", out);
+    const int64_t D = p->hidden, H = p->heads, qhd = p->nope + p->rope;
+    int cap = 16 + layers * (20 + 6 * p->experts), n = 0;
+    r1c_st_wtensor *t = calloc((size_t)cap, sizeof *t);
+    int *kind = calloc((size_t)cap, sizeof *kind);
+    r1c_dtype *dts_ = calloc((size_t)cap, sizeof *dts_);
+    char (*names)[112] = calloc((size_t)cap, sizeof *names);
+    gen g = {seed, dt, kind, 0, dts_};
+#define ADDT(k, d, r, cc, ...)                                                                 \
+    do {                                                                                       \
+        snprintf(names[n], sizeof names[n], __VA_ARGS__);                                      \
+        t[n] = (r1c_st_wtensor){.name = names[n], .dtype = (d), .n_dims = ((cc) != 0) ? 2 : 1,  \
+                                .shape = {r, cc}, .fill = fill, .user = &g};                   \
+        kind[n] = k, dts_[n] = (d);                                                            \
+        n++;                                                                                   \
+    } while (0)
+    /* a Linear: FP8 + scales, or the plain dtype */
+#define LIN(r, cc, ...)                                                                        \
+    do {                                                                                       \
+        if (fp8) {                                                                             \
+            ADDT(3, R1C_F8_E4M3, r, cc, __VA_ARGS__);                                          \
+            char wname_[112];                                                                  \
+            memcpy(wname_, names[n - 1], sizeof wname_);                                       \
+            ADDT(4, R1C_F32, ((r) + 127) / 128, ((cc) + 127) / 128, "%s_scale_inv", wname_);  \
+        } else {                                                                               \
+            ADDT(0, dt, r, cc, __VA_ARGS__);                                                   \
+        }                                                                                      \
+    } while (0)
+    ADDT(0, dt, p->vocab, D, "model.embed_tokens.weight");
+    for (int l = 0; l < layers; l++) {
+        ADDT(1, dt, D, 0, "model.layers.%d.input_layernorm.weight", l);
+        if (p->q_lora) {
+            LIN(p->q_lora, D, "model.layers.%d.self_attn.q_a_proj.weight", l);
+            ADDT(1, dt, p->q_lora, 0, "model.layers.%d.self_attn.q_a_layernorm.weight", l);
+            LIN(H * qhd, p->q_lora, "model.layers.%d.self_attn.q_b_proj.weight", l);
+        } else {
+            LIN(H * qhd, D, "model.layers.%d.self_attn.q_proj.weight", l);
+        }
+        LIN(p->kv_lora + p->rope, D, "model.layers.%d.self_attn.kv_a_proj_with_mqa.weight", l);
+        ADDT(1, dt, p->kv_lora, 0, "model.layers.%d.self_attn.kv_a_layernorm.weight", l);
+        LIN(H * (p->nope + p->v), p->kv_lora, "model.layers.%d.self_attn.kv_b_proj.weight", l);
+        LIN(D, H * p->v, "model.layers.%d.self_attn.o_proj.weight", l);
+        ADDT(1, dt, D, 0, "model.layers.%d.post_attention_layernorm.weight", l);
+        if (l < p->first_dense) {
+            LIN(p->inter, D, "model.layers.%d.mlp.gate_proj.weight", l);
+            LIN(p->inter, D, "model.layers.%d.mlp.up_proj.weight", l);
+            LIN(D, p->inter, "model.layers.%d.mlp.down_proj.weight", l);
+            continue;
+        }
+        ADDT(0, dt, p->experts, D, "model.layers.%d.mlp.gate.weight", l);
+        if (!strcmp(p->topk_method, "noaux_tc")) ADDT(2, R1C_F32, p->experts, 0, "model.layers.%d.mlp.gate.e_score_correction_bias", l);
+        for (int e = 0; e < p->experts; e++) {
+            LIN(p->moe_inter, D, "model.layers.%d.mlp.experts.%d.gate_proj.weight", l, e);
+            LIN(p->moe_inter, D, "model.layers.%d.mlp.experts.%d.up_proj.weight", l, e);
+            LIN(D, p->moe_inter, "model.layers.%d.mlp.experts.%d.down_proj.weight", l, e);
+        }
+        if (p->shared) {
+            LIN(p->moe_inter * p->shared, D, "model.layers.%d.mlp.shared_experts.gate_proj.weight", l);
+            LIN(p->moe_inter * p->shared, D, "model.layers.%d.mlp.shared_experts.up_proj.weight", l);
+            LIN(D, p->moe_inter * p->shared, "model.layers.%d.mlp.shared_experts.down_proj.weight", l);
+        }
+    }
+    ADDT(1, dt, D, 0, "model.norm.weight");
+    ADDT(0, dt, p->vocab, D, "lm_head.weight");
+#undef LIN
+#undef ADDT
+    int rc = 0;
+    char *cfg = ds_config_json(p, layers, fp8), path[4096];
+    if (!write_text(out, "config.json", cfg)) rc = cli_fail(C, "%s: cannot write config.json", out);
+    free(cfg);
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    const char *meta[] = {"format", "pt", NULL};
+    if (rc == 0 && r1c_st_write(path, t, n, meta) != R1C_OK) rc = cli_fail(C, "%s", r1c_last_error());
+    if (rc == 0) fprintf(stderr, "r1c dev make-model: wrote %s (%s, %d layers, %s, %d tensors)\n", out, p->name, layers, dts, n);
+    free(t), free(kind), free(dts_), free(names);
+    return rc;
+}
+
 static int make_model(int argc, char **argv) {
     const char *C = "dev make-model", *pname = NULL, *out = NULL, *dts = "bf16";
     uint64_t seed = 1234;
@@ -136,6 +311,8 @@ static int make_model(int argc, char **argv) {
             return 2;
         }
     }
+    for (size_t i = 0; pname && i < sizeof DS_PRESETS / sizeof *DS_PRESETS; i++)
+        if (!strcmp(DS_PRESETS[i].name, pname)) return make_deepseek(&DS_PRESETS[i], out, dts, seed, (int)layers);
     const preset *p = NULL;
     for (size_t i = 0; pname && i < sizeof PRESETS / sizeof *PRESETS; i++)
         if (!strcmp(PRESETS[i].name, pname)) p = &PRESETS[i];
@@ -154,7 +331,7 @@ static int make_model(int argc, char **argv) {
     r1c_st_wtensor *t = calloc((size_t)cap, sizeof *t);
     int *kind = calloc((size_t)cap, sizeof *kind);
     char (*names)[96] = calloc((size_t)cap, sizeof *names);
-    gen g = {seed, dt, kind, 0};
+    gen g = {seed, dt, kind, 0, NULL};
 #define ADD(k, r, c, ...)                                                      \
     do {                                                                       \
         snprintf(names[n], sizeof names[n], __VA_ARGS__);                      \
@@ -202,7 +379,7 @@ static int make_model(int argc, char **argv) {
             char fname[64], path[4096];
             snprintf(fname, sizeof fname, "model-%05d-of-%05d.safetensors", s + 1, (int)shards);
             snprintf(path, sizeof path, "%s/%s", out, fname);
-            gen gs = {seed, dt, kind, a}; /* same values as the single-file model */
+            gen gs = {seed, dt, kind, a, NULL}; /* same values as the single-file model */
             for (int i = a; i < b; i++) {
                 t[i].user = &gs;
                 cJSON_AddStringToObject(wm, t[i].name, fname);

@@ -64,6 +64,18 @@ int cmd_info(int argc, char **argv) {
     human(b4, sizeof b4, (double)in.kv_bytes_per_token * (double)n_ctx);
     printf("weights       %s (%lld bytes), %s read per generated token\n", b1, (long long)in.weight_bytes, b2);
     printf("kv cache      %s per token (f32), %s for %ld tokens\n", b3, b4, n_ctx);
+    if (in.mla) {
+        char c1[32], c2[32];
+        human(c1, sizeof c1, (double)in.kv_bytes_per_token_bf16);
+        human(c2, sizeof c2, (double)in.kv_bytes_expanded_bf16);
+        printf("attention     MLA: the cache keeps the latent (kv_lora_rank %d) + the rope key (%d) per token and layer:\n"
+               "              %s per token in bf16, against %s for the %d heads' full keys and values\n",
+               in.kv_lora_rank, in.qk_rope_head_dim, c1, c2, in.n_head);
+        if (in.n_experts)
+            printf("experts       %d routed (%d per token) + %d shared\n", in.n_experts, in.n_experts_used, in.n_shared_experts);
+        printf("mtp           %d next-token-prediction layer(s) in config.json, %d loaded\n", in.n_mtp_declared, in.n_mtp_layers);
+        if (in.fp8) printf("weights dtype FP8 e4m3 with block scales (weight_scale_inv)\n");
+    }
     human(b4, sizeof b4, (double)in.weight_bytes + (double)in.kv_bytes_per_token * (double)n_ctx);
     printf("memory need   %s + activations (weights + cache at %ld tokens; loaded with %s)\n", b4, n_ctx,
            in.use_mmap ? "mmap" : "read into anonymous memory");
