@@ -84,8 +84,7 @@ DEFINE_MATVEC(matvec_f16, uint16_t, ld_f16)
 static inline v16 ld_fp8(const uint8_t *p, __m256 s) {
     __m128i b = _mm_loadu_si128((const __m128i *)p);
     __m256i e = _mm256_cvtepu8_epi16(b);
-    __m256i h = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(e, _mm256_set1_epi16(0x80)), 8),
-                                _mm256_slli_epi16(_mm256_and_si256(e, _mm256_set1_epi16(0x7f)), 7));
+    __m256i h = _mm256_slli_epi16(_mm256_add_epi16(e, _mm256_and_si256(e, _mm256_set1_epi16(0x80))), 7);
     v16 r = {_mm256_mul_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(h)), s),
              _mm256_mul_ps(_mm256_cvtph_ps(_mm256_extracti128_si256(h, 1)), s)};
     return r;

@@ -88,17 +88,18 @@ DEFINE_MATVEC(matvec_bf16, uint16_t, ld_bf16, ldm_bf16)
 DEFINE_MATVEC(matvec_f16, uint16_t, ld_f16, ldm_f16)
 
 /* 16 FP8 bytes -> 16 floats: the f16 pattern of each (value / 256), widened, times scale * 256 */
+/* the f16 pattern of (value / 256): (b + (b & 0x80)) << 7 puts the 7 magnitude bits at 7..13 and
+ * carries the sign from bit 14 into bit 15 — three integer ops */
+static inline __m256i fp8_half_bits(__m256i b) {
+    return _mm256_slli_epi16(_mm256_add_epi16(b, _mm256_and_si256(b, _mm256_set1_epi16(0x80))), 7);
+}
 static inline __m512 ld_fp8(const uint8_t *p, __m512 s256) {
     __m256i b = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p));
-    __m256i h = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x80)), 8),
-                                _mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x7f)), 7));
-    return _mm512_mul_ps(_mm512_cvtph_ps(h), s256);
+    return _mm512_mul_ps(_mm512_cvtph_ps(fp8_half_bits(b)), s256);
 }
 static inline __m512 ldm_fp8(const uint8_t *p, __m512 s256, __mmask16 m) {
     __m256i b = _mm256_cvtepu8_epi16(_mm_maskz_loadu_epi8(m, p));
-    __m256i h = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x80)), 8),
-                                _mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x7f)), 7));
-    return _mm512_maskz_mov_ps(m, _mm512_mul_ps(_mm512_cvtph_ps(h), s256)); /* padding lanes: exactly 0 */
+    return _mm512_maskz_mov_ps(m, _mm512_mul_ps(_mm512_cvtph_ps(fp8_half_bits(b)), s256)); /* padding lanes: exactly 0 */
 }
 
 /* G rows r, r + stride, ...: one FMA chain each; the scale of a row changes every bk columns
