@@ -231,7 +231,7 @@ static r1c_status parse_deepseek(const reader *r, r1c_hf_config *c) {
             return r1c_error(R1C_ERR_FORMAT, "%s: field 'topk_group' = %d is more than n_group = %d", r->path,
                              c->topk_group, c->n_group);
         if (c->topk_method == R1C_TOPK_NOAUX_TC && c->n_routed_experts / c->n_group < 2)
-            return r1c_error(R1C_ERR_FORMAT, "%s: noaux_tc routing needs at least 2 experts per group", r->path);
+            return r1c_error(R1C_ERR_FORMAT, "%s: noaux_tc routing needs at least 2 experts per group (n_group = %d)", r->path, c->n_group);
         if (c->topk_method != R1C_TOPK_GREEDY &&
             c->topk_group * (c->n_routed_experts / c->n_group) < c->num_experts_per_tok)
             return r1c_error(R1C_ERR_FORMAT, "%s: topk_group x experts per group is fewer than num_experts_per_tok", r->path);

@@ -351,10 +351,8 @@ static float *arch_buf(r1c_ctx *c, size_t floats) {
     return c->arch_buf;
 }
 
-static void embed_row(const r1c_tensor *e, int32_t id, float *out) {
-    const int64_t D = e->shape[1];
-    r1c_to_f32(e->dtype, (const uint8_t *)e->data + (size_t)id * (size_t)D * (size_t)r1c_dtype_size(e->dtype), out, D);
-}
+/* one row of the embedding table, widened (FP8 tables with their block scales too) */
+static void embed_row(const r1c_tensor *e, int32_t id, float *out) { r1c_row_to_f32(e, id, out); }
 
 /* h[t] (T x F) = silu(h[t]) * u[t] */
 static void swiglu(float *g, const float *u, int64_t n) { r1c_silu_mul(g, u, n); }

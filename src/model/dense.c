@@ -116,11 +116,8 @@ static int64_t dense_kv_floats(const r1c_model *m) {
 
 /* ------------------------------------------------------------------ forward */
 
-static void embed_row(const r1c_tensor *e, int32_t id, float *out) {
-    const int64_t D = e->shape[1];
-    const uint8_t *row = (const uint8_t *)e->data + (size_t)id * (size_t)D * (size_t)r1c_dtype_size(e->dtype);
-    r1c_to_f32(e->dtype, row, out, D);
-}
+/* one row of the embedding table, widened (FP8 tables with their block scales too) */
+static void embed_row(const r1c_tensor *e, int32_t id, float *out) { r1c_row_to_f32(e, id, out); }
 
 static void add_bias(float *y, const float *b, int T, int64_t n) {
     if (!b) return;

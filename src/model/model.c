@@ -68,13 +68,16 @@ static r1c_status bind_fp8_scale(r1c_model *m, const char *name, const char *fil
         return r1c_error(R1C_ERR_MISSING, "%s: tensor '%s' is F8_E4M3 but its scale '%s' is missing", file, name, sname);
     const int64_t br = m->cfg.fp8_block[0] ? m->cfg.fp8_block[0] : 128, bk = m->cfg.fp8_block[1] ? m->cfg.fp8_block[1] : 128;
     if (bk % 16)
-        return r1c_error(R1C_ERR_UNSUPPORTED, "%s: FP8 block width %lld is not a multiple of 16", file, (long long)bk);
+        return r1c_error(R1C_ERR_UNSUPPORTED, "%s/config.json: quantization_config.weight_block_size width %lld is not a multiple of 16",
+                         m->dir, (long long)bk);
     const int64_t want[2] = {(v->shape[0] + br - 1) / br, (v->shape[1] + bk - 1) / bk};
-    if (s.n_dims != 2 || s.shape[0] != want[0] || s.shape[1] != want[1])
-        return r1c_error(R1C_ERR_FORMAT, "%s: scale '%s' of '%s' has shape [%lld%s%lld], expected [%lld, %lld] for %lldx%lld blocks",
-                         sfile, sname, name, (long long)(s.n_dims > 0 ? s.shape[0] : 0), s.n_dims > 1 ? ", " : "",
-                         (long long)(s.n_dims > 1 ? s.shape[1] : 0), (long long)want[0], (long long)want[1],
-                         (long long)br, (long long)bk);
+    if (s.n_dims != 2 || s.shape[0] != want[0] || s.shape[1] != want[1]) {
+        char got[128] = "";
+        for (int i = 0; i < s.n_dims; i++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? ", " : "", (long long)s.shape[i]);
+        return r1c_error(R1C_ERR_FORMAT, "%s: scale '%s' of '%s' has shape [%s], expected [%lld, %lld] for %lldx%lld blocks",
+                         sfile, sname, name, got, (long long)want[0], (long long)want[1], (long long)br, (long long)bk);
+    }
     if (!r1c_dtype_is_float_weight(s.dtype))
         return r1c_error(R1C_ERR_UNSUPPORTED, "%s: scale '%s' has dtype %s", sfile, sname, r1c_dtype_name(s.dtype));
     const float *scale = s.data;
