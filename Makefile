@@ -35,7 +35,7 @@ fuzz: deps
 	@bash scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
 
 bench: build
-	@bash bench/bench_dense.sh
+	@bash bench/bench_model.sh
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz

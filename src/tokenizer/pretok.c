@@ -74,6 +74,7 @@ static r1c_status find_all(const pcre2_code *re, const char *text, size_t len, p
         if (rc < 0) return r1c_error(R1C_ERR_FORMAT, "tokenizer regex failed (PCRE2 error %d)", rc);
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
         size_t s = ov[0], e = ov[1];
+        if (e > len || s > e) return r1c_error(R1C_ERR_FORMAT, "tokenizer regex matched outside its text");
         if (e > s) {
             r1c_status st = cb(u, s, e);
             if (st != R1C_OK) return st;
@@ -193,7 +194,10 @@ static r1c_status norm_one(const r1c_norm *n, const char *in, size_t len, char *
         for (size_t i = 0; i < len && st == R1C_OK;) {
             utf8proc_int32_t cp;
             utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)in + i, (utf8proc_ssize_t)(len - i), &cp);
-            if (k <= 0) return r1c_error(R1C_ERR_INVALID_ARG, "normalizer: invalid UTF-8");
+            if (k <= 0) {
+                free(b);
+                return r1c_error(R1C_ERR_INVALID_ARG, "normalizer: invalid UTF-8");
+            }
             utf8proc_uint8_t enc[4];
             utf8proc_ssize_t el = utf8proc_encode_char(utf8proc_tolower(cp), enc);
             st = buf_put(&b, &bl, &cap, (const char *)enc, (size_t)el);
@@ -416,6 +420,7 @@ static r1c_status stage(runner *r, int i, uint32_t off, uint32_t len) {
             if (rc < 0) return r1c_error(R1C_ERR_FORMAT, "tokenizer regex failed (PCRE2 error %d)", rc);
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(r->md);
             size_t ms = ov[0], me = ov[1]; /* read before the next stage reuses the match data */
+            if (me > len || ms > me) return r1c_error(R1C_ERR_FORMAT, "tokenizer regex matched outside its text");
             if (me > ms) {
                 st = emit(r, i, off + (uint32_t)last, (uint32_t)(ms - last));
                 if (st == R1C_OK) st = emit(r, i, off + (uint32_t)ms, (uint32_t)(me - ms));

@@ -209,7 +209,7 @@ static r1c_status build_merges(r1c_tokenizer *t, loader *l) {
         uint64_t key = (uint64_t)(uint32_t)(ia + 1) << 32 | (uint32_t)(ib + 1);
         uint32_t h = hash_pair(key) & t->merge_mask;
         while (t->merges[h].key != 0 && t->merges[h].key != key) h = (h + 1) & t->merge_mask;
-        if (t->merges[h].key == key) continue; /* a repeated merge keeps its first (best) rank */
+        /* a repeated merge takes its last rank, as the tokenizers library's map insert does */
         t->merges[h] = (struct r1c_merge_slot){key, (uint32_t)i, ir};
     }
     free(cat);
@@ -226,6 +226,14 @@ static const char *type_of(const cJSON *o) {
 static int get_bool(const cJSON *o, const char *k, int def) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsBool(v) ? cJSON_IsTrue(v) : def;
+}
+
+/* Text from tokenizer.json reaches PCRE2, which is told the text is valid UTF-8 (for speed):
+ * every string that can become part of the text or a pattern is checked at load. */
+static r1c_status check_utf8(const char *s, const char *path, const char *what) {
+    size_t n = strlen(s), bad = r1c_utf8_check(s, n);
+    if (bad != n) return r1c_error(R1C_ERR_FORMAT, "%s: %s is not valid UTF-8 (byte %zu)", path, what, bad);
+    return R1C_OK;
 }
 
 static r1c_status dup_str(const char *s, size_t n, char **out) {
@@ -245,6 +253,8 @@ static r1c_status read_pattern(const cJSON *o, const char *path, const char *wha
     snprintf(name, sizeof name, "%s: %s pattern", path, what);
     if (cJSON_IsString(rx)) return r1c_regex_compile(rx->valuestring, strlen(rx->valuestring), name, re);
     if (!cJSON_IsString(str)) return r1c_error(R1C_ERR_FORMAT, "%s: %s needs a pattern (Regex or String)", path, what);
+    r1c_status ust = check_utf8(str->valuestring, path, name);
+    if (ust != R1C_OK) return ust;
     if (!want_regex) return dup_str(str->valuestring, strlen(str->valuestring), lit) == R1C_OK ? (*lit_len = strlen(*lit), R1C_OK) : R1C_ERR_NOMEM;
     /* a literal as a regex: \Q...\E quoting, with any \E inside handled by splitting */
     const char *s = str->valuestring;
@@ -289,7 +299,9 @@ static r1c_status add_norm(r1c_tokenizer *t, const cJSON *o, const char *path) {
         nm.kind = ty[0] == 'P' ? R1C_NORM_PREPEND : R1C_NORM_REPLACE;
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, ty[0] == 'P' ? "prepend" : "content");
         if (!cJSON_IsString(c)) return r1c_error(R1C_ERR_FORMAT, "%s: %s normalizer needs a string", path, ty);
-        r1c_status st = dup_str(c->valuestring, strlen(c->valuestring), &nm.content);
+        r1c_status st = check_utf8(c->valuestring, path, ty[0] == 'P' ? "Prepend normalizer text" : "Replace normalizer content");
+        if (st != R1C_OK) return st;
+        st = dup_str(c->valuestring, strlen(c->valuestring), &nm.content);
         if (st != R1C_OK) return st;
         nm.content_len = strlen(nm.content);
         if (nm.kind == R1C_NORM_REPLACE) {
@@ -404,8 +416,9 @@ static r1c_status add_post(r1c_tokenizer *t, const cJSON *o, const char *path) {
         const cJSON *ids = cJSON_GetObjectItemCaseSensitive(def, "ids"), *id;
         if (!cJSON_IsArray(ids)) return r1c_error(R1C_ERR_FORMAT, "%s: TemplateProcessing token '%s' has no ids", path, name->valuestring);
         cJSON_ArrayForEach(id, ids) {
-            if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble >= t->n_vocab)
-                return r1c_error(R1C_ERR_FORMAT, "%s: TemplateProcessing token '%s' has a bad id", path, name->valuestring);
+            if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble >= t->n_vocab ||
+                !(t->tok_flags[(int32_t)id->valuedouble] & R1C_TOKF_PRESENT))
+                return r1c_error(R1C_ERR_FORMAT, "%s: TemplateProcessing token '%s' has an id that is not a token", path, name->valuestring);
             r1c_status st = seen_seq ? push_id(&t->suffix, &t->n_suffix, (int32_t)id->valuedouble)
                                      : push_id(&t->prefix, &t->n_prefix, (int32_t)id->valuedouble);
             if (st != R1C_OK) return st;
@@ -439,7 +452,11 @@ static r1c_status read_added(r1c_tokenizer *t, const cJSON *list, const char *pa
         if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble >= (1 << 24) || !cJSON_IsString(c) || !c->valuestring[0])
             return r1c_error(R1C_ERR_FORMAT, "%s: added_tokens[%d] needs an id and a non-empty content", path, t->n_added);
         r1c_added_token *x = &t->added[t->n_added];
-        r1c_status st = dup_str(c->valuestring, strlen(c->valuestring), &x->content);
+        r1c_status st = check_utf8(c->valuestring, path, "an added token's content");
+        for (int i = 0; st == R1C_OK && i < t->n_added; i++)
+            if (t->added[i].id == (int32_t)id->valuedouble)
+                st = r1c_error(R1C_ERR_FORMAT, "%s: added_tokens give id %d to two tokens", path, t->added[i].id);
+        if (st == R1C_OK) st = dup_str(c->valuestring, strlen(c->valuestring), &x->content);
         if (st != R1C_OK) return st;
         t->n_added++;
         x->len = (uint32_t)strlen(x->content);

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# bench_dense.sh — r1c on a random-weight model of DeepSeek-R1-Distill-Qwen-1.5B's exact shape
-# (bf16), next to this machine's memory bandwidth measured in the same run.
+# bench_model.sh — r1c on a random-weight model of a real shape (default: DeepSeek-R1-Distill-
+# Qwen-1.5B in bf16), next to this machine's memory bandwidth measured in the same run.
 #
-#   bash bench/bench_dense.sh [preset=r1-distill-qwen-1.5b] [dtype=bf16]
-#   env: R1C_BENCH_DIR (models, default /tmp/r1c-bench), REPS (5), PP (512), TG (128), MMAP (1)
+#   bash bench/bench_model.sh [preset=r1-distill-qwen-1.5b] [dtype=bf16] [layers=all]
+#     e.g. bash bench/bench_model.sh deepseek-v2-lite fp8 8
+#   env: R1C_BENCH_DIR (models, default /tmp/r1c-bench), REPS (5), PP (512), TG (128), MMAP (1),
+#        THREADS ("1 2")
+#
+# "tg GB/s" counts the bytes one generated token reads: every weight but the embedding table,
+# and for MoE models only the experts a token uses (r1c info: "read per generated token").
 #
 # The shared VM's bandwidth moves by 2x within minutes, so every generation repetition is paired
 # with its own read-bandwidth probe (build/membw, 8 streams per thread, same thread count) taken
@@ -12,22 +17,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PRESET=${1:-r1-distill-qwen-1.5b}
 DTYPE=${2:-bf16}
-DIR=${R1C_BENCH_DIR:-/tmp/r1c-bench}/$PRESET-$DTYPE
+LAYERS=${3:-}
+DIR=${R1C_BENCH_DIR:-/tmp/r1c-bench}/$PRESET-$DTYPE${LAYERS:+-L$LAYERS}
 REPS=${REPS:-5}; PP=${PP:-512}; TG=${TG:-128}; MMAP=${MMAP:-1}
 R1C=build/r1c; MEMBW=build/membw
 [ -x $R1C ] && [ -x $MEMBW ] || { echo "build first: make" >&2; exit 1; }
 mkdir -p "$(dirname "$DIR")"
-[ -f "$DIR/config.json" ] || $R1C dev make-model --preset "$PRESET" --dtype "$DTYPE" --out "$DIR"
+[ -f "$DIR/config.json" ] || $R1C dev make-model --preset "$PRESET" --dtype "$DTYPE" --out "$DIR" ${LAYERS:+--layers $LAYERS}
 
 field() { sed -E "s/.*\"$1\": ([0-9.e+-]+).*/\1/"; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-echo "# r1c bench: $PRESET $DTYPE ($(date -u +%FT%TZ), $($R1C --version))"
+echo "# r1c bench: $PRESET $DTYPE${LAYERS:+ ($LAYERS layers)} ($(date -u +%FT%TZ), $($R1C --version))"
 echo
 echo "| threads | load | pp$PP t/s | tg$TG t/s | tg GB/s | read BW GB/s (median of pairs) | tg / BW: median (min-max) | peak RSS GiB |"
 echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 loads="read"; [ "$MMAP" = 1 ] && loads="read mmap"
-for t in 1 2; do
+for t in ${THREADS:-1 2}; do
   for load in $loads; do
     mm=""; [ $load = mmap ] && mm="--mmap"
     pp=$($R1C bench -m "$DIR" -p "$PP" -n 0 -r 3 -t $t -o json $mm | grep '"n_prompt"')
