@@ -33,6 +33,7 @@ static int cpu_has(const char *isa) {
         return cpu_has("avx2") && __builtin_cpu_supports("avx512f") &&
                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                __builtin_cpu_supports("avx512dq");
+    if (strcmp(isa, "avx512vbmi") == 0) return cpu_has("avx512") && __builtin_cpu_supports("avx512vbmi");
 #endif
     return strcmp(isa, "generic") == 0;
 }
@@ -42,6 +43,7 @@ const r1c_kernels *r1c_kernels_by_name(const char *name) {
 #if defined(__x86_64__)
     if (strcmp(name, "avx2") == 0 && cpu_has("avx2")) return &r1c_kernels_avx2;
     if (strcmp(name, "avx512") == 0 && cpu_has("avx512")) return &r1c_kernels_avx512;
+    if (strcmp(name, "avx512vbmi") == 0 && cpu_has("avx512vbmi")) return &r1c_kernels_avx512_vbmi;
 #endif
     return NULL;
 }
@@ -53,8 +55,8 @@ static void pick(void) {
         g_active = r1c_kernels_by_name(want);
         return;
     }
-    static const char *order[] = {"avx512", "avx2", "generic"};
-    for (int i = 0; i < 3; i++)
+    static const char *order[] = {"avx512vbmi", "avx512", "avx2", "generic"};
+    for (int i = 0; i < 4; i++)
         if ((g_active = r1c_kernels_by_name(order[i]))) return;
 }
 

@@ -59,6 +59,7 @@ extern const r1c_kernels r1c_kernels_generic;
 #if defined(__x86_64__)
 extern const r1c_kernels r1c_kernels_avx2;
 extern const r1c_kernels r1c_kernels_avx512;
+extern const r1c_kernels r1c_kernels_avx512_vbmi; /* avx512 + a VBMI table-lookup FP8 path */
 #endif
 
 /* The canonical 16-lane tree sum (shared by all tables). */

@@ -146,6 +146,115 @@ static void fp8_to_f32(const uint8_t *s, float scale256, float *d, int64_t n) {
     }
 }
 
+/* ---- FP8 with AVX-512 VBMI: 64 weights per cache line through byte-table lookups ----
+ * e4m3 values are exactly bf16 values (3 mantissa bits): two 128-entry tables give the low and
+ * high byte of the bf16 pattern of each magnitude (vpermi2b ignores the index's top bit, the
+ * sign, which is OR'ed back), and four byte permutes place them as the top half of f32 lanes.
+ * value * scale in one rounding equals the f16 route's f16(q) * (scale * 256): same bits. */
+typedef struct fp8_luts {
+    __m512i lo0, lo1, hi0, hi1, pick[4];
+} fp8_luts;
+
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) static fp8_luts fp8_luts_make(void) {
+    uint8_t lo[128], hi[128], idx[4][64];
+    for (int m = 0; m < 128; m++) {
+        float v = r1c_fp8_to_f32((uint8_t)m);
+        uint32_t u;
+        memcpy(&u, &v, 4);
+        if (m == 127) u = 0x7fc00000u;
+        lo[m] = (uint8_t)(u >> 16), hi[m] = (uint8_t)(u >> 24);
+    }
+    for (int c = 0; c < 4; c++)
+        for (int j = 0; j < 16; j++) {
+            idx[c][4 * j] = idx[c][4 * j + 1] = 0; /* masked to zero */
+            idx[c][4 * j + 2] = (uint8_t)(16 * c + j);      /* low byte of element 16c+j */
+            idx[c][4 * j + 3] = (uint8_t)(64 + 16 * c + j); /* its high byte */
+        }
+    fp8_luts L;
+    L.lo0 = _mm512_loadu_si512(lo), L.lo1 = _mm512_loadu_si512(lo + 64);
+    L.hi0 = _mm512_loadu_si512(hi), L.hi1 = _mm512_loadu_si512(hi + 64);
+    for (int c = 0; c < 4; c++) L.pick[c] = _mm512_loadu_si512(idx[c]);
+    return L;
+}
+
+#define VBMI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,fma,f16c"), always_inline)) static inline
+
+/* the bf16 patterns of 64 e4m3 bytes: low bytes in *lo, high bytes (sign included) in *hi */
+VBMI void fp8x64(const fp8_luts *L, __m512i q, __m512i *lo, __m512i *hi) {
+    *lo = _mm512_permutex2var_epi8(L->lo0, q, L->lo1);
+    *hi = _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(L->hi0, q, L->hi1), q, _mm512_set1_epi8((char)0x80), 0xf8);
+}
+/* elements 16c .. 16c+15 as f32 (exact values), times s */
+VBMI __m512 fp8_part(const fp8_luts *L, __m512i lo, __m512i hi, int c, __m512 s) {
+    __m512i bits = _mm512_maskz_permutex2var_epi8(0xccccccccccccccccull, lo, L->pick[c], hi);
+    return _mm512_mul_ps(_mm512_castsi512_ps(bits), s);
+}
+
+VBMI void fp8_rows_vbmi(const fp8_luts *L, const uint8_t *w, const float *scale, int64_t sc, int64_t br, int64_t bk,
+                        int64_t r0, const float *x, float *y, int64_t k, int64_t r, int64_t stride, const int G) {
+    __m512 a[8];
+    const uint8_t *wr[8];
+    for (int j = 0; j < G; j++) a[j] = _mm512_setzero_ps(), wr[j] = w + (r0 + r + j * stride) * k;
+    for (int64_t c0 = 0; c0 < k; c0 += bk) {
+        const int64_t c1 = c0 + bk < k ? c0 + bk : k;
+        __m512 s[8];
+        for (int j = 0; j < G; j++) s[j] = _mm512_set1_ps(scale[((r0 + r + j * stride) / br) * sc + c0 / bk]);
+        int64_t i = c0;
+        for (; i + 64 <= c1; i += 64) {
+            const __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
+            const __m512 x2 = _mm512_loadu_ps(x + i + 32), x3 = _mm512_loadu_ps(x + i + 48);
+            for (int j = 0; j < G; j++) {
+                __m512i lo, hi;
+                fp8x64(L, _mm512_loadu_si512(wr[j] + i), &lo, &hi);
+                a[j] = _mm512_fmadd_ps(fp8_part(L, lo, hi, 0, s[j]), x0, a[j]);
+                a[j] = _mm512_fmadd_ps(fp8_part(L, lo, hi, 1, s[j]), x1, a[j]);
+                a[j] = _mm512_fmadd_ps(fp8_part(L, lo, hi, 2, s[j]), x2, a[j]);
+                a[j] = _mm512_fmadd_ps(fp8_part(L, lo, hi, 3, s[j]), x3, a[j]);
+            }
+        }
+        if (i < c1) { /* the block's last < 64 columns: zero-filled bytes give exact zeros */
+            const int64_t rem = c1 - i, groups = (rem + 15) / 16;
+            const __mmask64 bm = rem >= 64 ? ~0ull : ((1ull << rem) - 1);
+            for (int j = 0; j < G; j++) {
+                __m512i lo, hi;
+                fp8x64(L, _mm512_maskz_loadu_epi8(bm, wr[j] + i), &lo, &hi);
+                for (int g = 0; g < groups; g++) {
+                    const int64_t left = rem - 16 * g;
+                    const __mmask16 xm = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+                    a[j] = _mm512_fmadd_ps(fp8_part(L, lo, hi, g, s[j]), _mm512_maskz_loadu_ps(xm, x + i + 16 * g), a[j]);
+                }
+            }
+        }
+    }
+    for (int j = 0; j < G; j++) y[r + j * stride] = hsum(a[j]);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,fma,f16c")))
+static void matvec_fp8_vbmi(const uint8_t *w, const float *scale, int64_t sc, int64_t br, int64_t bk, int64_t r0,
+                            const float *x, float *y, int64_t k, int64_t n) {
+    const fp8_luts L = fp8_luts_make();
+    const int64_t S = n / 8;
+    for (int64_t r = 0; r < S; r++) fp8_rows_vbmi(&L, w, scale, sc, br, bk, r0, x, y, k, r, S, 8);
+    for (int64_t r = 8 * S; r < n; r++) fp8_rows_vbmi(&L, w, scale, sc, br, bk, r0, x, y, k, r, 0, 1);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,fma,f16c")))
+static void fp8_to_f32_vbmi(const uint8_t *src, float scale256, float *d, int64_t n) {
+    const fp8_luts L = fp8_luts_make();
+    const __m512 s = _mm512_set1_ps(scale256 / 256.0f); /* exact: a power-of-two division */
+    for (int64_t i = 0; i < n; i += 64) {
+        const int64_t rem = n - i;
+        const __mmask64 bm = rem >= 64 ? ~0ull : ((1ull << rem) - 1);
+        __m512i lo, hi;
+        fp8x64(&L, _mm512_maskz_loadu_epi8(bm, src + i), &lo, &hi);
+        for (int g = 0; g < 4 && 16 * g < rem; g++) {
+            const int64_t left = rem - 16 * g;
+            const __mmask16 m = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+            _mm512_mask_storeu_ps(d + i + 16 * g, m, fp8_part(&L, lo, hi, g, s));
+        }
+    }
+}
+
 /* Full 6 x 4 register tile: 24 accumulators, 4 weight vectors, 1 token vector. */
 static void gemm_tile_6x4(const float *w, int64_t ldw, const float *x, int64_t ldx, float *acc,
                           int64_t k, int init) {
@@ -264,6 +373,20 @@ static void axpy(float a, const float *x, float *y, int64_t n) {
         _mm512_mask_storeu_ps(y + i, m, r);
     }
 }
+
+const r1c_kernels r1c_kernels_avx512_vbmi = {
+    .name = "avx512vbmi",
+    .matvec_f32 = matvec_f32,
+    .matvec_bf16 = matvec_bf16,
+    .matvec_f16 = matvec_f16,
+    .gemm_acc = gemm_acc,
+    .lane_sums = lane_sums,
+    .matvec_fp8 = matvec_fp8_vbmi,
+    .fp8_to_f32 = fp8_to_f32_vbmi,
+    .bf16_to_f32 = bf16_to_f32,
+    .f16_to_f32 = f16_to_f32,
+    .axpy = axpy,
+};
 
 const r1c_kernels r1c_kernels_avx512 = {
     .name = "avx512",
