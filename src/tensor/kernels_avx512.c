@@ -2,6 +2,7 @@
  * One zmm register = the 16 canonical lanes. Built with AVX-512 flags; called only when
  * CPUID says the CPU has them. */
 #include <immintrin.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -155,25 +156,33 @@ typedef struct fp8_luts {
     __m512i lo0, lo1, hi0, hi1, pick[4];
 } fp8_luts;
 
-__attribute__((target("avx512f,avx512bw,avx512vbmi"))) static fp8_luts fp8_luts_make(void) {
-    uint8_t lo[128], hi[128], idx[4][64];
+/* the byte tables, built once per process */
+static uint8_t g_fp8_lo[128] __attribute__((aligned(64))), g_fp8_hi[128] __attribute__((aligned(64)));
+static uint8_t g_fp8_idx[4][64] __attribute__((aligned(64)));
+static pthread_once_t g_fp8_once = PTHREAD_ONCE_INIT;
+
+static void fp8_tables_init(void) {
     for (int m = 0; m < 128; m++) {
         float v = r1c_fp8_to_f32((uint8_t)m);
         uint32_t u;
         memcpy(&u, &v, 4);
         if (m == 127) u = 0x7fc00000u;
-        lo[m] = (uint8_t)(u >> 16), hi[m] = (uint8_t)(u >> 24);
+        g_fp8_lo[m] = (uint8_t)(u >> 16), g_fp8_hi[m] = (uint8_t)(u >> 24);
     }
     for (int c = 0; c < 4; c++)
         for (int j = 0; j < 16; j++) {
-            idx[c][4 * j] = idx[c][4 * j + 1] = 0; /* masked to zero */
-            idx[c][4 * j + 2] = (uint8_t)(16 * c + j);      /* low byte of element 16c+j */
-            idx[c][4 * j + 3] = (uint8_t)(64 + 16 * c + j); /* its high byte */
+            g_fp8_idx[c][4 * j] = g_fp8_idx[c][4 * j + 1] = 0; /* masked to zero */
+            g_fp8_idx[c][4 * j + 2] = (uint8_t)(16 * c + j);      /* low byte of element 16c+j */
+            g_fp8_idx[c][4 * j + 3] = (uint8_t)(64 + 16 * c + j); /* its high byte */
         }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) static fp8_luts fp8_luts_make(void) {
+    pthread_once(&g_fp8_once, fp8_tables_init);
     fp8_luts L;
-    L.lo0 = _mm512_loadu_si512(lo), L.lo1 = _mm512_loadu_si512(lo + 64);
-    L.hi0 = _mm512_loadu_si512(hi), L.hi1 = _mm512_loadu_si512(hi + 64);
-    for (int c = 0; c < 4; c++) L.pick[c] = _mm512_loadu_si512(idx[c]);
+    L.lo0 = _mm512_load_si512(g_fp8_lo), L.lo1 = _mm512_load_si512(g_fp8_lo + 64);
+    L.hi0 = _mm512_load_si512(g_fp8_hi), L.hi1 = _mm512_load_si512(g_fp8_hi + 64);
+    for (int c = 0; c < 4; c++) L.pick[c] = _mm512_load_si512(g_fp8_idx[c]);
     return L;
 }
 
