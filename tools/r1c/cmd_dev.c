@@ -42,7 +42,7 @@ static const ds_preset DS_PRESETS[] = {
      "greedy", "softmax", 0, 1.0, 40, 0.707},
     {"deepseek-v3", "deepseek_v3", 7168, 61, 128, 1536, 512, 128, 64, 128, 18432, 2048, 256, 1, 8, 3, 8, 4, 129280, 1,
      "noaux_tc", "sigmoid", 1, 2.5, 40, 1.0},
-    {"tiny-deepseek-v3", "deepseek_v3", 64, 3, 4, 48, 32, 16, 8, 16, 160, 48, 8, 1, 2, 1, 4, 2, 512, 0,
+    {"tiny-deepseek-v3", "deepseek_v3", 64, 3, 4, 48, 32, 16, 8, 16, 160, 48, 8, 1, 2, 1, 4, 2, 512, 1,
      "noaux_tc", "sigmoid", 1, 2.5, 4, 1.0},
 };
 
@@ -164,7 +164,7 @@ static char *ds_config_json(const ds_preset *p, int layers, int fp8) {
     cJSON_AddStringToObject(c, "scoring_func", p->scoring);
     cJSON_AddBoolToObject(c, "norm_topk_prob", p->norm_topk);
     cJSON_AddNumberToObject(c, "routed_scaling_factor", p->scaling);
-    cJSON_AddNumberToObject(c, "num_nextn_predict_layers", 0);
+    cJSON_AddNumberToObject(c, "num_nextn_predict_layers", p->mtp);
     cJSON_AddNumberToObject(c, "vocab_size", p->vocab);
     cJSON_AddNumberToObject(c, "max_position_embeddings", 163840);
     cJSON_AddNumberToObject(c, "rms_norm_eps", 1e-6);
@@ -207,7 +207,7 @@ static int make_deepseek(const ds_preset *p, const char *out, const char *dts, u
     if (!layers) layers = p->layers;
     if (mkdir(out, 0755) != 0 && errno != EEXIST) return cli_fail(C, "%s: cannot create directory", out);
     const int64_t D = p->hidden, H = p->heads, qhd = p->nope + p->rope;
-    int cap = 16 + layers * (20 + 6 * p->experts), n = 0;
+    int cap = 32 + (layers + p->mtp) * (20 + 6 * p->experts), n = 0;
     r1c_st_wtensor *t = calloc((size_t)cap, sizeof *t);
     int *kind = calloc((size_t)cap, sizeof *kind);
     r1c_dtype *dts_ = calloc((size_t)cap, sizeof *dts_);
@@ -234,7 +234,14 @@ static int make_deepseek(const ds_preset *p, const char *out, const char *dts, u
         }                                                                                      \
     } while (0)
     ADDT(0, dt, p->vocab, D, "model.embed_tokens.weight");
-    for (int l = 0; l < layers; l++) {
+    for (int l = 0; l < layers + p->mtp; l++) {
+        if (l >= layers) { /* multi-token prediction: its own norms, projection and head, then a decoder layer */
+            ADDT(1, dt, D, 0, "model.layers.%d.enorm.weight", l);
+            ADDT(1, dt, D, 0, "model.layers.%d.hnorm.weight", l);
+            LIN(D, 2 * D, "model.layers.%d.eh_proj.weight", l);
+            ADDT(1, dt, D, 0, "model.layers.%d.shared_head.norm.weight", l);
+            ADDT(0, dt, p->vocab, D, "model.layers.%d.shared_head.head.weight", l);
+        }
         ADDT(1, dt, D, 0, "model.layers.%d.input_layernorm.weight", l);
         if (p->q_lora) {
             LIN(p->q_lora, D, "model.layers.%d.self_attn.q_a_proj.weight", l);
