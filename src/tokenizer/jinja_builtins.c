@@ -815,6 +815,7 @@ static jv percent_format(jj_render *r, jv fmt, jv args) {
             while (i < fmt.n && fmt.u.s[i] >= '0' && fmt.u.s[i] <= '9' && sn < 28) spec[sn++] = fmt.u.s[i++];
         }
         if (i >= fmt.n) jj_fail(r, "incomplete format");
+        spec[sn] = 0; /* flags, width and precision so far, as a string */
         char conv = fmt.u.s[i++];
         if (conv == '%') { jj_buf_put(&b, "%", 1); continue; }
         if (!have_arg) {
