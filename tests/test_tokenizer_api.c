@@ -280,8 +280,57 @@ static void test_unsupported(void) {
     free(base);
 }
 
+/* One tokenizer, several threads: the shared word cache gives every thread the same ids as a
+ * fresh single-threaded encode. */
+#include <pthread.h>
+typedef struct job {
+    const r1c_tokenizer *t;
+    const char *text;
+    const int32_t *want;
+    int n_want, ok;
+} job;
+
+static void *encode_many(void *u) {
+    job *j = u;
+    j->ok = 1;
+    for (int r = 0; r < 30; r++) {
+        int32_t *ids;
+        int n;
+        if (r1c_tokenize(j->t, j->text, strlen(j->text), 0, &ids, &n) != R1C_OK) {
+            j->ok = 0;
+            return NULL;
+        }
+        j->ok &= n == j->n_want && !memcmp(ids, j->want, sizeof *ids * (size_t)n);
+        free(ids);
+    }
+    return NULL;
+}
+
+static void test_threads(void) {
+    r1c_tokenizer *fresh = load("qwen3"), *shared = load("qwen3");
+    if (!fresh || !shared) return;
+    size_t len;
+    char *corpus = read_file("tests/data/tokenizer/corpus.jsonl", &len); /* varied text, JSON and all */
+    int32_t *want;
+    int n;
+    CHECK(r1c_tokenize(fresh, corpus, len, 0, &want, &n) == R1C_OK, "encode");
+    pthread_t th[4];
+    job jobs[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (job){shared, corpus, want, n, 0};
+        pthread_create(&th[i], NULL, encode_many, &jobs[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(jobs[i].ok, "thread %d got other ids", i);
+    }
+    free(want), free(corpus);
+    r1c_tokenizer_free(fresh), r1c_tokenizer_free(shared);
+}
+
 int main(void) {
     test_unsupported();
+    test_threads();
     r1c_tokenizer *ds = load("deepseek_v3");
     if (ds) {
         test_invalid_utf8(ds);

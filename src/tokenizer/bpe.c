@@ -4,6 +4,8 @@
  * min-heap ordered by (merge rank, position), so the lowest-ranked pair merges first and the
  * leftmost among equals, as the tokenizers library does. A popped pair that no longer exists
  * (one side merged away) is skipped. O(n log n): a 20 KB word costs milliseconds. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,71 +54,81 @@ static inline int64_t merge_find(const r1c_tokenizer *t, int32_t a, int32_t b, i
 
 /* ------------------------------------------------------------------ cache */
 
-/* Words repeat: "the", " of", ... A per-call cache of word -> ids makes long texts cheap. */
+/* Words repeat ("the", " of", ...): a word's ids are kept in a cache that lives with the
+ * tokenizer and is shared by every call and thread, as the tokenizers library's BPE cache is.
+ * It only grows: an entry is written completely, then published with a release store of its
+ * slot, so readers need no lock (acquire load, then compare the key); writers take a mutex.
+ * When its arenas fill up it stops growing — lookups stay correct, misses just compute. */
+#define CACHE_SLOTS (1u << 16)
+#define CACHE_ENTRIES (1u << 15)
+#define CACHE_KEY_BYTES (1u << 20)
+#define CACHE_IDS (1u << 18)
+#define CACHE_MAX_WORD 64
+
 typedef struct centry {
-    uint32_t hash, key_off, key_len, ids_off, n_ids;
+    uint32_t key_off, key_len, ids_off, n_ids;
 } centry;
 
 struct r1c_bpe_cache {
-    centry *slots;
-    uint32_t mask, used;
+    _Atomic uint64_t *slots; /* 0: empty; else hash << 32 | (entry + 1) */
+    centry *entries;
     char *keys;
-    size_t keys_n, keys_cap;
     int32_t *ids;
-    size_t ids_n, ids_cap;
+    uint32_t n_entries, keys_n, ids_n;
+    pthread_mutex_t lock;
 };
-
-#define CACHE_SLOTS 16384
-#define CACHE_MAX_WORD 256
 
 r1c_bpe_cache *r1c_bpe_cache_new(void) {
     r1c_bpe_cache *c = calloc(1, sizeof *c);
-    if (!c || !(c->slots = calloc(CACHE_SLOTS, sizeof *c->slots))) {
-        free(c);
+    if (!c) return NULL;
+    c->slots = calloc(CACHE_SLOTS, sizeof *c->slots);
+    c->entries = malloc(sizeof *c->entries * CACHE_ENTRIES);
+    c->keys = malloc(CACHE_KEY_BYTES);
+    c->ids = malloc(sizeof *c->ids * CACHE_IDS);
+    if (!c->slots || !c->entries || !c->keys || !c->ids) {
+        r1c_bpe_cache_free(c);
         return NULL;
     }
-    c->mask = CACHE_SLOTS - 1;
+    pthread_mutex_init(&c->lock, NULL);
     return c;
 }
 
 void r1c_bpe_cache_free(r1c_bpe_cache *c) {
     if (!c) return;
+    if (c->slots) pthread_mutex_destroy(&c->lock);
     free(c->slots);
+    free(c->entries);
     free(c->keys);
     free(c->ids);
     free(c);
 }
 
-static centry *cache_find(r1c_bpe_cache *c, const char *w, size_t len, uint32_t h) {
-    for (uint32_t i = h & c->mask;; i = (i + 1) & c->mask) {
-        centry *e = &c->slots[i];
-        if (e->key_len == 0) return e; /* empty: where it would go */
-        if (e->hash == h && e->key_len == len && memcmp(c->keys + e->key_off, w, len) == 0) return e;
+/* the entry for w, or NULL */
+static const centry *cache_get(r1c_bpe_cache *c, const char *w, size_t len, uint32_t h) {
+    for (uint32_t i = h & (CACHE_SLOTS - 1);; i = (i + 1) & (CACHE_SLOTS - 1)) {
+        uint64_t v = atomic_load_explicit(&c->slots[i], memory_order_acquire);
+        if (v == 0) return NULL;
+        if ((uint32_t)(v >> 32) != h) continue;
+        const centry *e = &c->entries[(uint32_t)v - 1];
+        if (e->key_len == len && memcmp(c->keys + e->key_off, w, len) == 0) return e;
     }
 }
 
-static void cache_put(r1c_bpe_cache *c, centry *e, const char *w, size_t len, uint32_t h, const int32_t *ids, size_t n) {
-    if (c->used * 2 >= CACHE_SLOTS) return; /* full enough: stop adding (lookups stay fast) */
-    if (c->keys_n + len > c->keys_cap) {
-        size_t cap = c->keys_cap ? 2 * c->keys_cap : 1 << 16;
-        while (cap < c->keys_n + len) cap *= 2;
-        char *k = realloc(c->keys, cap);
-        if (!k) return;
-        c->keys = k, c->keys_cap = cap;
+static void cache_put(r1c_bpe_cache *c, const char *w, size_t len, uint32_t h, const int32_t *ids, size_t n) {
+    pthread_mutex_lock(&c->lock);
+    if (c->n_entries < CACHE_ENTRIES && c->keys_n + len <= CACHE_KEY_BYTES && c->ids_n + n <= CACHE_IDS &&
+        c->n_entries < CACHE_SLOTS / 2 && !cache_get(c, w, len, h)) {
+        centry *e = &c->entries[c->n_entries];
+        memcpy(c->keys + c->keys_n, w, len);
+        memcpy(c->ids + c->ids_n, ids, sizeof *ids * n);
+        *e = (centry){c->keys_n, (uint32_t)len, c->ids_n, (uint32_t)n};
+        c->keys_n += (uint32_t)len, c->ids_n += (uint32_t)n;
+        uint32_t i = h & (CACHE_SLOTS - 1);
+        while (atomic_load_explicit(&c->slots[i], memory_order_relaxed)) i = (i + 1) & (CACHE_SLOTS - 1);
+        c->n_entries++;
+        atomic_store_explicit(&c->slots[i], (uint64_t)h << 32 | c->n_entries, memory_order_release);
     }
-    if (c->ids_n + n > c->ids_cap) {
-        size_t cap = c->ids_cap ? 2 * c->ids_cap : 1 << 14;
-        while (cap < c->ids_n + n) cap *= 2;
-        int32_t *v = realloc(c->ids, sizeof *v * cap);
-        if (!v) return;
-        c->ids = v, c->ids_cap = cap;
-    }
-    memcpy(c->keys + c->keys_n, w, len);
-    memcpy(c->ids + c->ids_n, ids, sizeof *ids * n);
-    *e = (centry){h, (uint32_t)c->keys_n, (uint32_t)len, (uint32_t)c->ids_n, (uint32_t)n};
-    c->keys_n += len;
-    c->ids_n += n;
-    c->used++;
+    pthread_mutex_unlock(&c->lock);
 }
 
 /* -------------------------------------------------------------------- heap */
@@ -216,12 +228,11 @@ r1c_status r1c_bpe_word(const r1c_tokenizer *t, const char *w, size_t len, r1c_i
         int32_t id = r1c_vocab_find(t, w, len);
         if (id >= 0) return r1c_ids_push(out, id);
     }
-    centry *e = NULL;
-    uint32_t h = 0;
-    if (cache && len <= CACHE_MAX_WORD) {
-        h = hash_bytes(w, len);
-        e = cache_find(cache, w, len, h);
-        if (e->key_len) {
+    const int cached = cache && len <= CACHE_MAX_WORD;
+    const uint32_t h = cached ? hash_bytes(w, len) : 0;
+    if (cached) {
+        const centry *e = cache_get(cache, w, len, h);
+        if (e) {
             for (uint32_t i = 0; i < e->n_ids; i++) {
                 r1c_status st = r1c_ids_push(out, cache->ids[e->ids_off + i]);
                 if (st != R1C_OK) return st;
@@ -231,6 +242,6 @@ r1c_status r1c_bpe_word(const r1c_tokenizer *t, const char *w, size_t len, r1c_i
     }
     size_t before = out->n;
     r1c_status st = merge_word(t, w, len, out);
-    if (st == R1C_OK && e) cache_put(cache, e, w, len, h, out->v + before, out->n - before);
+    if (st == R1C_OK && cached) cache_put(cache, w, len, h, out->v + before, out->n - before);
     return st;
 }

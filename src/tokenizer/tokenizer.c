@@ -590,6 +590,7 @@ static r1c_status load_json(r1c_tokenizer *t, char *json, size_t len, const char
     if (st == R1C_OK && post && !cJSON_IsNull(post)) st = add_post(t, post, path);
     if (st == R1C_OK) st = check_decoder(cJSON_GetObjectItemCaseSensitive(root, "decoder"), path);
     if (st == R1C_OK) st = index_added(t);
+    if (st == R1C_OK && !(t->cache = r1c_bpe_cache_new())) st = r1c_error(R1C_ERR_NOMEM, "out of memory");
     cJSON_Delete(root);
     loader_free(&l);
     return st;
@@ -662,6 +663,7 @@ void r1c_tokenizer_free(r1c_tokenizer *t) {
     free(t->pretoks);
     free(t->prefix), free(t->suffix);
     free(t->bos_str), free(t->eos_str), free(t->pad_str);
+    r1c_bpe_cache_free(t->cache);
     free(t->chat_template);
     r1c_jinja_free(t->tmpl);
     free(t->tmpl_error);
@@ -759,9 +761,9 @@ r1c_status r1c_tokenize(const r1c_tokenizer *t, const char *text, size_t len, in
     /* about one id per 4 bytes of text: reserve once instead of growing */
     e.ids.cap = len / 3 + 16;
     e.ids.v = malloc(sizeof(int32_t) * e.ids.cap);
-    e.cache = len >= 1024 ? r1c_bpe_cache_new() : NULL; /* pays off on long texts only */
+    e.cache = t->cache;
     e.md = pcre2_match_data_create(4, NULL);
-    if (!e.ids.v || (!e.cache && len >= 1024) || !e.md) st = r1c_error(R1C_ERR_NOMEM, "out of memory");
+    if (!e.ids.v || !e.md) st = r1c_error(R1C_ERR_NOMEM, "out of memory");
     const int parse_special = !(flags & R1C_TOK_NO_PARSE_SPECIAL);
     if (st == R1C_OK && (flags & R1C_TOK_ADD_SPECIAL))
         for (int i = 0; i < t->n_prefix && st == R1C_OK; i++) st = r1c_ids_push(&e.ids, t->prefix[i]);
@@ -778,7 +780,6 @@ r1c_status r1c_tokenize(const r1c_tokenizer *t, const char *text, size_t len, in
     if (st == R1C_OK && (flags & R1C_TOK_ADD_SPECIAL))
         for (int i = 0; i < t->n_suffix && st == R1C_OK; i++) st = r1c_ids_push(&e.ids, t->suffix[i]);
     pcre2_match_data_free(e.md);
-    r1c_bpe_cache_free(e.cache);
     free(fixed);
     if (st != R1C_OK) {
         free(e.ids.v);

@@ -106,6 +106,7 @@ struct r1c_tokenizer {
     int32_t bos_id, eos_id, pad_id;
     char *bos_str, *eos_str, *pad_str;
     int clean_up_spaces;       /* tokenizer_config clean_up_tokenization_spaces */
+    struct r1c_bpe_cache *cache; /* word -> ids, shared by all calls (bpe.c) */
     char *chat_template;       /* NULL if none */
     struct r1c_jinja *tmpl;    /* compiled on first use (chat.c) */
     char *tmpl_error;
@@ -135,7 +136,8 @@ int r1c_bytelevel_byte(uint32_t cp);
 /* The GPT-2 split pattern ByteLevel applies when use_regex is true. */
 const char *r1c_gpt2_pattern(void);
 
-/* bpe.c: ids of one pre-token (raw bytes), appended to out. `cache` may be NULL. */
+/* bpe.c: ids of one pre-token (raw bytes), appended to out. `cache` (the tokenizer's shared
+ * word cache, safe for concurrent use) may be NULL. */
 typedef struct r1c_bpe_cache r1c_bpe_cache;
 r1c_bpe_cache *r1c_bpe_cache_new(void);
 void r1c_bpe_cache_free(r1c_bpe_cache *c);
