@@ -51,7 +51,7 @@ echo
 echo "Single thread. MB/s = 10^6 bytes of UTF-8 text per second. cold: first encode of each document"
 echo "right after the first load; warm: median of $reps encodes of the same text. Encoding without"
 echo "special tokens. JS: @lenml/tokenizers $js_version on node $(node --version 2>/dev/null || echo '(none)'); its"
-echo "BPE cache lives across encode calls, so its warm figure skips BPE (r1c's cache lives for one call)."
+echo "BPE cache lives across encode calls (so does r1c's shared word cache), so warm figures mostly skip BPE."
 echo
 
 # 2. r1c

@@ -10,7 +10,7 @@
 //       Reads WORK_DIR/c_NAME.json (and js_NAME.json where present), prints markdown tables.
 //
 // Note on "warm" for the JS port: it keeps a BPE cache (word -> tokens) across encode calls,
-// so its repeated encodes of one text skip BPE; r1c's cache lives for one call only. The cold
+// so its repeated encodes of one text skip BPE; r1c's shared word cache also lives across calls. The cold
 // column is the fairer comparison of the two implementations; warm is what each does best.
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
