@@ -56,7 +56,7 @@ static r1c_status parse_entry(const char *path, const cJSON *item, uint64_t data
         return r1c_error(R1C_ERR_FORMAT, "%s: tensor '%s': 'dtype' must be a string, got %s",
                          path, name, r1c_json_type_name(dt));
     int dtype = r1c_dtype_from_name(dt->valuestring);
-    if (dtype < 0)
+    if (dtype < 0 || r1c_dtype_is_quant((r1c_dtype)dtype)) /* block formats live in GGUF, not here */
         return r1c_error(R1C_ERR_UNSUPPORTED, "%s: tensor '%s': unknown dtype '%s'", path, name,
                          dt->valuestring);
     e->dtype = (r1c_dtype)dtype;

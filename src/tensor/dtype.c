@@ -13,7 +13,30 @@ static const struct {
     [R1C_I16] = {"I16", 2},         [R1C_U16] = {"U16", 2},     [R1C_I32] = {"I32", 4},
     [R1C_U32] = {"U32", 4},         [R1C_I64] = {"I64", 8},     [R1C_U64] = {"U64", 8},
     [R1C_BOOL] = {"BOOL", 1},
+    [R1C_Q8_0] = {"Q8_0", 0},       [R1C_Q4_0] = {"Q4_0", 0},   [R1C_Q4_K] = {"Q4_K", 0},
+    [R1C_Q6_K] = {"Q6_K", 0},       [R1C_Q8_K] = {"Q8_K", 0},
 };
+
+static const struct {
+    int elems, bytes;
+} g_blocks[R1C_DTYPE_COUNT] = {
+    [R1C_Q8_0] = {32, 34}, [R1C_Q4_0] = {32, 18}, [R1C_Q4_K] = {256, 144}, [R1C_Q6_K] = {256, 210}, [R1C_Q8_K] = {256, 292},
+};
+
+int r1c_dtype_block(r1c_dtype t) {
+    return (unsigned)t < R1C_DTYPE_COUNT && g_blocks[t].elems ? g_blocks[t].elems : 1;
+}
+
+int r1c_dtype_block_bytes(r1c_dtype t) {
+    if ((unsigned)t >= R1C_DTYPE_COUNT) return 0;
+    return g_blocks[t].elems ? g_blocks[t].bytes : g_dtypes[t].size;
+}
+
+uint64_t r1c_dtype_row_bytes(r1c_dtype t, uint64_t n) {
+    uint64_t b = (uint64_t)r1c_dtype_block(t);
+    if (n % b) return 0;
+    return n / b * (uint64_t)r1c_dtype_block_bytes(t);
+}
 
 int r1c_dtype_size(r1c_dtype t) { return (unsigned)t < R1C_DTYPE_COUNT ? g_dtypes[t].size : 0; }
 

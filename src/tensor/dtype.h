@@ -21,11 +21,23 @@ typedef enum r1c_dtype {
     R1C_I64,
     R1C_U64,
     R1C_BOOL,
+    /* llama.cpp block formats, bit-compatible with its block structs (quant.h) */
+    R1C_Q8_0,  /* 32 weights: f16 d, 32 x int8                            34 bytes */
+    R1C_Q4_0,  /* 32 weights: f16 d, 16 bytes of 4-bit (q - 8)             18 bytes */
+    R1C_Q4_K,  /* 256 weights: f16 d, dmin, 12 bytes of 6-bit scales/mins, 128 bytes of 4-bit   144 */
+    R1C_Q6_K,  /* 256 weights: 128 bytes low 4 bits, 64 bytes high 2 bits, 16 int8 scales, f16 d  210 */
+    R1C_Q8_K,  /* 256 activations: f32 d, 256 x int8, 16 x int16 block sums   292 (activations only) */
     R1C_DTYPE_COUNT
 } r1c_dtype;
 
-/* Bytes per element. */
+/* Bytes per element (0 for block formats: use the block functions). */
 int r1c_dtype_size(r1c_dtype t);
+/* Elements per block (1 for plain types) and bytes per block. */
+int r1c_dtype_block(r1c_dtype t);
+int r1c_dtype_block_bytes(r1c_dtype t);
+/* Bytes of n elements (n a multiple of the block); 0 if n is not. */
+uint64_t r1c_dtype_row_bytes(r1c_dtype t, uint64_t n);
+static inline int r1c_dtype_is_quant(r1c_dtype t) { return t >= R1C_Q8_0 && t <= R1C_Q8_K; }
 /* safetensors spelling ("F32", "BF16", ...). */
 const char *r1c_dtype_name(r1c_dtype t);
 /* Parses a safetensors dtype string; returns -1 if unknown. */
