@@ -58,11 +58,16 @@ static r1c_status bind_layer(r1c_model *m, int l, r1c_dense_layer *L) {
     return R1C_OK;
 }
 
-/* Rotary frequencies θ_j = theta^(-2j/d), rescaled as rope_scaling says (in double). */
-static void rope_frequencies(const r1c_hf_config *c, float *inv_freq) {
+/* Rotary frequencies θ_j = theta^(-2j/d), rescaled as rope_scaling says (in double), or by
+ * the per-frequency divisors a llama GGUF file carries instead. */
+static void rope_frequencies(const r1c_hf_config *c, const float *factors, float *inv_freq) {
     const int half = c->head_dim / 2;
     for (int j = 0; j < half; j++) {
         double f = 1.0 / pow(c->rope_theta, (2.0 * j) / c->head_dim);
+        if (factors) {
+            inv_freq[j] = (float)(f / factors[j]);
+            continue;
+        }
         if (c->rope_scaling.type == R1C_ROPE_LINEAR) {
             f /= c->rope_scaling.factor;
         } else if (c->rope_scaling.type == R1C_ROPE_LLAMA3) {
@@ -94,7 +99,7 @@ static r1c_status dense_bind(r1c_model *m) {
     m->rope_inv_freq = r1c_alloc(sizeof(float) * (size_t)(c->head_dim / 2));
     if (!m->layers || !m->rope_inv_freq || r1c_model_own(m, m->rope_inv_freq) != R1C_OK)
         return r1c_error(R1C_ERR_NOMEM, "out of memory");
-    rope_frequencies(c, m->rope_inv_freq);
+    rope_frequencies(c, m->rope_factors, m->rope_inv_freq);
 
     if ((st = r1c_bind_matrix(m, "model.embed_tokens.weight", V, D, &m->embed)) != R1C_OK) return st;
     for (int l = 0; l < c->num_hidden_layers; l++)
@@ -159,8 +164,8 @@ static r1c_status dense_forward(r1c_ctx *c, const int32_t *ids, int T, float *lo
         add_bias(c->k, L->bk, T, kvd);
         add_bias(c->v, L->bv, T, kvd);
         for (int t = 0; t < T; t++) {
-            r1c_rope(c->q + t * qd, H, (int)hd, c->rope_cos + t * half, c->rope_sin + t * half, 0);
-            r1c_rope(c->k + t * kvd, KVH, (int)hd, c->rope_cos + t * half, c->rope_sin + t * half, 0);
+            r1c_rope(c->q + t * qd, H, (int)hd, c->rope_cos + t * half, c->rope_sin + t * half, m->rope_interleaved);
+            r1c_rope(c->k + t * kvd, KVH, (int)hd, c->rope_cos + t * half, c->rope_sin + t * half, m->rope_interleaved);
             memcpy(kc + (size_t)(pos0 + t) * kvd, c->k + t * kvd, sizeof(float) * (size_t)kvd);
             memcpy(vc + (size_t)(pos0 + t) * kvd, c->v + t * kvd, sizeof(float) * (size_t)kvd);
         }

@@ -34,14 +34,24 @@ static r1c_tensor *add_bound(r1c_model *m, const r1c_tensor *v) {
     return &m->bound[m->n_bound++];
 }
 
-int r1c_model_has_tensor(const r1c_model *m, const char *name) {
-    return r1c_st_find(&m->files, name, NULL, NULL);
+/* Tensors by Hugging Face name, from safetensors or (translated) from a GGUF file. */
+static int lookup(const r1c_model *m, const char *name, r1c_tensor *v, const char **file) {
+    if (m->gguf) return r1c_gguf_model_lookup(m, name, v, file);
+    return r1c_st_find(&m->files, name, v, file);
 }
 
+int r1c_model_has_tensor(const r1c_model *m, const char *name) { return lookup(m, name, NULL, NULL); }
+
 static r1c_status find(r1c_model *m, const char *name, r1c_tensor *v, const char **file) {
-    if (!r1c_st_find(&m->files, name, v, file))
+    if (!lookup(m, name, v, file))
         return r1c_error(R1C_ERR_MISSING, "%s: tensor '%s' is missing (model_type %s)", m->dir,
                          name, m->cfg.model_type);
+    if (m->gguf) { /* the view's name must outlive this call */
+        char *copy = r1c_alloc(strlen(name) + 1);
+        if (!copy || r1c_model_own(m, copy) != R1C_OK) return r1c_error(R1C_ERR_NOMEM, "out of memory");
+        memcpy(copy, name, strlen(name) + 1);
+        v->name = copy;
+    }
     return R1C_OK;
 }
 
@@ -64,7 +74,7 @@ static r1c_status bind_fp8_scale(r1c_model *m, const char *name, const char *fil
     snprintf(sname, sizeof sname, "%s_scale_inv", name);
     r1c_tensor s;
     const char *sfile;
-    if (!r1c_st_find(&m->files, sname, &s, &sfile))
+    if (!lookup(m, sname, &s, &sfile))
         return r1c_error(R1C_ERR_MISSING, "%s: tensor '%s' is F8_E4M3 but its scale '%s' is missing", file, name, sname);
     const int64_t br = m->cfg.fp8_block[0] ? m->cfg.fp8_block[0] : 128, bk = m->cfg.fp8_block[1] ? m->cfg.fp8_block[1] : 128;
     if (bk % 16)
@@ -102,8 +112,9 @@ r1c_status r1c_bind_matrix(r1c_model *m, const char *name, int64_t rows, int64_t
     if (st != R1C_OK) return st;
     int64_t want[2] = {rows, cols};
     if ((st = check_shape(file, &v, 2, want)) != R1C_OK) return st;
-    if (!r1c_dtype_is_float_weight(v.dtype) && v.dtype != R1C_F8_E4M3)
-        return r1c_error(R1C_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s (F32, F16, BF16, F8_E4M3 supported)",
+    const int quant = r1c_dtype_is_quant(v.dtype) && v.dtype != R1C_Q8_K;
+    if (!r1c_dtype_is_float_weight(v.dtype) && v.dtype != R1C_F8_E4M3 && !quant)
+        return r1c_error(R1C_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s (F32, F16, BF16, F8_E4M3, Q8_0, Q4_0, Q4_K, Q6_K supported)",
                          file, name, r1c_dtype_name(v.dtype));
     if (v.dtype == R1C_F8_E4M3 && (st = bind_fp8_scale(m, name, file, &v)) != R1C_OK) return st;
     /* reuse a binding (tied embeddings) */
@@ -112,7 +123,7 @@ r1c_status r1c_bind_matrix(r1c_model *m, const char *name, int64_t rows, int64_t
             *out = &m->bound[i];
             return R1C_OK;
         }
-    if ((uintptr_t)v.data % (uintptr_t)r1c_dtype_size(v.dtype)) {
+    if (!quant && (uintptr_t)v.data % (uintptr_t)r1c_dtype_size(v.dtype)) { /* blocks are read bytewise */
         /* safetensors does not promise alignment; a misaligned tensor gets an aligned copy */
         void *copy = r1c_alloc(v.nbytes);
         if (!copy || r1c_model_own(m, copy) != R1C_OK) return r1c_error(R1C_ERR_NOMEM, "out of memory");
@@ -152,25 +163,26 @@ r1c_status r1c_model_load(const char *dir, const r1c_load_params *params, r1c_mo
         return r1c_error(R1C_ERR_NOMEM, "out of memory");
     }
     m->use_mmap = params ? params->use_mmap : 0;
-    r1c_status st = r1c_hf_config_load(dir, &m->cfg);
-    if (st == R1C_OK) st = r1c_hf_generation_config_load(dir, &m->cfg);
+    const int gguf = r1c_is_gguf_file(dir); /* one .gguf file: config, tokenizer and weights in it */
+    r1c_status st = gguf ? r1c_gguf_model_open(m, dir) : r1c_hf_config_load(dir, &m->cfg);
+    if (st == R1C_OK && !gguf) st = r1c_hf_generation_config_load(dir, &m->cfg);
     if (st == R1C_OK) {
         for (size_t i = 0; i < sizeof g_archs / sizeof *g_archs; i++)
             if (strcmp(g_archs[i]->model_type, m->cfg.model_type) == 0) m->arch = g_archs[i];
         if (!m->arch)
             st = r1c_error(R1C_ERR_UNSUPPORTED,
-                           "%s/config.json: model_type '%s' is not supported (qwen2, llama, deepseek_v2, deepseek_v3)", dir,
-                           m->cfg.model_type);
+                           "%s%s: model_type '%s' is not supported (qwen2, llama, deepseek_v2, deepseek_v3)", dir,
+                           gguf ? "" : "/config.json", m->cfg.model_type);
     }
     if (st == R1C_OK && strcmp(m->cfg.hidden_act, "silu") != 0)
-        st = r1c_error(R1C_ERR_UNSUPPORTED, "%s/config.json: hidden_act '%s' is not supported (silu)",
-                       dir, m->cfg.hidden_act);
-    if (st == R1C_OK) {
+        st = r1c_error(R1C_ERR_UNSUPPORTED, "%s%s: hidden_act '%s' is not supported (silu)",
+                       dir, gguf ? "" : "/config.json", m->cfg.hidden_act);
+    if (st == R1C_OK && !gguf) {
         char *tj = r1c_path_join(dir, "tokenizer.json");
         if (tj && r1c_file_exists(tj)) st = r1c_tokenizer_load(dir, &m->tokenizer);
         free(tj);
     }
-    if (st == R1C_OK) st = r1c_st_open_dir(dir, m->use_mmap, &m->files);
+    if (st == R1C_OK && !gguf) st = r1c_st_open_dir(dir, m->use_mmap, &m->files);
     if (st == R1C_OK) {
         /* the binding table is sized up front so views handed out stay put */
         int cap = 16 + (16 + 3 * m->cfg.n_routed_experts) * (m->cfg.num_hidden_layers + m->cfg.num_nextn_predict_layers);
@@ -194,6 +206,7 @@ void r1c_model_free(r1c_model *m) {
     free(m->bound);
     free(m->layers);
     r1c_st_close(&m->files);
+    r1c_gguf_model_close(m);
     r1c_tokenizer_free(m->tokenizer);
     free(m->dir);
     free(m);

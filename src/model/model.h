@@ -56,6 +56,9 @@ struct r1c_model {
     int64_t n_params, weight_bytes, decode_bytes;
     r1c_tokenizer *tokenizer; /* NULL if the directory has no tokenizer.json */
     struct r1c_ds_model *ds;  /* DeepSeek V2/V3 layers (deepseek.c) */
+    struct r1c_gguf *gguf;    /* set when the model came from one .gguf file (gguf_model.c) */
+    int rope_interleaved;     /* dense: adjacent-pair RoPE (llama GGUF files: rows permuted by the converter) */
+    const float *rope_factors; /* dense: per-frequency divisors (llama3 scaling from GGUF's rope_freqs) */
     int64_t active_bytes;     /* MoE: weight bytes one token reads (active experts only) */
     int64_t n_params_active;
 };
@@ -75,5 +78,11 @@ extern const r1c_arch r1c_arch_llama;
 extern const r1c_arch r1c_arch_deepseek_v2;
 extern const r1c_arch r1c_arch_deepseek_v3;
 int r1c_ds_mtp_layers(const r1c_model *m);
+
+/* gguf_model.c */
+int r1c_is_gguf_file(const char *path);
+r1c_status r1c_gguf_model_open(r1c_model *m, const char *path);
+int r1c_gguf_model_lookup(const r1c_model *m, const char *hf_name, r1c_tensor *v, const char **file);
+void r1c_gguf_model_close(r1c_model *m);
 
 #endif

@@ -33,7 +33,8 @@ static int cpu_has(const char *isa) {
         return cpu_has("avx2") && __builtin_cpu_supports("avx512f") &&
                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                __builtin_cpu_supports("avx512dq");
-    if (strcmp(isa, "avx512vbmi") == 0) return cpu_has("avx512") && __builtin_cpu_supports("avx512vbmi");
+    if (strcmp(isa, "avx512vbmi") == 0) /* the VBMI FP8 path and the VNNI integer dot products */
+        return cpu_has("avx512") && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vnni");
 #endif
     return strcmp(isa, "generic") == 0;
 }

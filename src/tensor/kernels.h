@@ -14,6 +14,7 @@
 #ifndef R1C_TENSOR_KERNELS_H
 #define R1C_TENSOR_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dtype.h"
@@ -22,6 +23,13 @@
 /* Register tile of the GEMM kernel: tokens x rows. */
 #define R1C_GEMM_MT 6
 #define R1C_GEMM_NR 4
+
+/* Quantised weight rows (row_bytes apart) x one row of quantised activations (quant.h's
+ * canonical order): y[r] for r < n. */
+typedef void (*r1c_qmatvec_fn)(const void *w, size_t row_bytes, const void *xq, float *y, int64_t k, int64_t n);
+typedef struct r1c_quant_kernels {
+    r1c_qmatvec_fn q8_0, q4_0, q4_K, q6_K;
+} r1c_quant_kernels;
 
 typedef struct r1c_kernels {
     const char *name;
@@ -48,6 +56,7 @@ typedef struct r1c_kernels {
     void (*f16_to_f32)(const uint16_t *src, float *dst, int64_t n);
     /* y[i] += a * x[i] (fused), order-free. */
     void (*axpy)(float a, const float *x, float *y, int64_t n);
+    const r1c_quant_kernels *quant;
 } r1c_kernels;
 
 /* The table in use (picked from CPUID at first call). */
@@ -56,6 +65,10 @@ const r1c_kernels *r1c_kernels_get(void);
 const r1c_kernels *r1c_kernels_by_name(const char *name);
 
 extern const r1c_kernels r1c_kernels_generic;
+extern const r1c_quant_kernels r1c_quant_kernels_generic;
+#if defined(__x86_64__)
+extern const r1c_quant_kernels r1c_quant_kernels_vnni; /* AVX-512 VNNI */
+#endif
 #if defined(__x86_64__)
 extern const r1c_kernels r1c_kernels_avx2;
 extern const r1c_kernels r1c_kernels_avx512;

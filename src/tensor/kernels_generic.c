@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "quant.h"
 
 typedef float (*load_fn)(const void *w, int64_t i);
 
@@ -83,6 +84,17 @@ static void axpy(float a, const float *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = fmaf(a, x[i], y[i]);
 }
 
+/* quantised rows through the canonical portable dot product */
+#define QROWS(NAME, TYPE)                                                                          \
+    static void NAME(const void *w, size_t rb, const void *xq, float *y, int64_t k, int64_t n) {    \
+        for (int64_t r = 0; r < n; r++) y[r] = r1c_quant_dot(TYPE, (const uint8_t *)w + (size_t)r * rb, xq, k); \
+    }
+QROWS(qrows_q8_0, R1C_Q8_0)
+QROWS(qrows_q4_0, R1C_Q4_0)
+QROWS(qrows_q4_K, R1C_Q4_K)
+QROWS(qrows_q6_K, R1C_Q6_K)
+const r1c_quant_kernels r1c_quant_kernels_generic = {qrows_q8_0, qrows_q4_0, qrows_q4_K, qrows_q6_K};
+
 const r1c_kernels r1c_kernels_generic = {
     .name = "generic",
     .matvec_f32 = matvec_f32,
@@ -95,4 +107,5 @@ const r1c_kernels r1c_kernels_generic = {
     .bf16_to_f32 = bf16_to_f32,
     .f16_to_f32 = f16_to_f32,
     .axpy = axpy,
+    .quant = &r1c_quant_kernels_generic,
 };

@@ -2,9 +2,11 @@
 #include "ops.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../base/parallel.h"
+#include "quant.h"
 
 /* GEMM blocking: a panel of NB weight rows x KB columns (widened to f32 once per token block),
  * TB tokens per block, K in blocks of KB (a multiple of 16, so lanes keep their k mod 16). */
@@ -115,16 +117,60 @@ static void gemm_rows(const r1c_kernels *K, const r1c_tensor *w, const float *x,
 static int64_t chunk_rows(const r1c_mm_job *jobs, int n_jobs, int64_t total, int T, int nt) {
     if (T > 1) return 4 * NB;
     const r1c_tensor *w = jobs[0].w;
-    int64_t row_bytes = w->shape[1] * r1c_dtype_size(w->dtype);
+    int64_t row_bytes = (int64_t)r1c_dtype_row_bytes(w->dtype, (uint64_t)w->shape[1]);
+    if (row_bytes <= 0) row_bytes = w->shape[1];
     int64_t c = 8 * ((STREAM_BYTES + row_bytes - 1) / row_bytes);
     int64_t balance = total / (4 * (int64_t)nt) / 8 * 8;
     if (c > balance) c = balance;
     return c < 8 ? 8 : c;
 }
 
+/* Quantised weights take quantised activations (quant.h): each token row of each distinct
+ * input is quantised once per call, before the threads start. */
+typedef struct qact {
+    const float *x;
+    r1c_dtype type;
+    uint8_t *q;
+    uint64_t row_bytes;
+} qact;
+
+#define MAX_QACT 8
+
+static const qact *quantize_inputs(const r1c_mm_job *jobs, int n_jobs, const float *x, int64_t ldx, int T, qact *qa,
+                                   int *n_qa, int j) {
+    const r1c_tensor *w = jobs[j].w;
+    const float *xj = jobs[j].x ? jobs[j].x : x;
+    const r1c_dtype a = r1c_quant_act_type(w->dtype);
+    for (int i = 0; i < *n_qa; i++)
+        if (qa[i].x == xj && qa[i].type == a) return &qa[i];
+    if (*n_qa == MAX_QACT) return NULL;
+    const uint64_t k = (uint64_t)w->shape[1], rb = r1c_dtype_row_bytes(a, k);
+    uint8_t *q = malloc(rb * (uint64_t)T + 1);
+    if (!q) return NULL;
+    for (int t = 0; t < T; t++) r1c_quantize_act(a, xj + (int64_t)t * ldx, q + rb * (uint64_t)t, (int64_t)k);
+    qa[*n_qa] = (qact){xj, a, q, rb};
+    return &qa[(*n_qa)++];
+}
+
+/* rows [r0, r1) of a quantised matrix against token rows of quantised activations; y: the
+ * output of row r0 of token 0 */
+static void quant_rows(const r1c_tensor *w, const qact *qa, int T, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    const r1c_quant_kernels *Q = r1c_kernels_get()->quant;
+    const int64_t k = w->shape[1];
+    const uint64_t rb = r1c_dtype_row_bytes(w->dtype, (uint64_t)k);
+    r1c_qmatvec_fn f = w->dtype == R1C_Q8_0 ? Q->q8_0 : w->dtype == R1C_Q4_0 ? Q->q4_0 : w->dtype == R1C_Q4_K ? Q->q4_K : Q->q6_K;
+    for (int t = 0; t < T; t++)
+        f((const uint8_t *)w->data + (uint64_t)r0 * rb, rb, qa->q + qa->row_bytes * (uint64_t)t, y + (int64_t)t * ldy, k, r1 - r0);
+}
+
 void r1c_matmul(const r1c_exec *ex, const r1c_mm_job *jobs, int n_jobs, const float *x,
                 int64_t ldx, int T) {
     const r1c_kernels *K = r1c_kernels_get();
+    qact qa[MAX_QACT];
+    const qact *jq[64] = {0};
+    int n_qa = 0;
+    for (int j = 0; j < n_jobs && j < 64; j++)
+        if (r1c_dtype_is_quant(jobs[j].w->dtype)) jq[j] = quantize_inputs(jobs, n_jobs, x, ldx, T, qa, &n_qa, j);
     int64_t total = 0;
     for (int j = 0; j < n_jobs; j++) total += jobs[j].w->shape[0];
     const int64_t cr = chunk_rows(jobs, n_jobs, total, T, ex->n_threads);
@@ -141,15 +187,31 @@ void r1c_matmul(const r1c_exec *ex, const r1c_mm_job *jobs, int n_jobs, const fl
             const int64_t r0 = b > base ? b - base : 0, r1 = e - base < rows ? e - base : rows;
             if (r0 < r1) {
                 const float *xj = jobs[j].x ? jobs[j].x : x;
-                if (T == 1) matvec_rows(K, w, xj, jobs[j].y + r0, r0, r1);
+                if (r1c_dtype_is_quant(w->dtype)) {
+                    if (j < 64 && jq[j]) quant_rows(w, jq[j], T, jobs[j].y + r0, jobs[j].ldy, r0, r1);
+                    else /* no memory for the quantised activations: NaN, never silent numbers */
+                        for (int t = 0; t < T; t++)
+                            for (int64_t r = r0; r < r1; r++) jobs[j].y[(int64_t)t * jobs[j].ldy + r] = __builtin_nanf("");
+                } else if (T == 1) matvec_rows(K, w, xj, jobs[j].y + r0, r0, r1);
                 else gemm_rows(K, w, xj, ldx, T, jobs[j].y, jobs[j].ldy, r0, r1, ex->scratch[r1c_thread_index()]);
             }
             base += rows;
         }
     }
+    for (int i = 0; i < n_qa; i++) free(qa[i].q);
 }
 
 void r1c_matvec_rows(const r1c_tensor *w, const float *x, float *y, int64_t r0, int64_t r1) {
+    if (r1c_dtype_is_quant(w->dtype)) {
+        r1c_mm_job j = {.w = w, .y = y, .ldy = 0};
+        qact qa[MAX_QACT];
+        int n = 0;
+        const qact *q = quantize_inputs(&j, 1, x, w->shape[1], 1, qa, &n, 0);
+        if (q) quant_rows(w, q, 1, y, 0, r0, r1);
+        else for (int64_t r = r0; r < r1; r++) y[r - r0] = __builtin_nanf("");
+        if (q) free(qa[0].q);
+        return;
+    }
     matvec_rows(r1c_kernels_get(), w, x, y, r0, r1);
 }
 
@@ -160,6 +222,9 @@ void r1c_row_to_f32(const r1c_tensor *w, int64_t r, float *dst) {
     case R1C_F32: memcpy(dst, (const float *)w->data + r * k, sizeof(float) * (size_t)k); break;
     case R1C_BF16: K->bf16_to_f32((const uint16_t *)w->data + r * k, dst, k); break;
     case R1C_F16: K->f16_to_f32((const uint16_t *)w->data + r * k, dst, k); break;
+    case R1C_Q8_0: case R1C_Q4_0: case R1C_Q4_K: case R1C_Q6_K:
+        r1c_dequantize_row(w->dtype, (const uint8_t *)w->data + (uint64_t)r * r1c_dtype_row_bytes(w->dtype, (uint64_t)k), dst, k);
+        break;
     case R1C_F8_E4M3: {
         const float *srow = w->scale + (r / w->block[0]) * w->scale_cols;
         for (int64_t c = 0; c < k; c += w->block[1]) {

@@ -1,0 +1,92 @@
+/* quant.h — llama.cpp's block formats, bit for bit (its block_q8_0, block_q4_0, block_q4_K,
+ * block_q6_K, block_q8_K), so GGUF files map directly: dequantisation, quantisation (weights,
+ * with llama.cpp's reference algorithms: scale search for the K-quants), the quantisation of
+ * activations, and the dot products in r1c's canonical order.
+ *
+ * Canonical order of quantised dot products (every ISA implements exactly this; the integer
+ * parts are exact, so only the float steps below fix the bits):
+ *
+ *  Q8_0 and Q4_0 weights x Q8_0 activations (blocks of 32):
+ *    16 float lanes, all 0 at the start. Block b of the row contributes to lanes
+ *    (b % 2) * 8 + j, j = 0..7: with p = the exact int32 sum of qw[i] * qx[i] over elements
+ *    4j .. 4j+3 of the block (element order as dequantised), and d = f32(w.d) * f32(x.d)
+ *    (one float rounding), lane = fmaf((float)p, d, lane). Blocks are taken in order; when the
+ *    row has an odd number of blocks, the missing partner contributes fmaf(0, 0, lane).
+ *    The result is r1c_lane_sum of the 16 lanes.
+ *
+ *  Q4_K weights x Q8_K activations (super-blocks of 256): for super-block B, with the exact
+ *    integers sumi = sum over the 8 sub-blocks s of sc[s] * (sum of q[i] * x.qs[i] over s) and
+ *    summ = sum over s of m[s] * (sum of x.qs[i] over s), a = f32(w.d) * x.d and
+ *    b = f32(w.dmin) * x.d (each one rounding): c = fmaf(a, (float)sumi, -(b * (float)summ));
+ *    acc = acc + c, super-blocks in order, acc starting at 0.
+ *
+ *  Q6_K weights x Q8_K activations: sumi = sum over the 16 sub-blocks s of
+ *    scale[s] * (sum of (q[i] - 32) * x.qs[i] over s), exact; a = f32(w.d) * x.d;
+ *    acc = acc + a * (float)sumi, super-blocks in order.
+ *
+ * Activations are quantised once per token row (scalar code, as llama.cpp's reference
+ * quantize_row_q8_0 / quantize_row_q8_K), so a token gets the same bits alone or in a batch. */
+#ifndef R1C_TENSOR_QUANT_H
+#define R1C_TENSOR_QUANT_H
+
+#include <stdint.h>
+
+#include "dtype.h"
+
+#define R1C_QK8_0 32
+#define R1C_QK4_0 32
+#define R1C_QK_K 256
+#define R1C_K_SCALE_SIZE 12
+
+typedef struct {
+    uint16_t d;             /* f16 scale */
+    int8_t qs[R1C_QK8_0];
+} r1c_block_q8_0;
+
+typedef struct {
+    uint16_t d;             /* f16 scale */
+    uint8_t qs[R1C_QK4_0 / 2]; /* element i < 16: low nibble of qs[i]; element 16 + i: high nibble; value (q - 8) * d */
+} r1c_block_q4_0;
+
+typedef struct {
+    uint16_t d;             /* f16 super-block scale of the 6-bit sub-block scales */
+    uint16_t dmin;          /* f16 super-block scale of the 6-bit sub-block mins */
+    uint8_t scales[R1C_K_SCALE_SIZE]; /* 8 scales and 8 mins, 6 bits each, packed as llama.cpp packs them */
+    uint8_t qs[R1C_QK_K / 2];         /* 4-bit quants */
+} r1c_block_q4_K;
+
+typedef struct {
+    uint8_t ql[R1C_QK_K / 2];     /* low 4 bits */
+    uint8_t qh[R1C_QK_K / 4];     /* high 2 bits */
+    int8_t scales[R1C_QK_K / 16]; /* 8-bit sub-block scales */
+    uint16_t d;                   /* f16 super-block scale */
+} r1c_block_q6_K;
+
+typedef struct {
+    float d;
+    int8_t qs[R1C_QK_K];
+    int16_t bsums[R1C_QK_K / 16]; /* sums of each 16 quants */
+} r1c_block_q8_K;
+
+_Static_assert(sizeof(r1c_block_q8_0) == 34, "block_q8_0");
+_Static_assert(sizeof(r1c_block_q4_0) == 18, "block_q4_0");
+_Static_assert(sizeof(r1c_block_q4_K) == 144, "block_q4_K");
+_Static_assert(sizeof(r1c_block_q6_K) == 210, "block_q6_K");
+_Static_assert(sizeof(r1c_block_q8_K) == 292, "block_q8_K");
+
+/* n elements (a multiple of the block size) of a block format -> f32 */
+void r1c_dequantize_row(r1c_dtype t, const void *src, float *dst, int64_t n);
+
+/* f32 -> a block format (Q8_0, Q4_0, Q4_K, Q6_K), llama.cpp's reference quantisers
+ * (quantize_row_*_ref; K-quants with their scale search). n a multiple of the block size. */
+void r1c_quantize_row(r1c_dtype t, const float *src, void *dst, int64_t n);
+
+/* The activation format a weight format's dot product takes (Q8_0 or Q8_K), and the
+ * quantisation of one row of activations into it (n a multiple of its block). */
+r1c_dtype r1c_quant_act_type(r1c_dtype weight);
+void r1c_quantize_act(r1c_dtype act, const float *src, void *dst, int64_t n);
+
+/* The canonical dot product of one weight row with quantised activations (portable code). */
+float r1c_quant_dot(r1c_dtype weight, const void *w, const void *xq, int64_t n);
+
+#endif
