@@ -43,7 +43,7 @@ static uint8_t rand_fp8(uint64_t *s) {
 }
 
 static void test_matvec(void) {
-    const char *names[] = {"avx2", "avx512", "avx512vbmi"};
+    const char *names[] = {"avx2", "avx512", "avx512vbmi", "neon", "neon_dotprod"};
     const r1c_kernels *G = r1c_kernels_by_name("generic");
     const int64_t ks[] = {1, 15, 16, 17, 127, 128, 129, 300, 1000};
     const int64_t ns[] = {1, 7, 8, 9, 17, 130};
@@ -71,7 +71,7 @@ static void test_matvec(void) {
                     CHECK(fabs(yg[r] - ref) <= tol, "generic k=%lld n=%lld block %lldx%lld row %lld: %g vs %g", (long long)k,
                           (long long)n, (long long)br, (long long)bk, (long long)r, yg[r], ref);
                 }
-                for (int t = 0; t < 3; t++) {
+                for (int t = 0; t < (int)(sizeof names / sizeof *names); t++) {
                     const r1c_kernels *K = r1c_kernels_by_name(names[t]);
                     if (!K) continue;
                     memset(ys, 0xff, sizeof(float) * (size_t)n);

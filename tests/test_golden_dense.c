@@ -102,7 +102,8 @@ static void test_model(const char *model, int bf16) {
     CHECK(r1c_model_load(dir, &lpm, &mm) == R1C_OK, "load --mmap %s: %s", dir, r1c_last_error());
     if (!m || !mm) goto out;
     const int V = r1c_model_n_vocab(m);
-    const char *isas[] = {"generic", "avx2", "avx512", "avx512vbmi"};
+    const char *isas[] = {"generic", "avx2", "avx512", "avx512vbmi", "neon", "neon_dotprod"};
+    const int n_isas = (int)(sizeof isas / sizeof isas[0]);
     const char *default_isa = r1c_kernel_isa(); /* the table picked for this CPU */
     for (int s = 0; s < ns; s++) {
         const seq *q = &seqs[s];
@@ -121,7 +122,7 @@ static void test_model(const char *model, int bf16) {
         snprintf(what, sizeof what, "%s %s prefill", dir, q->name);
         compare_golden(what, ref, gold, q->n, V);
         const size_t bytes = sizeof(float) * (size_t)V * (size_t)q->n;
-        for (int ii = 0; ii < 4; ii++) {
+        for (int ii = 0; ii < n_isas; ii++) {
             if (r1c_force_kernel_isa(isas[ii]) != R1C_OK) continue; /* not on this CPU */
             for (int decode = 0; decode < 2; decode++)
                 for (int t = 1; t <= 3; t++) {

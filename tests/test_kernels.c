@@ -19,8 +19,9 @@
 #include "tensor/ops.h"
 #include "test_util.h"
 
-static const char *const TABLE_NAMES[] = {"generic", "avx2", "avx512"};
-static const r1c_kernels *g_tables[3];
+static const char *const TABLE_NAMES[] = {"generic", "avx2", "avx512", "neon", "neon_dotprod"};
+#define N_TABLE_NAMES ((int)(sizeof TABLE_NAMES / sizeof TABLE_NAMES[0]))
+static const r1c_kernels *g_tables[N_TABLE_NAMES];
 static int g_n_tables;
 
 static const int64_t KS[] = {1, 3, 15, 16, 17, 31, 33, 64, 100, 257, 1000, 4097};
@@ -610,7 +611,7 @@ static void test_force(void) {
 }
 
 int main(void) {
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < N_TABLE_NAMES; i++) {
         const r1c_kernels *K = r1c_kernels_by_name(TABLE_NAMES[i]);
         if (!K) {
             fprintf(stderr, "test_kernels: table '%s' not available on this CPU, skipped\n", TABLE_NAMES[i]);

@@ -72,7 +72,7 @@ static inline void *read_file(const char *path, size_t *len) {
 static inline int write_file(const char *path, const void *data, size_t len) {
     FILE *f = fopen(path, "wb");
     if (!f) return 0;
-    int ok = fwrite(data, 1, len, f) == len;
+    int ok = len == 0 || fwrite(data, 1, len, f) == len; /* (fwrite may not take NULL) */
     return (fclose(f) == 0) && ok;
 }
 

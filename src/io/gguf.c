@@ -380,18 +380,24 @@ static r1c_status rd_tensor(cur *c, r1c_gguf_tensor *t, uint64_t i, uint64_t ali
                          name.s, nd, R1C_GGUF_MAX_DIMS);
     t->n_dims = (int)nd;
     TRY(take(c, 8 * (uint64_t)nd, &p, "tensor '%s': the shape", name.s));
-    uint64_t prod = 1; /* of the non-zero dims: no partial product may overflow either */
     for (int d = 0; d < 4; d++) {
         t->ne[d] = d < (int)nd ? le64(p + 8 * d) : 1;
         if (t->ne[d] > (uint64_t)INT64_MAX)
             return r1c_error(R1C_ERR_FORMAT, "%s: tensor '%s': ne[%d] = %llu is negative as int64",
                              c->path, name.s, d, (ull)t->ne[d]);
-        if (t->ne[d] && (__builtin_mul_overflow(prod, t->ne[d], &prod) || prod > (uint64_t)INT64_MAX))
-            return r1c_error(R1C_ERR_FORMAT,
-                             "%s: tensor '%s': shape [%llu, %llu, %llu, %llu] has 2^63 or more elements",
-                             c->path, name.s, (ull)t->ne[0], (ull)(d > 0 ? t->ne[1] : 0),
-                             (ull)(d > 1 ? t->ne[2] : 0), (ull)(d > 2 ? t->ne[3] : 0));
     }
+    /* the product of the non-zero dims: no partial product may overflow, even when a 0 dim
+     * makes the tensor empty */
+    uint64_t prod = 1;
+    for (int d = 0; d < 4; d++)
+        if (t->ne[d] && (__builtin_mul_overflow(prod, t->ne[d], &prod) || prod > (uint64_t)INT64_MAX)) {
+            char shape[128];
+            int k = 0;
+            for (int e = 0; e < (int)nd; e++)
+                k += snprintf(shape + k, sizeof shape - (size_t)k, "%s%llu", e ? ", " : "", (ull)t->ne[e]);
+            return r1c_error(R1C_ERR_FORMAT, "%s: tensor '%s': shape [%s] has 2^63 or more elements",
+                             c->path, name.s, shape);
+        }
     TRY(take(c, 4, &p, "tensor '%s': the type", name.s));
     t->ggml_type = le32(p);
     if (!dtype_of_ggml(t->ggml_type, &t->dtype)) {
@@ -528,21 +534,25 @@ static r1c_status parse_body(cur *c, r1c_gguf *g) {
     /* the data section: after the tensor records, padded to the alignment */
     uint64_t pad = (g->alignment - c->pos % g->alignment) % g->alignment;
     g->data_start = c->pos + pad; /* pos <= size and pad < 2^32: no wrap */
-    if (g->data_start > c->size && g->n_tensors > 0)
-        return r1c_error(R1C_ERR_FORMAT,
-                         "%s: the data section would start at byte %llu, past the end of the file "
-                         "(%llu bytes; truncated?)",
-                         c->path, (ull)g->data_start, (ull)c->size);
     uint64_t data_size = g->data_start <= c->size ? c->size - g->data_start : 0;
+    const uint8_t *data = c->buf + (g->data_start <= c->size ? g->data_start : c->size);
     int with_data = c->avail == c->size; /* a prefix parse has no data to point at */
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         r1c_gguf_tensor *t = &g->tensors[i];
-        if (t->offset > data_size || t->nbytes > data_size - t->offset)
+        if (t->offset > data_size || t->nbytes > data_size - t->offset) {
+            if (g->data_start > c->size) /* the file ends inside the header's padding */
+                return r1c_error(R1C_ERR_FORMAT,
+                                 "%s: tensor '%s': %llu bytes at offset %llu end outside the data "
+                                 "section, which would start at byte %llu, past the end of the "
+                                 "file (%llu bytes; truncated?)",
+                                 c->path, SHOW(t->name), (ull)t->nbytes, (ull)t->offset,
+                                 (ull)g->data_start, (ull)c->size);
             return r1c_error(R1C_ERR_FORMAT,
                              "%s: tensor '%s': %llu bytes at offset %llu end outside the data "
                              "section (%llu bytes; file truncated?)",
                              c->path, SHOW(t->name), (ull)t->nbytes, (ull)t->offset, (ull)data_size);
-        t->data = with_data ? c->buf + g->data_start + t->offset : NULL;
+        }
+        t->data = with_data ? data + t->offset : NULL;
     }
     /* overlaps, on the non-empty tensors sorted by offset */
     if (g->n_tensors > 1) {
@@ -786,6 +796,10 @@ struct r1c_gguf_writer {
     wtensor *t;
     uint64_t n_t, cap_t;
     uint64_t alignment;
+    /* streaming (r1c_gguf_add_tensor_info ... r1c_gguf_writer_end) */
+    int streaming;
+    FILE *fp;             /* open between begin and end */
+    uint64_t cur, cur_done; /* tensor being written, its bytes so far */
 };
 
 static void put_le(uint8_t *p, uint64_t v, int n) {
@@ -823,13 +837,18 @@ void r1c_gguf_writer_free(r1c_gguf_writer *w) {
         free(w->kv[i].val);
     }
     for (uint64_t i = 0; i < w->n_t; i++) free(w->t[i].name);
+    if (w->fp) { /* a streamed file that was not finished: not left half written */
+        fclose(w->fp);
+        unlink(w->path);
+    }
     free(w->kv);
     free(w->t);
     free(w->path);
     free(w);
 }
 
-static r1c_status check_key(r1c_gguf_writer *w, const char *key) {
+/* scalar_type: the type add_scalar is given, or R1C_GGUF_STRING / ARRAY for the others */
+static r1c_status check_key(r1c_gguf_writer *w, const char *key, r1c_gguf_type type) {
     if (!key || !*key) return r1c_error(R1C_ERR_INVALID_ARG, "%s: empty key", w->path);
     size_t n = strlen(key);
     if (n > R1C_GGUF_MAX_KEY)
@@ -839,6 +858,10 @@ static r1c_status check_key(r1c_gguf_writer *w, const char *key) {
         if (strcmp(w->kv[i].key, key) == 0)
             return r1c_error(R1C_ERR_INVALID_ARG, "%s: key '%s' added twice", w->path,
                              show(key, n).s);
+    if (type != R1C_GGUF_UINT32 && strcmp(key, "general.alignment") == 0)
+        return r1c_error(R1C_ERR_INVALID_ARG,
+                         "%s: key 'general.alignment' must be a u32 power of two, not %s", w->path,
+                         r1c_gguf_type_name(type));
     return R1C_OK;
 }
 
@@ -856,19 +879,20 @@ static r1c_status push_kv(r1c_gguf_writer *w, const char *key, uint8_t *val, siz
 
 r1c_status r1c_gguf_add_scalar(r1c_gguf_writer *w, const char *key, r1c_gguf_type type,
                                const void *value) {
-    TRY(check_key(w, key));
     if ((unsigned)type >= R1C_GGUF_TYPE_COUNT || type == R1C_GGUF_STRING || type == R1C_GGUF_ARRAY)
         return r1c_error(R1C_ERR_INVALID_ARG, "%s: key '%s': %s is not a scalar type", w->path, key,
                          r1c_gguf_type_name(type));
+    TRY(check_key(w, key, type));
     if (type == R1C_GGUF_BOOL && *(const uint8_t *)value > 1)
         return r1c_error(R1C_ERR_INVALID_ARG, "%s: key '%s': bool value %u (must be 0 or 1)",
                          w->path, key, *(const uint8_t *)value);
     if (strcmp(key, "general.alignment") == 0) {
-        uint32_t a = 0;
-        if (type == R1C_GGUF_UINT32) memcpy(&a, value, 4);
-        if (type != R1C_GGUF_UINT32 || a == 0 || (a & (a - 1)))
+        uint32_t a;
+        memcpy(&a, value, 4);
+        if (a == 0 || (a & (a - 1)))
             return r1c_error(R1C_ERR_INVALID_ARG,
-                             "%s: key 'general.alignment' must be a u32 power of two", w->path);
+                             "%s: key 'general.alignment' must be a u32 power of two, not %u",
+                             w->path, a);
         w->alignment = a;
     }
     uint8_t *val = malloc(4 + 8);
@@ -896,7 +920,7 @@ r1c_status r1c_gguf_add_bool(r1c_gguf_writer *w, const char *key, int v) {
 }
 
 r1c_status r1c_gguf_add_str(r1c_gguf_writer *w, const char *key, const char *v) {
-    TRY(check_key(w, key));
+    TRY(check_key(w, key, R1C_GGUF_STRING));
     size_t n = strlen(v);
     uint8_t *val = malloc(12 + n);
     if (!val) return r1c_error(R1C_ERR_NOMEM, "%s: out of memory", w->path);
@@ -908,7 +932,7 @@ r1c_status r1c_gguf_add_str(r1c_gguf_writer *w, const char *key, const char *v) 
 
 r1c_status r1c_gguf_add_arr_str(r1c_gguf_writer *w, const char *key, const char *const *strs,
                                 const uint64_t *lens, uint64_t n) {
-    TRY(check_key(w, key));
+    TRY(check_key(w, key, R1C_GGUF_ARRAY));
     size_t total = 16;
     for (uint64_t i = 0; i < n; i++) {
         uint64_t l = lens ? lens[i] : strlen(strs[i]);
@@ -933,7 +957,7 @@ r1c_status r1c_gguf_add_arr_str(r1c_gguf_writer *w, const char *key, const char 
 
 r1c_status r1c_gguf_add_arr(r1c_gguf_writer *w, const char *key, r1c_gguf_type et,
                             const void *elems, uint64_t n) {
-    TRY(check_key(w, key));
+    TRY(check_key(w, key, R1C_GGUF_ARRAY));
     if ((unsigned)et >= R1C_GGUF_TYPE_COUNT || et == R1C_GGUF_STRING || et == R1C_GGUF_ARRAY)
         return r1c_error(R1C_ERR_INVALID_ARG,
                          "%s: key '%s': r1c_gguf_add_arr takes numbers or bools, not %s", w->path,
@@ -1026,6 +1050,8 @@ static int wr_zeros(FILE *fp, uint64_t n) {
 }
 
 r1c_status r1c_gguf_writer_finish(r1c_gguf_writer *w) {
+    if (w->streaming)
+        return r1c_error(R1C_ERR_INVALID_ARG, "%s: tensors added without data are written with r1c_gguf_writer_begin", w->path);
     FILE *fp = fopen(w->path, "wb");
     if (!fp) return r1c_error(R1C_ERR_IO, "%s: cannot create: %s", w->path, strerror(errno));
     const uint64_t A = w->alignment;
@@ -1052,6 +1078,98 @@ r1c_status r1c_gguf_writer_finish(r1c_gguf_writer *w) {
         ok = wr(fp, t->data, (size_t)t->nbytes) && wr_zeros(fp, (A - t->nbytes % A) % A);
     }
     int saved = errno;
+    if (fclose(fp) != 0) ok = 0, saved = errno;
+    if (!ok) {
+        unlink(w->path);
+        return r1c_error(R1C_ERR_IO, "%s: write failed: %s", w->path, strerror(saved));
+    }
+    return R1C_OK;
+}
+
+/* ---- streaming: the header first, then each tensor's bytes in order ---- */
+
+r1c_status r1c_gguf_add_tensor_info(r1c_gguf_writer *w, const char *name, r1c_dtype dtype, int n_dims,
+                                    const uint64_t *ne) {
+    if (w->fp) return r1c_error(R1C_ERR_INVALID_ARG, "%s: tensor '%s' added after the header was written", w->path, name);
+    /* a placeholder pointer passes the data check; the bytes come through r1c_gguf_writer_write */
+    r1c_status st = r1c_gguf_add_tensor(w, name, dtype, n_dims, ne, w);
+    if (st != R1C_OK) return st;
+    w->t[w->n_t - 1].data = NULL;
+    w->streaming = 1;
+    return R1C_OK;
+}
+
+uint64_t r1c_gguf_writer_tensor_bytes(const r1c_gguf_writer *w, uint64_t i) {
+    return i < w->n_t ? w->t[i].nbytes : 0;
+}
+
+r1c_status r1c_gguf_writer_begin(r1c_gguf_writer *w) {
+    for (uint64_t i = 0; i < w->n_t; i++)
+        if (w->t[i].data) return r1c_error(R1C_ERR_INVALID_ARG, "%s: tensor '%s' was added with data: use r1c_gguf_writer_finish", w->path, w->t[i].name);
+    if (w->fp) return r1c_error(R1C_ERR_INVALID_ARG, "%s: header already written", w->path);
+    FILE *fp = fopen(w->path, "wb");
+    if (!fp) return r1c_error(R1C_ERR_IO, "%s: cannot create: %s", w->path, strerror(errno));
+    w->streaming = 1;
+    const uint64_t A = w->alignment;
+    int ok = wr(fp, "GGUF", 4) && wr_u32(fp, 3) && wr_u64(fp, w->n_t) && wr_u64(fp, w->n_kv);
+    uint64_t pos = 24;
+    for (uint64_t i = 0; ok && i < w->n_kv; i++) {
+        size_t kn = strlen(w->kv[i].key);
+        ok = wr_u64(fp, kn) && wr(fp, w->kv[i].key, kn) && wr(fp, w->kv[i].val, w->kv[i].val_n);
+        pos += 8 + kn + w->kv[i].val_n;
+    }
+    uint64_t off = 0;
+    for (uint64_t i = 0; ok && i < w->n_t; i++) {
+        const wtensor *t = &w->t[i];
+        size_t nl = strlen(t->name);
+        ok = wr_u64(fp, nl) && wr(fp, t->name, nl) && wr_u32(fp, (uint64_t)t->n_dims);
+        for (int d = 0; ok && d < t->n_dims; d++) ok = wr_u64(fp, t->ne[d]);
+        ok = ok && wr_u32(fp, (uint64_t)r1c_gguf_ggml_type_of(t->dtype)) && wr_u64(fp, off);
+        pos += 8 + nl + 4 + 8 * (uint64_t)t->n_dims + 4 + 8;
+        off += (t->nbytes + A - 1) / A * A;
+    }
+    ok = ok && wr_zeros(fp, (A - pos % A) % A);
+    w->fp = fp;
+    w->cur = w->cur_done = 0;
+    if (!ok) return r1c_error(R1C_ERR_IO, "%s: write failed: %s", w->path, strerror(errno));
+    return R1C_OK;
+}
+
+/* pads finished tensors (and skips empty ones) so w->cur is the next one with bytes to come */
+static int stream_advance(r1c_gguf_writer *w) {
+    const uint64_t A = w->alignment;
+    while (w->cur < w->n_t && w->cur_done == w->t[w->cur].nbytes) {
+        if (!wr_zeros(w->fp, (A - w->t[w->cur].nbytes % A) % A)) return 0;
+        w->cur++;
+        w->cur_done = 0;
+    }
+    return 1;
+}
+
+r1c_status r1c_gguf_writer_write(r1c_gguf_writer *w, const void *data, size_t n) {
+    if (!w->fp) return r1c_error(R1C_ERR_INVALID_ARG, "%s: r1c_gguf_writer_begin first", w->path);
+    const uint8_t *p = data;
+    while (n) {
+        if (!stream_advance(w)) return r1c_error(R1C_ERR_IO, "%s: write failed: %s", w->path, strerror(errno));
+        if (w->cur == w->n_t)
+            return r1c_error(R1C_ERR_INVALID_ARG, "%s: %zu bytes more than the tensors hold", w->path, n);
+        uint64_t room = w->t[w->cur].nbytes - w->cur_done;
+        size_t k = n < room ? n : (size_t)room;
+        if (!wr(w->fp, p, k)) return r1c_error(R1C_ERR_IO, "%s: write failed (tensor '%s'): %s", w->path, w->t[w->cur].name, strerror(errno));
+        w->cur_done += k, p += k, n -= k;
+    }
+    return R1C_OK;
+}
+
+r1c_status r1c_gguf_writer_end(r1c_gguf_writer *w) {
+    if (!w->fp) return r1c_error(R1C_ERR_INVALID_ARG, "%s: r1c_gguf_writer_begin first", w->path);
+    int ok = stream_advance(w);
+    if (ok && w->cur < w->n_t)
+        return r1c_error(R1C_ERR_INVALID_ARG, "%s: tensor '%s' has %llu of its %llu bytes", w->path, w->t[w->cur].name,
+                         (ull)w->cur_done, (ull)w->t[w->cur].nbytes);
+    int saved = errno;
+    FILE *fp = w->fp;
+    w->fp = NULL;
     if (fclose(fp) != 0) ok = 0, saved = errno;
     if (!ok) {
         unlink(w->path);

@@ -20,12 +20,18 @@
  *     bools 0 or 1; arrays of arrays are REFUSED (llama.cpp refuses them as well);
  *   - general.alignment: type u32, a non-zero power of two;
  *   - tensors: names non-empty, at most 65536 bytes, no NUL byte, unique; n_dims 1..4;
- *     each ne below 2^63 and their product too; ne of 0 is ALLOWED (as llama.cpp does: the
- *     tensor is empty, takes no bytes and overlaps nothing, but its offset is still checked);
- *     the ggml type is one r1c runs (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K), ne[0] a multiple
- *     of its block size; offset a multiple of the alignment; offset + nbytes inside the data
- *     section (overflow-checked); no two tensors' bytes overlap.
- * Bytes after the last tensor are allowed. The reader never writes to the file's bytes. */
+ *     each ne below 2^63, and the product of the non-zero ne below 2^63 too; ne of 0 is
+ *     ALLOWED (as llama.cpp does: the tensor is empty, takes no bytes and overlaps nothing,
+ *     but its offset is still checked; its other dims still may not multiply past 2^63, so
+ *     no partial product a consumer forms can overflow); the ggml type is one r1c runs (F32,
+ *     F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K: others are R1C_ERR_UNSUPPORTED naming the type,
+ *     numbers ggml never had R1C_ERR_FORMAT), ne[0] a multiple of its block size; nbytes
+ *     below 2^64; offset a multiple of the alignment; offset + nbytes inside the data section
+ *     (overflow-checked); no two tensors' bytes overlap.
+ * Bytes after the last tensor are allowed, and so is a file that ends before its data section
+ * when it needs no data (no tensors, or only empty ones). Offsets need not be in order nor
+ * contiguous (llama.cpp's reader insists on both; its writer produces them). The reader never
+ * writes to the file's bytes. */
 #ifndef R1C_IO_GGUF_H
 #define R1C_IO_GGUF_H
 
@@ -166,5 +172,19 @@ r1c_status r1c_gguf_add_tensor(r1c_gguf_writer *w, const char *name, r1c_dtype d
                                int n_dims, const uint64_t *ne, const void *data);
 r1c_status r1c_gguf_writer_finish(r1c_gguf_writer *w);
 void r1c_gguf_writer_free(r1c_gguf_writer *w);
+
+/* Streaming, for files larger than memory: add every tensor with r1c_gguf_add_tensor_info (shape
+ * and type, no data), then r1c_gguf_writer_begin writes the header (metadata and tensor records,
+ * offsets known from the sizes), r1c_gguf_writer_write appends data bytes — each tensor's
+ * nbytes, in the order added, in any number of calls; alignment padding goes in between by
+ * itself — and r1c_gguf_writer_end checks that every byte came and closes the file. A writer
+ * freed between begin and end removes its unfinished file. Do not mix with add_tensor/finish. */
+r1c_status r1c_gguf_add_tensor_info(r1c_gguf_writer *w, const char *name, r1c_dtype dtype,
+                                    int n_dims, const uint64_t *ne);
+/* nbytes of tensor i as added (0 if out of range). */
+uint64_t r1c_gguf_writer_tensor_bytes(const r1c_gguf_writer *w, uint64_t i);
+r1c_status r1c_gguf_writer_begin(r1c_gguf_writer *w);
+r1c_status r1c_gguf_writer_write(r1c_gguf_writer *w, const void *data, size_t n);
+r1c_status r1c_gguf_writer_end(r1c_gguf_writer *w);
 
 #endif

@@ -37,7 +37,9 @@ typedef struct meta {
     char arch[32];
 } meta;
 
-static r1c_status get_u32(const meta *mt, const char *suffix, int required, uint32_t def, uint32_t *out) {
+/* <arch>.<suffix> as u32, within [lo, hi] (the same bounds config.json's fields get) */
+static r1c_status get_u32(const meta *mt, const char *suffix, int required, uint32_t def, uint32_t lo, uint32_t hi,
+                          uint32_t *out) {
     char key[128];
     snprintf(key, sizeof key, "%s.%s", mt->arch, suffix);
     if (!r1c_gguf_find(mt->g, key)) {
@@ -45,7 +47,23 @@ static r1c_status get_u32(const meta *mt, const char *suffix, int required, uint
         *out = def;
         return R1C_OK;
     }
-    return r1c_gguf_get_u32(mt->g, key, out);
+    r1c_status st = r1c_gguf_get_u32(mt->g, key, out);
+    if (st == R1C_OK && (*out < lo || *out > hi))
+        return r1c_error(R1C_ERR_FORMAT, "%s: metadata key '%s' = %u is outside [%u, %u]", mt->g->path, key, *out, lo, hi);
+    return st;
+}
+
+/* a token id key (tokenizer.ggml.*_token_id): -1 when absent; an error when not a token */
+static r1c_status get_token_id(const r1c_gguf *g, const char *key, int vocab, int *out) {
+    uint32_t u;
+    *out = -1;
+    if (!r1c_gguf_find(g, key)) return R1C_OK;
+    r1c_status st = r1c_gguf_get_u32(g, key, &u);
+    if (st != R1C_OK) return st;
+    if (u >= (uint32_t)vocab)
+        return r1c_error(R1C_ERR_FORMAT, "%s: metadata key '%s' = %u is not a token id (vocabulary %d)", g->path, key, u, vocab);
+    *out = (int)u;
+    return R1C_OK;
 }
 
 static r1c_status get_f32(const meta *mt, const char *suffix, float def, float *out) {
@@ -66,17 +84,22 @@ static r1c_status config_from_gguf(r1c_model *m, const meta *mt) {
     uint32_t u;
     float f;
     r1c_status st;
-#define U(field, key, req, def) \
-    if ((st = get_u32(mt, key, req, def, &u)) != R1C_OK) return st; \
+#define MAX_DIM (1u << 20)
+#define UR(field, key, req, def, lo, hi) \
+    if ((st = get_u32(mt, key, req, def, lo, hi, &u)) != R1C_OK) return st; \
     c->field = (int)u
+#define U(field, key, req, def) UR(field, key, req, def, 0, MAX_DIM)
     memset(c, 0, sizeof *c);
     snprintf(c->hidden_act, sizeof c->hidden_act, "silu");
-    U(hidden_size, "embedding_length", 1, 0);
-    U(num_hidden_layers, "block_count", 1, 0);
-    U(intermediate_size, "feed_forward_length", 0, 0);
-    U(num_attention_heads, "attention.head_count", 1, 0);
-    U(num_key_value_heads, "attention.head_count_kv", 0, (uint32_t)c->num_attention_heads);
-    U(max_position_embeddings, "context_length", 0, 4096);
+    UR(hidden_size, "embedding_length", 1, 0, 1, MAX_DIM);
+    UR(num_hidden_layers, "block_count", 1, 0, 1, 4096);
+    UR(intermediate_size, "feed_forward_length", 0, 0, 0, MAX_DIM);
+    UR(num_attention_heads, "attention.head_count", 1, 0, 1, 65536);
+    UR(num_key_value_heads, "attention.head_count_kv", 0, (uint32_t)c->num_attention_heads, 1, 65536);
+    UR(max_position_embeddings, "context_length", 0, 4096, 1, 1u << 30);
+    if (c->num_attention_heads % c->num_key_value_heads)
+        return r1c_error(R1C_ERR_FORMAT, "%s: %s.attention.head_count (%d) is not a multiple of %s.attention.head_count_kv (%d)",
+                         g->path, mt->arch, c->num_attention_heads, mt->arch, c->num_key_value_heads);
     if ((st = get_f32(mt, "rope.freq_base", 10000.0f, &f)) != R1C_OK) return st;
     c->rope_theta = f;
     if ((st = get_f32(mt, "attention.layer_norm_rms_epsilon", 1e-6f, &f)) != R1C_OK) return st;
@@ -85,21 +108,29 @@ static r1c_status config_from_gguf(r1c_model *m, const meta *mt) {
     const r1c_gguf_kv *tok = r1c_gguf_find(g, "tokenizer.ggml.tokens");
     const r1c_gguf_tensor *emb = r1c_gguf_find_tensor(g, "token_embd.weight");
     if (!emb) return r1c_error(R1C_ERR_MISSING, "%s: tensor 'token_embd.weight' is missing", g->path);
+    if (emb->n_dims != 2 || emb->ne[1] < 1 || emb->ne[1] > (1u << 24))
+        return r1c_error(R1C_ERR_FORMAT, "%s: tensor 'token_embd.weight' must be [vocab <= 2^24, hidden]", g->path);
     c->vocab_size = (int)emb->ne[1];
-    if (tok && tok->arr_n > (uint64_t)c->vocab_size) c->vocab_size = (int)tok->arr_n;
-    c->bos_token_id = -1;
-    if (r1c_gguf_find(g, "tokenizer.ggml.bos_token_id") && (st = r1c_gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &u)) == R1C_OK)
-        c->bos_token_id = (int)u;
-    if (r1c_gguf_find(g, "tokenizer.ggml.eos_token_id") && (st = r1c_gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &u)) == R1C_OK)
-        c->eos_token_id[c->n_eos++] = (int)u;
-    if (r1c_gguf_find(g, "tokenizer.ggml.eot_token_id") && r1c_gguf_get_u32(g, "tokenizer.ggml.eot_token_id", &u) == R1C_OK &&
-        (c->n_eos == 0 || c->eos_token_id[0] != (int)u))
-        c->eos_token_id[c->n_eos++] = (int)u;
+    if (tok && tok->arr_n > (uint64_t)c->vocab_size) {
+        if (tok->arr_n > (1u << 24))
+            return r1c_error(R1C_ERR_FORMAT, "%s: metadata key 'tokenizer.ggml.tokens' has %llu tokens (at most 2^24)", g->path,
+                             (unsigned long long)tok->arr_n);
+        c->vocab_size = (int)tok->arr_n;
+    }
+    int id;
+    if ((st = get_token_id(g, "tokenizer.ggml.bos_token_id", c->vocab_size, &c->bos_token_id)) != R1C_OK) return st;
+    if ((st = get_token_id(g, "tokenizer.ggml.eos_token_id", c->vocab_size, &id)) != R1C_OK) return st;
+    if (id >= 0) c->eos_token_id[c->n_eos++] = id;
+    if ((st = get_token_id(g, "tokenizer.ggml.eot_token_id", c->vocab_size, &id)) != R1C_OK) return st;
+    if (id >= 0 && (c->n_eos == 0 || c->eos_token_id[0] != id)) c->eos_token_id[c->n_eos++] = id;
     c->tie_word_embeddings = !r1c_gguf_find_tensor(g, "output.weight");
 
     if (!strcmp(mt->arch, "qwen2") || !strcmp(mt->arch, "llama")) {
         snprintf(c->model_type, sizeof c->model_type, "%s", mt->arch);
-        U(head_dim, "attention.key_length", 0, (uint32_t)(c->hidden_size / c->num_attention_heads));
+        UR(head_dim, "attention.key_length", 0, (uint32_t)(c->hidden_size / c->num_attention_heads), 2, 65536);
+        if (c->head_dim % 2 || (long long)c->num_attention_heads * c->head_dim > MAX_DIM)
+            return r1c_error(R1C_ERR_FORMAT, "%s: head dimension %d (%s.attention.key_length, or embedding_length / head_count) "
+                             "must be even and heads x head dimension at most 2^20", g->path, c->head_dim, mt->arch);
         c->qkv_bias = r1c_gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
         c->o_bias = r1c_gguf_find_tensor(g, "blk.0.attn_output.bias") != NULL;
         /* llama3 scaling arrives as a tensor of divisors (read by the dense binder) */
@@ -111,15 +142,16 @@ static r1c_status config_from_gguf(r1c_model *m, const meta *mt) {
     uint32_t gating = 1, key_len, rope;
     c->is_deepseek = 1;
     U(q_lora_rank, "attention.q_lora_rank", 0, 0);
-    U(kv_lora_rank, "attention.kv_lora_rank", 1, 0);
-    if ((st = get_u32(mt, "attention.key_length", 1, 0, &key_len)) != R1C_OK) return st;
-    if ((st = get_u32(mt, "rope.dimension_count", 1, 0, &rope)) != R1C_OK) return st;
-    U(v_head_dim, "attention.value_length", 1, 0);
+    UR(kv_lora_rank, "attention.kv_lora_rank", 1, 0, 1, MAX_DIM);
+    if ((st = get_u32(mt, "attention.key_length", 1, 0, 2, 65536, &key_len)) != R1C_OK) return st;
+    if ((st = get_u32(mt, "rope.dimension_count", 1, 0, 2, key_len, &rope)) != R1C_OK) return st;
+    if (rope % 2) return r1c_error(R1C_ERR_FORMAT, "%s: %s.rope.dimension_count = %u must be even", g->path, mt->arch, rope);
+    UR(v_head_dim, "attention.value_length", 1, 0, 1, 65536);
     c->qk_rope_head_dim = (int)rope;
     c->qk_nope_head_dim = (int)key_len - (int)rope;
     c->head_dim = (int)key_len;
     U(first_k_dense_replace, "leading_dense_block_count", 0, 0);
-    U(n_routed_experts, "expert_count", 0, 0);
+    UR(n_routed_experts, "expert_count", 0, 0, 0, 65536);
     U(num_experts_per_tok, "expert_used_count", 0, 0);
     U(n_shared_experts, "expert_shared_count", 0, 0);
     U(moe_intermediate_size, "expert_feed_forward_length", 0, 0);
@@ -134,7 +166,7 @@ static r1c_status config_from_gguf(r1c_model *m, const meta *mt) {
     int norm = 0;
     if (r1c_gguf_find(g, key) && (st = r1c_gguf_get_bool(g, key, &norm)) != R1C_OK) return st;
     c->norm_topk_prob = norm;
-    if ((st = get_u32(mt, "expert_gating_func", 0, 1, &gating)) != R1C_OK) return st;
+    if ((st = get_u32(mt, "expert_gating_func", 0, 1, 0, 0xffffffffu, &gating)) != R1C_OK) return st;
     if (gating != 1 && gating != 2)
         return r1c_error(R1C_ERR_UNSUPPORTED, "%s: %s.expert_gating_func = %u is not supported (1 softmax, 2 sigmoid)", g->path, mt->arch, gating);
     c->scoring_func = gating == 2 ? R1C_SCORE_SIGMOID : R1C_SCORE_SOFTMAX;
@@ -148,7 +180,7 @@ static r1c_status config_from_gguf(r1c_model *m, const meta *mt) {
         c->rope_scaling.type = R1C_ROPE_YARN;
         if ((st = get_f32(mt, "rope.scaling.factor", 1.0f, &f)) != R1C_OK) return st;
         c->rope_scaling.factor = f;
-        if ((st = get_u32(mt, "rope.scaling.original_context_length", 0, 4096, &u)) != R1C_OK) return st;
+        if ((st = get_u32(mt, "rope.scaling.original_context_length", 0, 4096, 1, 1u << 30, &u)) != R1C_OK) return st;
         c->rope_scaling.original_max_position_embeddings = u;
         c->rope_scaling.beta_fast = 32, c->rope_scaling.beta_slow = 1;
         /* the converter writes yarn_log_multiplier = 0.1 * mscale_all_dim */
@@ -156,6 +188,8 @@ static r1c_status config_from_gguf(r1c_model *m, const meta *mt) {
         c->rope_scaling.mscale = c->rope_scaling.mscale_all_dim = f / 0.1;
     }
 #undef U
+#undef UR
+#undef MAX_DIM
     if (c->n_routed_experts && (c->num_experts_per_tok < 1 || c->num_experts_per_tok > c->n_routed_experts || c->n_group < 1 ||
                                 c->n_routed_experts % c->n_group || c->topk_group > c->n_group))
         return r1c_error(R1C_ERR_FORMAT, "%s: inconsistent expert metadata (count %d, used %d, groups %d/%d)", g->path,
@@ -365,6 +399,14 @@ static int translate(const char *hf, char *out, size_t cap, int *expert) {
     for (size_t i = 0; i < sizeof layer_map / sizeof *layer_map; i++)
         if (!strcmp(rest, layer_map[i].hf)) return snprintf(out, cap, "blk.%d.%s", l, layer_map[i].gg) > 0;
     return 0;
+}
+
+int r1c_gguf_model_name(const char *hf_name, char *out, size_t cap) {
+    int expert;
+    char g[128];
+    if (!translate(hf_name, g, sizeof g, &expert)) return 0;
+    if (expert >= 0) return snprintf(out, cap, "%s, expert %d", g, expert) > 0;
+    return snprintf(out, cap, "%s", g) > 0;
 }
 
 int r1c_gguf_model_lookup(const r1c_model *m, const char *hf_name, r1c_tensor *v, const char **file) {

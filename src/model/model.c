@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <errno.h>
 
 #include "../base/error.h"
 #include "../base/file.h"
@@ -43,9 +45,14 @@ static int lookup(const r1c_model *m, const char *name, r1c_tensor *v, const cha
 int r1c_model_has_tensor(const r1c_model *m, const char *name) { return lookup(m, name, NULL, NULL); }
 
 static r1c_status find(r1c_model *m, const char *name, r1c_tensor *v, const char **file) {
-    if (!lookup(m, name, v, file))
+    if (!lookup(m, name, v, file)) {
+        char gname[160];
+        if (m->gguf && r1c_gguf_model_name(name, gname, sizeof gname)) /* as the file names it */
+            return r1c_error(R1C_ERR_MISSING, "%s: tensor '%s' is missing (%s, model_type %s)", m->dir, gname, name,
+                             m->cfg.model_type);
         return r1c_error(R1C_ERR_MISSING, "%s: tensor '%s' is missing (model_type %s)", m->dir,
                          name, m->cfg.model_type);
+    }
     if (m->gguf) { /* the view's name must outlive this call */
         char *copy = r1c_alloc(strlen(name) + 1);
         if (!copy || r1c_model_own(m, copy) != R1C_OK) return r1c_error(R1C_ERR_NOMEM, "out of memory");
@@ -164,7 +171,12 @@ r1c_status r1c_model_load(const char *dir, const r1c_load_params *params, r1c_mo
     }
     m->use_mmap = params ? params->use_mmap : 0;
     const int gguf = r1c_is_gguf_file(dir); /* one .gguf file: config, tokenizer and weights in it */
-    r1c_status st = gguf ? r1c_gguf_model_open(m, dir) : r1c_hf_config_load(dir, &m->cfg);
+    struct stat sb;
+    r1c_status st = stat(dir, &sb) != 0 ? r1c_error(R1C_ERR_IO, "%s: cannot open: %s", dir, strerror(errno))
+                    : gguf             ? r1c_gguf_model_open(m, dir)
+                    : S_ISDIR(sb.st_mode)
+                        ? r1c_hf_config_load(dir, &m->cfg)
+                        : r1c_error(R1C_ERR_FORMAT, "%s: neither a model directory nor a GGUF file", dir);
     if (st == R1C_OK && !gguf) st = r1c_hf_generation_config_load(dir, &m->cfg);
     if (st == R1C_OK) {
         for (size_t i = 0; i < sizeof g_archs / sizeof *g_archs; i++)

@@ -82,6 +82,8 @@ int r1c_ds_mtp_layers(const r1c_model *m);
 /* gguf_model.c */
 int r1c_is_gguf_file(const char *path);
 r1c_status r1c_gguf_model_open(r1c_model *m, const char *path);
+/* the GGUF name of a Hugging Face tensor name (experts: the stacked tensor and ", expert E") */
+int r1c_gguf_model_name(const char *hf_name, char *out, size_t cap);
 int r1c_gguf_model_lookup(const r1c_model *m, const char *hf_name, r1c_tensor *v, const char **file);
 void r1c_gguf_model_close(r1c_model *m);
 

@@ -5,6 +5,12 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1ul << 20) /* the kernel's AT_HWCAP bit for SDOT/UDOT */
+#endif
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,14 +20,12 @@ static const r1c_kernels *g_active;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 /* F16C: CPUID leaf 1, ECX bit 29 (clang 14's __builtin_cpu_supports does not know "f16c") */
-static int cpu_has_f16c(void) {
 #if defined(__x86_64__)
+static int cpu_has_f16c(void) {
     unsigned a, b, c, d;
     return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
-#else
-    return 0;
-#endif
 }
+#endif
 
 static int cpu_has(const char *isa) {
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -36,6 +40,16 @@ static int cpu_has(const char *isa) {
     if (strcmp(isa, "avx512vbmi") == 0) /* the VBMI FP8 path and the VNNI integer dot products */
         return cpu_has("avx512") && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vnni");
 #endif
+#if defined(__aarch64__)
+    if (strcmp(isa, "neon") == 0) return 1; /* Advanced SIMD is part of every ARMv8-A CPU */
+    if (strcmp(isa, "neon_dotprod") == 0) { /* SDOT/UDOT (ARMv8.2 FEAT_DotProd): HWCAP_ASIMDDP */
+#if defined(__linux__)
+        return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#else
+        return 0;
+#endif
+    }
+#endif
     return strcmp(isa, "generic") == 0;
 }
 
@@ -46,18 +60,23 @@ const r1c_kernels *r1c_kernels_by_name(const char *name) {
     if (strcmp(name, "avx512") == 0 && cpu_has("avx512")) return &r1c_kernels_avx512;
     if (strcmp(name, "avx512vbmi") == 0 && cpu_has("avx512vbmi")) return &r1c_kernels_avx512_vbmi;
 #endif
+#if defined(__aarch64__)
+    if (strcmp(name, "neon") == 0 && cpu_has("neon")) return &r1c_kernels_neon;
+    if (strcmp(name, "neon_dotprod") == 0 && cpu_has("neon_dotprod")) return &r1c_kernels_neon_dotprod;
+#endif
     return NULL;
 }
 
 static void pick(void) {
-    /* R1C_ISA=generic|avx2|avx512 overrides the choice (for tests and comparisons). */
+    /* R1C_ISA=generic|avx2|avx512|avx512vbmi|neon|neon_dotprod overrides the choice (for tests
+     * and comparisons). */
     const char *want = getenv("R1C_ISA");
     if (want && r1c_kernels_by_name(want)) {
         g_active = r1c_kernels_by_name(want);
         return;
     }
-    static const char *order[] = {"avx512vbmi", "avx512", "avx2", "generic"};
-    for (int i = 0; i < 4; i++)
+    static const char *order[] = {"avx512vbmi", "avx512", "avx2", "neon_dotprod", "neon", "generic"};
+    for (int i = 0; i < 6; i++)
         if ((g_active = r1c_kernels_by_name(order[i]))) return;
 }
 

@@ -68,11 +68,18 @@ extern const r1c_kernels r1c_kernels_generic;
 extern const r1c_quant_kernels r1c_quant_kernels_generic;
 #if defined(__x86_64__)
 extern const r1c_quant_kernels r1c_quant_kernels_vnni; /* AVX-512 VNNI */
+extern const r1c_quant_kernels r1c_quant_kernels_avx2; /* AVX2 + FMA + F16C (also the non-VNNI AVX-512 table's) */
 #endif
 #if defined(__x86_64__)
 extern const r1c_kernels r1c_kernels_avx2;
 extern const r1c_kernels r1c_kernels_avx512;
 extern const r1c_kernels r1c_kernels_avx512_vbmi; /* avx512 + a VBMI table-lookup FP8 path */
+#endif
+#if defined(__aarch64__)
+extern const r1c_quant_kernels r1c_quant_kernels_neon;         /* plain NEON (baseline) */
+extern const r1c_quant_kernels r1c_quant_kernels_neon_dotprod; /* ARMv8.2 SDOT */
+extern const r1c_kernels r1c_kernels_neon;
+extern const r1c_kernels r1c_kernels_neon_dotprod; /* neon + the SDOT quantised kernels */
 #endif
 
 /* The canonical 16-lane tree sum (shared by all tables). */

@@ -186,5 +186,5 @@ const r1c_kernels r1c_kernels_avx2 = {
     .bf16_to_f32 = bf16_to_f32,
     .f16_to_f32 = f16_to_f32,
     .axpy = axpy,
-    .quant = &r1c_quant_kernels_generic,
+    .quant = &r1c_quant_kernels_avx2,
 };

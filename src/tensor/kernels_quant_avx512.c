@@ -2,9 +2,11 @@
  * (vpdpbusd: 64 byte products summed in fours per instruction), in quant.h's canonical order.
  *
  * The integer parts are exact in any order; what matters is where the floats are rounded:
- *  Q8_0 / Q4_0: vpdpbusd over 64 weights = two blocks gives exactly the canonical lanes
- *    (block b in lanes 0-7, block b+1 in lanes 8-15, each lane the sum of 4 consecutive
- *    products); then lane = fma((float)p, d_w * d_x, lane).
+ *  Q8_0 / Q4_0: per block the exact int32 sum s of its 32 products, then
+ *    acc = fma((float)s, d_w * d_x, acc), blocks in order. vpdpbusd multiplies unsigned by
+ *    signed bytes, so the weights go in as unsigned (Q4_0: the nibble q = w + 8; Q8_0: w ^ 0x80
+ *    = w + 128) and the offset comes back out as -8 (or -128) x the sum of each 4 activations,
+ *    prepared once per call: exact for every byte value, -128 included.
  *  Q4_K / Q6_K: the exact integer sums of a super-block, then the super-block's float step.
  * Built with AVX-512 VNNI flags; used only when CPUID reports avx512_vnni. */
 #include <immintrin.h>
@@ -38,16 +40,16 @@ static inline __m512 dpair(float d0, float d1) {
 
 /* ---------------------------------------------------------------- Q8_0, Q4_0 */
 
-/* Per pair of activation blocks: their int8 values, scales, and (for Q4_0) -8 x the sums of
- * each 4 (so that vpdpbusd of the unsigned nibbles q lands exactly on sum (q - 8) x). */
+/* Per pair of activation blocks: their int8 values, scales, and -bias x the sums of each 4
+ * activations (so that vpdpbusd of the unsigned weights w + bias lands exactly on sum w x). */
 typedef struct xpair {
-    __m512i q, neg8sum;
+    __m512i q, negsum;
     float d0, d1;
 } xpair;
 
-#define MAX_PAIRS 2048 /* k up to 131072 */
+#define MAX_PAIRS 2048 /* k up to 131072 on the stack; longer rows take the portable path */
 
-static int prepare_x(const r1c_block_q8_0 *x, int64_t nb, xpair *xp, int want_sums) {
+static void prepare_x(const r1c_block_q8_0 *x, int64_t nb, xpair *xp, int bias) {
     const __m512i ones = _mm512_set1_epi8(1);
     for (int64_t p = 0; p < (nb + 1) / 2; p++) {
         const int64_t b = 2 * p;
@@ -58,42 +60,17 @@ static int prepare_x(const r1c_block_q8_0 *x, int64_t nb, xpair *xp, int want_su
         xp[p].q = q;
         xp[p].d0 = f16(x[b].d);
         xp[p].d1 = two ? f16(x[b + 1].d) : 0.0f;
-        if (want_sums) { /* sum of each 4 activations, times -8 */
-            __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, q);
-            xp[p].neg8sum = _mm512_mullo_epi32(s, _mm512_set1_epi32(-8));
-        }
+        const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, q); /* sum of each 4 */
+        xp[p].negsum = _mm512_mullo_epi32(s, _mm512_set1_epi32(-bias));
     }
-    return 1;
-}
-
-/* G rows r, r + stride, ... of Q8_0 weights: signed x signed through |w| and x * sign(w) */
-static inline __attribute__((always_inline)) void q8_0_rows(const uint8_t *w, size_t rb, const xpair *xp, int64_t nb,
-                                                            float *y, int64_t r, int64_t stride, const int G) {
-    __m512 acc[8];
-    const r1c_block_q8_0 *wr[8];
-    for (int j = 0; j < G; j++) acc[j] = _mm512_setzero_ps(), wr[j] = (const r1c_block_q8_0 *)(w + (size_t)(r + j * stride) * rb);
-    for (int64_t p = 0; p < (nb + 1) / 2; p++) {
-        const int64_t b = 2 * p;
-        const int two = b + 1 < nb;
-        for (int j = 0; j < G; j++) {
-            __m512i wq = two ? load2x32(wr[j][b].qs, wr[j][b + 1].qs)
-                             : _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)wr[j][b].qs)),
-                                                  _mm256_setzero_si256(), 1);
-            const __mmask64 neg = _mm512_movepi8_mask(wq);
-            const __m512i xs = _mm512_mask_sub_epi8(xp[p].q, neg, _mm512_setzero_si512(), xp[p].q);
-            const __m512i pi = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(wq), xs);
-            const float d0 = f16(wr[j][b].d) * xp[p].d0, d1 = two ? f16(wr[j][b + 1].d) * xp[p].d1 : 0.0f;
-            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pi), dpair(d0, d1), acc[j]);
-        }
-    }
-    for (int j = 0; j < G; j++) y[r + j * stride] = hsum16(acc[j]);
 }
 
 /* Q4_0: 16 bytes of nibbles per block; two blocks -> [lo_b | hi_b | lo_b1 | hi_b1] */
-static inline __m512i unpack2_q4_0(const r1c_block_q4_0 *b, int two) {
-    __m256i v = two ? _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b[0].qs)),
-                                              _mm_loadu_si128((const __m128i *)b[1].qs), 1)
-                    : _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b[0].qs));
+static inline __m512i unpack2_q4_0(const uint8_t *b, int two) {
+    const size_t B = sizeof(r1c_block_q4_0);
+    __m256i v = two ? _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b + 2))),
+                                              _mm_loadu_si128((const __m128i *)(b + B + 2)), 1)
+                    : _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b + 2)));
     if (!two) v = _mm256_inserti128_si256(v, _mm_setzero_si128(), 1);
     const __m256i m = _mm256_set1_epi8(0x0f);
     const __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
@@ -101,39 +78,89 @@ static inline __m512i unpack2_q4_0(const r1c_block_q4_0 *b, int two) {
     return _mm512_shuffle_i64x2(t, t, 0xd8);                                   /* [lo_b, hi_b, lo_b1, hi_b1] */
 }
 
-static inline __attribute__((always_inline)) void q4_0_rows(const uint8_t *w, size_t rb, const xpair *xp, int64_t nb,
-                                                            float *y, int64_t r, int64_t stride, const int G) {
-    __m512 acc[8];
-    const r1c_block_q4_0 *wr[8];
-    for (int j = 0; j < G; j++) acc[j] = _mm512_setzero_ps(), wr[j] = (const r1c_block_q4_0 *)(w + (size_t)(r + j * stride) * rb);
+/* Eight rows' vpdpbusd results for one pair of blocks (P[j]: lanes 0-7 the four-element sums of
+ * block b, lanes 8-15 those of block b + 1) -> one vector of complete block sums, lane j = row j
+ * block b and lane 8 + j = row j block b + 1. Integer adds: exact in any order. */
+static inline __m512i merge2(__m512i a, __m512i b, __m512i ie, __m512i io) {
+    return _mm512_add_epi32(_mm512_permutex2var_epi32(a, ie, b), _mm512_permutex2var_epi32(a, io, b));
+}
+static inline __m512i block_sums8(const __m512i P[8]) {
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    /* after one merge: [a: b0 x4, b1 x4 | b: b0 x4, b1 x4]; after two: pairs; the third puts
+     * row j's block b0 at lane j and block b1 at lane 8 + j */
+    const __m512i m01 = merge2(P[0], P[1], ie, io), m23 = merge2(P[2], P[3], ie, io);
+    const __m512i m45 = merge2(P[4], P[5], ie, io), m67 = merge2(P[6], P[7], ie, io);
+    const __m512i m03 = merge2(m01, m23, ie, io), m47 = merge2(m45, m67, ie, io);
+    /* m03 lanes: row j (j < 4) b0 at 4j, 4j+1; b1 at 4j+2, 4j+3 (rows 4-7 likewise in m47) */
+    const __m512i i1 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 2, 6, 10, 14, 18, 22, 26, 30);
+    const __m512i i2 = _mm512_setr_epi32(1, 5, 9, 13, 17, 21, 25, 29, 3, 7, 11, 15, 19, 23, 27, 31);
+    return merge2(m03, m47, i1, i2);
+}
+
+/* The weight scales of rows j (at byte offsets off[j] from base) for blocks b and b + 1, as f32
+ * in the lanes block_sums8 uses. */
+static inline __m512 wscales8(const uint8_t *base, __m256i off, int64_t b, size_t bsize, int two) {
+    const __m512i o = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_add_epi32(off, _mm256_set1_epi32((int)(b * bsize)))),
+                                         _mm256_add_epi32(off, _mm256_set1_epi32((int)((b + two) * bsize))), 1);
+    const __m512i g = _mm512_i32gather_epi32(o, base, 1); /* the f16 scale is a block's first 2 bytes */
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
+}
+
+/* 8 rows r, r + stride, ... (G == 8) or one row (G == 1), Q8_0 or Q4_0 weights, in the canonical
+ * order: per block, the exact integer sum, then acc = fma(sum, d_w * d_x, acc). */
+static inline __attribute__((always_inline)) void q_0_rows8(const uint8_t *w, size_t rb, const xpair *xp, int64_t nb,
+                                                            float *y, int64_t r, int64_t stride, int q4) {
+    const size_t bsize = q4 ? sizeof(r1c_block_q4_0) : sizeof(r1c_block_q8_0);
+    const uint8_t *base = w + (size_t)r * rb;
+    int32_t offs[8];
+    for (int j = 0; j < 8; j++) offs[j] = (int32_t)((size_t)j * (size_t)stride * rb);
+    const __m256i off = _mm256_loadu_si256((const __m256i *)offs);
+    __m256 acc = _mm256_setzero_ps();
     for (int64_t p = 0; p < (nb + 1) / 2; p++) {
         const int64_t b = 2 * p;
         const int two = b + 1 < nb;
-        for (int j = 0; j < G; j++) {
-            const __m512i pi = _mm512_dpbusd_epi32(xp[p].neg8sum, unpack2_q4_0(wr[j] + b, two), xp[p].q);
-            const float d0 = f16(wr[j][b].d) * xp[p].d0, d1 = two ? f16(wr[j][b + 1].d) * xp[p].d1 : 0.0f;
-            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pi), dpair(d0, d1), acc[j]);
+        __m512i P[8];
+        for (int j = 0; j < 8; j++) {
+            const uint8_t *wb = base + offs[j] + (size_t)b * bsize;
+            if (q4) {
+                P[j] = _mm512_dpbusd_epi32(xp[p].negsum, unpack2_q4_0(wb, two), xp[p].q);
+            } else { /* (a missing second block: its activations are 0, so its weights do not matter) */
+                const __m512i wq = two ? load2x32(wb + 2, wb + bsize + 2)
+                                       : _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(wb + 2)));
+                P[j] = _mm512_dpbusd_epi32(xp[p].negsum, _mm512_xor_si512(wq, _mm512_set1_epi8(-128)), xp[p].q);
+            }
         }
+        const __m512 s = _mm512_cvtepi32_ps(block_sums8(P));
+        const __m512 d = _mm512_mul_ps(wscales8(base, off, b, bsize, two), dpair(xp[p].d0, xp[p].d1));
+        acc = _mm256_fmadd_ps(_mm512_castps512_ps256(s), _mm512_castps512_ps256(d), acc);
+        if (two)
+            acc = _mm256_fmadd_ps(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)),
+                                  _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(d), 1)), acc);
     }
-    for (int j = 0; j < G; j++) y[r + j * stride] = hsum16(acc[j]);
+    float out[8];
+    _mm256_storeu_ps(out, acc);
+    for (int j = 0; j < 8; j++) y[r + j * stride] = out[j];
 }
 
-static void matvec_q8_0(const void *w, size_t rb, const void *xq, float *y, int64_t k, int64_t n) {
+/* Rows in groups of 8 (n/8 apart: eight long streams for the prefetchers); the last n % 8
+ * rows, and calls whose row offsets do not fit the 32-bit gather indices, take the portable
+ * path (same canonical order). */
+static void matvec_q_0(const void *w, size_t rb, const void *xq, float *y, int64_t k, int64_t n, int q4) {
     const int64_t nb = k / R1C_QK8_0;
     xpair xp[MAX_PAIRS];
-    prepare_x(xq, nb, xp, 0);
+    const int fits = (uint64_t)n * rb < (1ull << 31) && (nb + 1) / 2 <= MAX_PAIRS;
+    if (fits) prepare_x(xq, nb, xp, q4 ? 8 : 128);
     const int64_t S = n / 8;
-    for (int64_t r = 0; r < S; r++) q8_0_rows(w, rb, xp, nb, y, r, S, 8);
-    for (int64_t r = 8 * S; r < n; r++) q8_0_rows(w, rb, xp, nb, y, r, 0, 1);
+    for (int64_t r = 0; fits && r < S; r++) q_0_rows8(w, rb, xp, nb, y, r, S, q4);
+    for (int64_t r = fits ? 8 * S : 0; r < n; r++)
+        y[r] = r1c_quant_dot(q4 ? R1C_Q4_0 : R1C_Q8_0, (const uint8_t *)w + (size_t)r * rb, xq, k);
 }
-
+static void matvec_q8_0(const void *w, size_t rb, const void *xq, float *y, int64_t k, int64_t n) {
+    matvec_q_0(w, rb, xq, y, k, n, 0);
+}
 static void matvec_q4_0(const void *w, size_t rb, const void *xq, float *y, int64_t k, int64_t n) {
-    const int64_t nb = k / R1C_QK4_0;
-    xpair xp[MAX_PAIRS];
-    prepare_x(xq, nb, xp, 1);
-    const int64_t S = n / 8;
-    for (int64_t r = 0; r < S; r++) q4_0_rows(w, rb, xp, nb, y, r, S, 8);
-    for (int64_t r = 8 * S; r < n; r++) q4_0_rows(w, rb, xp, nb, y, r, 0, 1);
+    matvec_q_0(w, rb, xq, y, k, n, 1);
 }
 
 /* ---------------------------------------------------------------- Q4_K */
@@ -149,15 +176,19 @@ static inline void scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
     }
 }
 
-static float q4_K_row(const r1c_block_q4_K *w, const r1c_block_q8_K *x, int64_t nsb) {
+/* (rows may sit at any byte address: each block is copied out, which the compiler turns into
+ * unaligned loads) */
+static float q4_K_row(const uint8_t *wrow, const r1c_block_q8_K *x, int64_t nsb) {
     const __m256i m4 = _mm256_set1_epi8(0x0f);
     float acc = 0.0f;
     for (int64_t B = 0; B < nsb; B++) {
+        r1c_block_q4_K w[1];
+        memcpy(w, wrow + (size_t)B * sizeof *w, sizeof *w);
         uint8_t sc[8], mn[8];
-        for (int s = 0; s < 8; s++) scale_min_k4(s, w[B].scales, &sc[s], &mn[s]);
+        for (int s = 0; s < 8; s++) scale_min_k4(s, w->scales, &sc[s], &mn[s]);
         __m512i isum = _mm512_setzero_si512();
         for (int c = 0; c < 4; c++) { /* 64 elements: sub-blocks 2c (low nibbles) and 2c+1 (high) */
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(w[B].qs + 32 * c));
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(w->qs + 32 * c));
             const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, m4)),
                                                  _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), 1);
             const __m512i xv = _mm512_loadu_si512((const void *)(x[B].qs + 64 * c));
@@ -168,25 +199,27 @@ static float q4_K_row(const r1c_block_q4_K *w, const r1c_block_q8_K *x, int64_t 
         const int32_t sumi = _mm512_reduce_add_epi32(isum); /* integers: any order is exact */
         int32_t summ = 0;
         for (int s = 0; s < 8; s++) summ += mn[s] * (x[B].bsums[2 * s] + x[B].bsums[2 * s + 1]);
-        const float a = f16(w[B].d) * x[B].d, b = f16(w[B].dmin) * x[B].d;
+        const float a = f16(w->d) * x[B].d, b = f16(w->dmin) * x[B].d;
         acc = acc + __builtin_fmaf(a, (float)sumi, -(b * (float)summ));
     }
     return acc;
 }
 
 static void matvec_q4_K(const void *w, size_t rb, const void *xq, float *y, int64_t k, int64_t n) {
-    for (int64_t r = 0; r < n; r++) y[r] = q4_K_row((const r1c_block_q4_K *)((const uint8_t *)w + (size_t)r * rb), xq, k / R1C_QK_K);
+    for (int64_t r = 0; r < n; r++) y[r] = q4_K_row((const uint8_t *)w + (size_t)r * rb, xq, k / R1C_QK_K);
 }
 
 /* ---------------------------------------------------------------- Q6_K */
 
-static float q6_K_row(const r1c_block_q6_K *w, const r1c_block_q8_K *x, int64_t nsb) {
+static float q6_K_row(const uint8_t *wrow, const r1c_block_q8_K *x, int64_t nsb) {
     const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3);
     float acc = 0.0f;
     for (int64_t B = 0; B < nsb; B++) {
+        r1c_block_q6_K w[1];
+        memcpy(w, wrow + (size_t)B * sizeof *w, sizeof *w);
         __m256i isum = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = w[B].ql + 64 * h, *qh = w[B].qh + 32 * h;
+            const uint8_t *ql = w->ql + 64 * h, *qh = w->qh + 32 * h;
             const int8_t *xs = x[B].qs + 128 * h;
             const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
             const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
@@ -204,8 +237,8 @@ static float q6_K_row(const r1c_block_q6_K *w, const r1c_block_q8_K *x, int64_t 
                 const __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[c], xv);
                 const __m256i sx = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(32), xv);
                 const int s0 = 8 * h + 2 * c; /* sub-blocks s0 (lanes 0-3) and s0+1 (lanes 4-7) */
-                const __m256i scv = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi32(w[B].scales[s0])),
-                                                            _mm_set1_epi32(w[B].scales[s0 + 1]), 1);
+                const __m256i scv = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi32(w->scales[s0])),
+                                                            _mm_set1_epi32(w->scales[s0 + 1]), 1);
                 isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(_mm256_sub_epi32(dot, sx), scv));
             }
         }
@@ -213,14 +246,14 @@ static float q6_K_row(const r1c_block_q6_K *w, const r1c_block_q8_K *x, int64_t 
         s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
         s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
         const int32_t sumi = _mm_cvtsi128_si32(s4);
-        const float a = f16(w[B].d) * x[B].d;
+        const float a = f16(w->d) * x[B].d;
         acc = acc + a * (float)sumi;
     }
     return acc;
 }
 
 static void matvec_q6_K(const void *w, size_t rb, const void *xq, float *y, int64_t k, int64_t n) {
-    for (int64_t r = 0; r < n; r++) y[r] = q6_K_row((const r1c_block_q6_K *)((const uint8_t *)w + (size_t)r * rb), xq, k / R1C_QK_K);
+    for (int64_t r = 0; r < n; r++) y[r] = q6_K_row((const uint8_t *)w + (size_t)r * rb, xq, k / R1C_QK_K);
 }
 
 const r1c_quant_kernels r1c_quant_kernels_vnni = {matvec_q8_0, matvec_q4_0, matvec_q4_K, matvec_q6_K};

@@ -527,7 +527,7 @@ void r1c_quantize_act(r1c_dtype act, const float *src, void *dst, int64_t n) {
 /* ---- dot products in the canonical order (quant.h) ---- */
 
 static float dot_q_0(r1c_dtype wt, const uint8_t *w, const uint8_t *xq, int64_t nb) {
-    float lane[R1C_LANES] = {0};
+    float acc = 0.0f;
     for (int64_t b = 0; b < nb; b++) {
         int8_t qw[32];
         uint16_t wd;
@@ -544,17 +544,11 @@ static float dot_q_0(r1c_dtype wt, const uint8_t *w, const uint8_t *xq, int64_t 
         }
         r1c_block_q8_0 xb;
         memcpy(&xb, xq + b * (int64_t)sizeof xb, sizeof xb);
-        const float d = r1c_f16_to_f32(wd) * r1c_f16_to_f32(xb.d);
-        float *ln = lane + (b % 2) * 8;
-        for (int j = 0; j < 8; j++) {
-            int32_t p = 0;
-            for (int i = 4 * j; i < 4 * j + 4; i++) p += (int32_t)qw[i] * xb.qs[i];
-            ln[j] = fmaf((float)p, d, ln[j]);
-        }
+        int32_t s = 0;
+        for (int i = 0; i < 32; i++) s += (int32_t)qw[i] * xb.qs[i];
+        acc = fmaf((float)s, r1c_f16_to_f32(wd) * r1c_f16_to_f32(xb.d), acc);
     }
-    if (nb % 2) /* the missing partner of the last block */
-        for (int j = 0; j < 8; j++) lane[8 + j] = fmaf(0.0f, 0.0f, lane[8 + j]);
-    return r1c_lane_sum(lane);
+    return acc;
 }
 
 static float dot_q4_K(const uint8_t *w, const uint8_t *xq, int64_t nb) {

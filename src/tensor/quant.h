@@ -6,13 +6,12 @@
  * Canonical order of quantised dot products (every ISA implements exactly this; the integer
  * parts are exact, so only the float steps below fix the bits):
  *
- *  Q8_0 and Q4_0 weights x Q8_0 activations (blocks of 32):
- *    16 float lanes, all 0 at the start. Block b of the row contributes to lanes
- *    (b % 2) * 8 + j, j = 0..7: with p = the exact int32 sum of qw[i] * qx[i] over elements
- *    4j .. 4j+3 of the block (element order as dequantised), and d = f32(w.d) * f32(x.d)
- *    (one float rounding), lane = fmaf((float)p, d, lane). Blocks are taken in order; when the
- *    row has an odd number of blocks, the missing partner contributes fmaf(0, 0, lane).
- *    The result is r1c_lane_sum of the 16 lanes.
+ *  Q8_0 and Q4_0 weights x Q8_0 activations (blocks of 32): for each block b in order,
+ *    s = the exact int32 sum of qw[i] * qx[i] over the block's 32 elements (Q4_0: qw = nibble - 8),
+ *    d = f32(w.d) * f32(x.d) (one float rounding), acc = fmaf((float)s, d, acc); acc starts at 0
+ *    and is the result. One float step per block and per output keeps a GEMM cheap: with rows in
+ *    vector lanes, a block costs its integer dot products plus one convert, multiply and fma for
+ *    16 outputs at once.
  *
  *  Q4_K weights x Q8_K activations (super-blocks of 256): for super-block B, with the exact
  *    integers sumi = sum over the 8 sub-blocks s of sc[s] * (sum of q[i] * x.qs[i] over s) and
