@@ -221,7 +221,7 @@ static void softmax_ref(const float *q, const float *k, int64_t stride, int nk, 
 
 static void check_attend(const char *what, const float *q, const float *k, const float *v, int64_t stride,
                          int nk, int d, float scale) {
-    float *scores = xmalloc(sizeof(float) * (size_t)nk); /* exactly n_keys, as documented */
+    float *scores = xmalloc(sizeof(float) * r1c_attention_scratch_floats(d, 0)); /* exactly as documented */
     float *out = xmalloc(sizeof(float) * (size_t)d);
     double *ref = xmalloc(sizeof(double) * (size_t)d), *p = xmalloc(sizeof(double) * (size_t)nk);
     r1c_attend(q, k, v, stride, nk, d, scale, scores, out);

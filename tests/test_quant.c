@@ -1041,7 +1041,7 @@ static void test_ops(void) {
     /* one call, four jobs: Q4_K, Q8_0 (odd block count) and F32 on the call's x, Q6_K and Q4_0 on
      * their own x; K = 768 for the K-quants, 480 (15 blocks) for the others: jobs of different K
      * need different x, so K is 768 everywhere except in the jobs with their own x */
-    enum { T = 7, NJ = 5 };
+    enum { T = 19, NJ = 5 }; /* 19 tokens: two full 8-token GEMM tiles and a partial one */
     const int64_t K = 768, K0 = 480;
     r1c_tensor W[NJ] = {make_qweight(R1C_Q4_K, 37, K, &seed), make_qweight(R1C_Q8_0, 21, K, &seed),
                         make_qweight(R1C_F32, 9, K, &seed), make_qweight(R1C_Q6_K, 13, K, &seed),
@@ -1165,6 +1165,50 @@ static void test_ops(void) {
     free(e.scratch[0]), free(e.scratch[1]);
 }
 
+/* Each table's activation quantiser (r1c_quant_kernels.act_q8_0) against r1c_quantize_row, byte
+ * for byte: random rows, exact ties (x / d = k + 0.5), zeros, subnormals, NaN and infinities. */
+static void test_act_tables(void) {
+    uint64_t seed = 77;
+    enum { N = 32 * 41 };
+    float *x = xmalloc(sizeof(float) * N);
+    uint8_t ref[34 * (N / 32)], got[34 * (N / 32)];
+    int ran = 0;
+    for (int i = 0; i < N_ISA; i++) {
+        const r1c_kernels *K = r1c_kernels_by_name(ISA_NAMES[i]);
+        if (!K || !K->quant->act_q8_0) continue;
+        ran++;
+        for (int round = 0; round < 200; round++) {
+            for (int j = 0; j < N; j++) x[j] = (float)gauss(&seed) * (round % 7 == 0 ? 1e-3f : 3.0f);
+            for (int b = 0; b < N / 32; b++) {
+                float *xb = x + 32 * b;
+                switch ((b + round) % 9) {
+                case 0: /* ties: amax 127 -> d = 1, values k + 0.5 */
+                    for (int j = 0; j < 32; j++) xb[j] = (float)((int)(test_rand(&seed) % 253) - 126) + 0.5f;
+                    xb[5] = 127.0f;
+                    break;
+                case 1: for (int j = 0; j < 32; j++) xb[j] = 0.0f; break;
+                case 2: for (int j = 0; j < 32; j++) xb[j] *= 1e-41f; break; /* subnormal */
+                case 3: xb[test_rand(&seed) % 32] = __builtin_nanf(""); break;
+                case 4: xb[test_rand(&seed) % 32] = (round & 1) ? -__builtin_inff() : __builtin_inff(); break;
+                case 5: xb[test_rand(&seed) % 32] = -1e30f; break;
+                default: break;
+                }
+            }
+            r1c_quantize_row(R1C_Q8_0, x, ref, N);
+            memset(got, 0xa5, sizeof got);
+            K->quant->act_q8_0(x, got, N);
+            int bad = -1;
+            for (int j = 0; j < (int)sizeof ref && bad < 0; j++)
+                if (ref[j] != got[j]) bad = j;
+            CHECK(bad < 0, "%s act_q8_0 round %d: byte %d (block %d) = %02x, reference %02x", ISA_NAMES[i], round, bad,
+                  bad / 34, bad >= 0 ? got[bad] : 0, bad >= 0 ? ref[bad] : 0);
+            if (bad >= 0) break;
+        }
+    }
+    printf("quant activations: %d table quantisers compared byte for byte\n", ran);
+    free(x);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0); /* lines out before a sanitizer stops the program */
     /* 1 */
@@ -1187,6 +1231,7 @@ int main(void) {
     test_dot_canonical();
     /* 5 */
     test_kernel_tables(0);
+    test_act_tables();
     /* 6 */
     test_ops();
     /* 5, rows at odd addresses: last, since a kernel that reads block fields through misaligned

@@ -217,63 +217,63 @@ static void ds_free(r1c_model *m) {
 
 static int64_t ds_cache_floats(const r1c_model *m) { return m->cfg.kv_lora_rank + m->cfg.qk_rope_head_dim; }
 static int64_t ds_no_v(const r1c_model *m) { (void)m; return 0; }
+/* Per-thread scratch: the attention's, plus (absorbed decode) R1C_ATTN_MAXQ heads' q_abs and
+ * latent outputs and one widened kv_b row. */
 static size_t ds_scratch(const r1c_model *m) {
-    return (size_t)(3 * m->cfg.kv_lora_rank + m->cfg.qk_nope_head_dim + m->cfg.v_head_dim + 64);
+    const int kvl = m->cfg.kv_lora_rank, nope = m->cfg.qk_nope_head_dim, rope = m->cfg.qk_rope_head_dim;
+    return r1c_attention_scratch_floats(kvl > nope ? kvl : nope, rope) + (size_t)(2 * R1C_ATTN_MAXQ + 1) * (size_t)kvl + 64;
 }
 
 /* ---------------------------------------------------------------- attention */
 
-/* softmax of s[0..n) in place (max subtracted), normalised */
-static void softmax(float *s, int n) {
-    float mx = -INFINITY, sum = 0.0f;
-    for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
-    for (int j = 0; j < n; j++) sum += (s[j] = expf(s[j] - mx));
-    const float inv = 1.0f / sum;
-    for (int j = 0; j < n; j++) s[j] *= inv;
-}
-
-/* Decode: one query, attention in the latent space. The cache row of position j is
- * [c_j (kvl) | k_pe_j (rope)]. */
-static void attend_absorbed(const r1c_model *m, const r1c_ds_layer *L, const float *q, const float *cache,
-                            int n_keys, int h, float *scratch, float *out) {
+/* Decode: one token, heads [h0, h1) (at most R1C_ATTN_MAXQ), attention in the latent space,
+ * every head against the same cache rows [c_j (kvl) | k_pe_j (rope)]:
+ *   q_abs = W_uk^T q_nope;  lat = sum_j softmax_j(scale (q_abs.c_j + q_pe.k_pe_j)) c_j;  out = W_uv lat */
+static void attend_absorbed(const r1c_model *m, const r1c_ds_layer *L, const float *q, const float *cache, int n_keys,
+                            int h0, int h1, float *scratch, float *out) {
     const r1c_hf_config *c = &m->cfg;
     const r1c_kernels *K = r1c_kernels_get();
     const int kvl = c->kv_lora_rank, rope = c->qk_rope_head_dim, nope = c->qk_nope_head_dim, vd = c->v_head_dim;
-    const int64_t row0 = (int64_t)h * (nope + vd), stride = kvl + rope;
-    float *q_abs = scratch, *lat = q_abs + kvl, *row = lat + kvl, *scores = row + kvl;
-    memset(q_abs, 0, sizeof(float) * (size_t)kvl);
-    for (int i = 0; i < nope; i++) { /* q_abs = W_uk^T q_nope */
-        r1c_row_to_f32(L->wkv_b, row0 + i, row);
-        K->axpy(q[i], row, q_abs, kvl);
+    const int64_t stride = kvl + rope, qhd = nope + rope;
+    const int nh = h1 - h0;
+    float *q_abs = scratch, *lat = q_abs + (int64_t)nh * kvl, *row = lat + (int64_t)nh * kvl, *ascr = row + kvl;
+    r1c_attn_query qs[R1C_ATTN_MAXQ];
+    for (int i = 0; i < nh; i++) {
+        const int64_t row0 = (int64_t)(h0 + i) * (nope + vd);
+        const float *qh = q + (h0 + i) * qhd;
+        float *qa = q_abs + (int64_t)i * kvl;
+        memset(qa, 0, sizeof(float) * (size_t)kvl);
+        for (int r = 0; r < nope; r++) { /* q_abs = W_uk^T q_nope */
+            r1c_row_to_f32(L->wkv_b, row0 + r, row);
+            K->axpy(qh[r], row, qa, kvl);
+        }
+        qs[i] = (r1c_attn_query){.q = qa, .q2 = qh + nope, .out = lat + (int64_t)i * kvl, .n_keys = n_keys};
     }
-    const float *q_pe = q + nope;
-    const float scale = m->ds->softmax_scale;
-    for (int j = 0; j < n_keys; j++) {
-        const float *cj = cache + (int64_t)j * stride;
-        scores[j] = (r1c_dot_f32(K, q_abs, cj, kvl) + r1c_dot_f32(K, q_pe, cj + kvl, rope)) * scale;
+    const r1c_attn a = {.k = cache, .k2 = cache + kvl, .v = cache, .ldk = stride, .ldk2 = stride, .ldv = stride,
+                        .dk = kvl, .dk2 = rope, .dv = kvl, .scale = m->ds->softmax_scale};
+    r1c_attention(&a, qs, nh, ascr);
+    for (int i = 0; i < nh; i++) { /* out = W_uv lat */
+        const int64_t row0 = (int64_t)(h0 + i) * (nope + vd);
+        r1c_matvec_rows(L->wkv_b, lat + (int64_t)i * kvl, out + (int64_t)(h0 + i) * vd, row0 + nope, row0 + nope + vd);
     }
-    softmax(scores, n_keys);
-    memset(lat, 0, sizeof(float) * (size_t)kvl);
-    for (int j = 0; j < n_keys; j++) K->axpy(scores[j], cache + (int64_t)j * stride, lat, kvl);
-    r1c_matvec_rows(L->wkv_b, lat, out, row0 + nope, row0 + nope + vd); /* out = W_uv lat */
 }
 
-/* Prefill: keys and values expanded from the latents (kv rows: per head [k_nope | v]). */
-static void attend_plain(const r1c_model *m, const float *q, const float *cache, const float *kv, int n_keys, int h,
-                         float *scores, float *out) {
+/* Prefill: head h for tokens [t0, t1) (at most R1C_ATTN_MAXQ) of the batch, against the keys
+ * and values expanded from the latents (kv rows: per head [k_nope | v]) and the cached rope keys. */
+static void attend_plain(const r1c_model *m, const float *q, const float *cache, const float *kv, int pos0, int t0,
+                         int t1, int h, float *scratch, float *att) {
     const r1c_hf_config *c = &m->cfg;
-    const r1c_kernels *K = r1c_kernels_get();
     const int kvl = c->kv_lora_rank, rope = c->qk_rope_head_dim, nope = c->qk_nope_head_dim, vd = c->v_head_dim;
-    const int64_t kv_stride = (int64_t)c->num_attention_heads * (nope + vd), head_off = (int64_t)h * (nope + vd);
-    const float scale = m->ds->softmax_scale;
-    for (int j = 0; j < n_keys; j++) {
-        const float *kj = kv + j * kv_stride + head_off;
-        const float *pe = cache + (int64_t)j * (kvl + rope) + kvl;
-        scores[j] = (r1c_dot_f32(K, q, kj, nope) + r1c_dot_f32(K, q + nope, pe, rope)) * scale;
+    const int64_t H = c->num_attention_heads, kv_stride = H * (nope + vd), head_off = (int64_t)h * (nope + vd);
+    const int64_t qhd = nope + rope;
+    r1c_attn_query qs[R1C_ATTN_MAXQ];
+    for (int t = t0; t < t1; t++) {
+        const float *qt = q + (int64_t)t * H * qhd + h * qhd;
+        qs[t - t0] = (r1c_attn_query){.q = qt, .q2 = qt + nope, .out = att + (int64_t)t * H * vd + h * vd, .n_keys = pos0 + t + 1};
     }
-    softmax(scores, n_keys);
-    memset(out, 0, sizeof(float) * (size_t)vd);
-    for (int j = 0; j < n_keys; j++) K->axpy(scores[j], kv + j * kv_stride + head_off + nope, out, vd);
+    const r1c_attn a = {.k = kv + head_off, .k2 = cache + kvl, .v = kv + head_off + nope, .ldk = kv_stride,
+                        .ldk2 = kvl + rope, .ldv = kv_stride, .dk = nope, .dk2 = rope, .dv = vd, .scale = m->ds->softmax_scale};
+    r1c_attention(&a, qs, t1 - t0, scratch);
 }
 
 /* --------------------------------------------------------------------- MoE */
@@ -529,14 +529,23 @@ static r1c_status ds_forward(r1c_ctx *c, const int32_t *ids, int T, float *logit
             r1c_mm_job e = {.w = L->wkv_b, .y = kv, .ldy = H * (nope + vd)};
             r1c_matmul(&c->ex, &e, 1, cache, cw, n_keys);
         }
-#pragma omp parallel for num_threads(T * H > 1 ? c->ex.n_threads : 1) schedule(static)
-        for (int th = 0; th < T * (int)H; th++) {
-            const int t = th / (int)H, h = th % (int)H;
+        /* tasks: (prefill) one head for up to R1C_ATTN_MAXQ tokens, or (decode) a run of heads
+         * sharing the latent cache; the grouping changes no bits (ops.h) */
+        int per = prefill ? R1C_ATTN_MAXQ : (int)((H + c->ex.n_threads - 1) / c->ex.n_threads);
+        if (prefill)
+            while (per > 1 && (int64_t)((T + per - 1) / per) * H < 4 * c->ex.n_threads) per /= 2;
+        if (per > R1C_ATTN_MAXQ) per = R1C_ATTN_MAXQ;
+        const int n_tasks = prefill ? (int)H * ((T + per - 1) / per) : (int)((H + per - 1) / per);
+#pragma omp parallel for num_threads(n_tasks > 1 ? c->ex.n_threads : 1) schedule(dynamic, 1)
+        for (int task = 0; task < n_tasks; task++) {
             float *scr = c->ex.scratch[r1c_thread_index()];
-            const float *q = c->q + (int64_t)t * H * qhd + h * qhd;
-            float *o = att + (int64_t)t * H * vd + h * vd;
-            if (prefill) attend_plain(m, q, cache, kv, pos0 + t + 1, h, scr, o);
-            else attend_absorbed(m, L, q, cache, pos0 + t + 1, h, scr, o);
+            if (prefill) {
+                const int h = task % (int)H, t0 = task / (int)H * per, t1 = t0 + per < T ? t0 + per : T;
+                attend_plain(m, c->q, cache, kv, pos0, t0, t1, h, scr, att);
+            } else {
+                const int h0 = task * per, h1 = h0 + per < (int)H ? h0 + per : (int)H;
+                attend_absorbed(m, L, c->q, cache, pos0 + 1, h0, h1, scr, att);
+            }
         }
         r1c_mm_job o = {.w = L->wo, .y = c->xb2, .ldy = D};
         r1c_matmul(&c->ex, &o, 1, att, H * vd, T);

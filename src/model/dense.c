@@ -169,11 +169,25 @@ static r1c_status dense_forward(r1c_ctx *c, const int32_t *ids, int T, float *lo
             memcpy(kc + (size_t)(pos0 + t) * kvd, c->k + t * kvd, sizeof(float) * (size_t)kvd);
             memcpy(vc + (size_t)(pos0 + t) * kvd, c->v + t * kvd, sizeof(float) * (size_t)kvd);
         }
-#pragma omp parallel for num_threads(T * H > 1 ? ex->n_threads : 1) schedule(static)
-        for (int th = 0; th < T * H; th++) {
-            const int t = th / H, h = th % H, kvh = h / group;
-            r1c_attend(c->q + t * qd + h * hd, kc + kvh * hd, vc + kvh * hd, kvd, pos0 + t + 1, (int)hd,
-                       scale, ex->scratch[r1c_thread_index()], c->att + t * qd + h * hd);
+        /* One task: hb heads sharing a KV head, for tb consecutive tokens (their keys and values
+         * read once per tile for all of them). The grouping changes no bits (ops.h). */
+        const r1c_attn at = {.k = kc, .v = vc, .ldk = kvd, .ldv = kvd, .dk = (int)hd, .dv = (int)hd, .scale = scale};
+        int hb = group < R1C_ATTN_MAXQ ? group : R1C_ATTN_MAXQ, tb = R1C_ATTN_MAXQ / hb;
+        while (hb > 1 && T * KVH * ((group + hb - 1) / hb) < ex->n_threads) hb = (hb + 1) / 2; /* decode: all threads busy */
+        while (tb > 1 && ((T + tb - 1) / tb) * KVH * ((group + hb - 1) / hb) < 4 * ex->n_threads) tb /= 2;
+        const int n_hb = (group + hb - 1) / hb, n_tb = (T + tb - 1) / tb, n_tasks = n_tb * KVH * n_hb;
+#pragma omp parallel for num_threads(n_tasks > 1 ? ex->n_threads : 1) schedule(dynamic, 1)
+        for (int task = 0; task < n_tasks; task++) {
+            const int t0 = task / (KVH * n_hb) * tb, kvh = task / n_hb % KVH, h0 = kvh * group + task % n_hb * hb;
+            const int t1 = t0 + tb < T ? t0 + tb : T, h1 = h0 + hb < (kvh + 1) * group ? h0 + hb : (kvh + 1) * group;
+            r1c_attn a = at;
+            a.k += kvh * hd, a.v += kvh * hd;
+            r1c_attn_query qs[R1C_ATTN_MAXQ];
+            int n = 0;
+            for (int t = t0; t < t1; t++)
+                for (int h = h0; h < h1; h++)
+                    qs[n++] = (r1c_attn_query){.q = c->q + t * qd + h * hd, .out = c->att + t * qd + h * hd, .n_keys = pos0 + t + 1};
+            r1c_attention(&a, qs, n, ex->scratch[r1c_thread_index()]);
         }
         r1c_mm_job o = {.w = L->wo, .y = c->xb2, .ldy = D};
         r1c_matmul(ex, &o, 1, c->att, qd, T);
@@ -199,5 +213,7 @@ static r1c_status dense_forward(r1c_ctx *c, const int32_t *ids, int T, float *lo
     return R1C_OK;
 }
 
-const r1c_arch r1c_arch_qwen2 = {"qwen2", dense_bind, dense_forward, dense_kv_floats, dense_kv_floats, NULL, NULL};
-const r1c_arch r1c_arch_llama = {"llama", dense_bind, dense_forward, dense_kv_floats, dense_kv_floats, NULL, NULL};
+static size_t dense_scratch(const r1c_model *m) { return r1c_attention_scratch_floats((int)m->cfg.head_dim, 0); }
+
+const r1c_arch r1c_arch_qwen2 = {"qwen2", dense_bind, dense_forward, dense_kv_floats, dense_kv_floats, dense_scratch, NULL};
+const r1c_arch r1c_arch_llama = {"llama", dense_bind, dense_forward, dense_kv_floats, dense_kv_floats, dense_scratch, NULL};

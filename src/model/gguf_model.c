@@ -272,10 +272,13 @@ static void put_json_str(sbuf *b, const char *s, size_t n) {
 }
 
 /* tokenizer.ggml.* -> the tokenizer.json and tokenizer_config.json a Hugging Face checkpoint of
- * the same tokenizer would have, loaded through the one tokenizer loader */
-static r1c_status tokenizer_from_gguf(r1c_model *m, const r1c_gguf *g) {
+ * the same tokenizer would have (see model.h: r1c_gguf_tokenizer_files) */
+r1c_status r1c_gguf_tokenizer_files(const r1c_gguf *g, int hf_complete, char **tok_json, size_t *tok_len, char **cfg_json,
+                                    size_t *cfg_len) {
+    *tok_json = *cfg_json = NULL;
+    *tok_len = *cfg_len = 0;
     const r1c_gguf_kv *model = r1c_gguf_find(g, "tokenizer.ggml.model");
-    if (!model) return R1C_OK; /* no tokenizer in the file: ids only */
+    if (!model) return r1c_error(R1C_ERR_MISSING, "%s: metadata key 'tokenizer.ggml.model' is missing (no tokenizer in the file)", g->path);
     if (model->type != R1C_GGUF_STRING || !str_is(model->v.s, "gpt2"))
         return r1c_error(R1C_ERR_UNSUPPORTED, "%s: tokenizer.ggml.model '%.*s' is not supported (gpt2: byte-level BPE)", g->path,
                          model->type == R1C_GGUF_STRING ? (int)model->v.s.n : 1, model->type == R1C_GGUF_STRING ? model->v.s.p : "?");
@@ -295,15 +298,17 @@ static r1c_status tokenizer_from_gguf(r1c_model *m, const r1c_gguf *g) {
         return r1c_error(R1C_ERR_UNSUPPORTED, "%s: tokenizer.ggml.pre '%.*s' is not supported (llama-bpe, qwen2, deepseek-r1-qwen, deepseek-v3, gpt-2)",
                          g->path, (int)pre.n, pre.p);
     sbuf j = {0}, cfg = {0};
-    puts_(&j, "{\"version\":\"1.0\",\"added_tokens\":[");
+    puts_(&j, hf_complete ? "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":["
+                          : "{\"version\":\"1.0\",\"added_tokens\":[");
     int first = 1;
     for (uint64_t i = 0; types && i < toks->arr_n; i++) {
         int32_t t;
         memcpy(&t, types->arr + 4 * i, 4);
         if (t != 3 && t != 4) continue; /* CONTROL (special) and USER_DEFINED: added tokens */
-        char head[96];
-        snprintf(head, sizeof head, "%s{\"id\":%llu,\"special\":%s,\"normalized\":false,\"content\":", first ? "" : ",",
-                 (unsigned long long)i, t == 3 ? "true" : "false");
+        char head[192];
+        snprintf(head, sizeof head, "%s{\"id\":%llu,\"special\":%s,\"normalized\":false,%s\"content\":", first ? "" : ",",
+                 (unsigned long long)i, t == 3 ? "true" : "false",
+                 hf_complete ? "\"single_word\":false,\"lstrip\":false,\"rstrip\":false," : "");
         puts_(&j, head);
         put_json_str(&j, toks->arr_str[i].p, toks->arr_str[i].n);
         puts_(&j, "}");
@@ -313,7 +318,11 @@ static r1c_status tokenizer_from_gguf(r1c_model *m, const r1c_gguf *g) {
     puts_(&j, norm);
     puts_(&j, ",\"pre_tokenizer\":");
     puts_(&j, pretok);
-    puts_(&j, ",\"post_processor\":null,\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":\"BPE\",\"ignore_merges\":");
+    puts_(&j, hf_complete ? ",\"post_processor\":null,\"decoder\":{\"type\":\"ByteLevel\",\"add_prefix_space\":true,\"trim_offsets\":true,"
+                            "\"use_regex\":true},\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,"
+                            "\"continuing_subword_prefix\":null,\"end_of_word_suffix\":null,\"fuse_unk\":false,\"byte_fallback\":false,"
+                            "\"ignore_merges\":"
+                          : ",\"post_processor\":null,\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":\"BPE\",\"ignore_merges\":");
     puts_(&j, str_is(pre, "llama-bpe") || str_is(pre, "llama3") ? "true" : "false");
     puts_(&j, ",\"vocab\":{");
     for (uint64_t i = 0; i < toks->arr_n; i++) {
@@ -354,36 +363,53 @@ static r1c_status tokenizer_from_gguf(r1c_model *m, const r1c_gguf *g) {
         put_json_str(&cfg, tmpl.p, tmpl.n);
     }
     puts_(&cfg, "}");
-    r1c_status st = j.oom || cfg.oom ? r1c_error(R1C_ERR_NOMEM, "out of memory")
-                                      : r1c_tokenizer_load_json(j.p, j.n, cfg.p, cfg.n, g->path, &m->tokenizer);
+    if (j.oom || cfg.oom) {
+        free(j.p);
+        free(cfg.p);
+        return r1c_error(R1C_ERR_NOMEM, "out of memory");
+    }
+    *tok_json = j.p, *tok_len = j.n;
+    *cfg_json = cfg.p, *cfg_len = cfg.n;
+    return R1C_OK;
+}
+
+/* ... loaded through the one tokenizer loader */
+static r1c_status tokenizer_from_gguf(r1c_model *m, const r1c_gguf *g) {
+    if (!r1c_gguf_find(g, "tokenizer.ggml.model")) return R1C_OK; /* no tokenizer in the file: ids only */
+    char *tj, *cj;
+    size_t tn, cn;
+    r1c_status st = r1c_gguf_tokenizer_files(g, 0, &tj, &tn, &cj, &cn);
+    if (st == R1C_OK) st = r1c_tokenizer_load_json(tj, tn, cj, cn, g->path, &m->tokenizer);
     if (st != R1C_OK) r1c_error_prefix("tokenizer from GGUF metadata: ");
-    free(j.p);
-    free(cfg.p);
+    free(tj);
+    free(cj);
     return st;
 }
 
 /* ---------------------------------------------------------------- tensors */
 
+/* Hugging Face name (after "model.layers.N.") <-> llama.cpp name (after "blk.N.") */
+static const struct { const char *hf, *gg; } layer_map[] = {
+    {"input_layernorm.weight", "attn_norm.weight"},
+    {"post_attention_layernorm.weight", "ffn_norm.weight"},
+    {"self_attn.q_proj.weight", "attn_q.weight"}, {"self_attn.q_proj.bias", "attn_q.bias"},
+    {"self_attn.k_proj.weight", "attn_k.weight"}, {"self_attn.k_proj.bias", "attn_k.bias"},
+    {"self_attn.v_proj.weight", "attn_v.weight"}, {"self_attn.v_proj.bias", "attn_v.bias"},
+    {"self_attn.o_proj.weight", "attn_output.weight"}, {"self_attn.o_proj.bias", "attn_output.bias"},
+    {"self_attn.q_a_proj.weight", "attn_q_a.weight"}, {"self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight"},
+    {"self_attn.q_b_proj.weight", "attn_q_b.weight"},
+    {"self_attn.kv_a_proj_with_mqa.weight", "attn_kv_a_mqa.weight"},
+    {"self_attn.kv_a_layernorm.weight", "attn_kv_a_norm.weight"}, {"self_attn.kv_b_proj.weight", "attn_kv_b.weight"},
+    {"mlp.gate_proj.weight", "ffn_gate.weight"}, {"mlp.up_proj.weight", "ffn_up.weight"},
+    {"mlp.down_proj.weight", "ffn_down.weight"}, {"mlp.gate.weight", "ffn_gate_inp.weight"},
+    {"mlp.gate.e_score_correction_bias", "exp_probs_b.bias"},
+    {"mlp.shared_experts.gate_proj.weight", "ffn_gate_shexp.weight"},
+    {"mlp.shared_experts.up_proj.weight", "ffn_up_shexp.weight"},
+    {"mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight"},
+};
+
 /* Hugging Face name -> llama.cpp name (+ expert slice) */
 static int translate(const char *hf, char *out, size_t cap, int *expert) {
-    static const struct { const char *hf, *gg; } layer_map[] = {
-        {"input_layernorm.weight", "attn_norm.weight"},
-        {"post_attention_layernorm.weight", "ffn_norm.weight"},
-        {"self_attn.q_proj.weight", "attn_q.weight"}, {"self_attn.q_proj.bias", "attn_q.bias"},
-        {"self_attn.k_proj.weight", "attn_k.weight"}, {"self_attn.k_proj.bias", "attn_k.bias"},
-        {"self_attn.v_proj.weight", "attn_v.weight"}, {"self_attn.v_proj.bias", "attn_v.bias"},
-        {"self_attn.o_proj.weight", "attn_output.weight"}, {"self_attn.o_proj.bias", "attn_output.bias"},
-        {"self_attn.q_a_proj.weight", "attn_q_a.weight"}, {"self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight"},
-        {"self_attn.q_b_proj.weight", "attn_q_b.weight"},
-        {"self_attn.kv_a_proj_with_mqa.weight", "attn_kv_a_mqa.weight"},
-        {"self_attn.kv_a_layernorm.weight", "attn_kv_a_norm.weight"}, {"self_attn.kv_b_proj.weight", "attn_kv_b.weight"},
-        {"mlp.gate_proj.weight", "ffn_gate.weight"}, {"mlp.up_proj.weight", "ffn_up.weight"},
-        {"mlp.down_proj.weight", "ffn_down.weight"}, {"mlp.gate.weight", "ffn_gate_inp.weight"},
-        {"mlp.gate.e_score_correction_bias", "exp_probs_b.bias"},
-        {"mlp.shared_experts.gate_proj.weight", "ffn_gate_shexp.weight"},
-        {"mlp.shared_experts.up_proj.weight", "ffn_up_shexp.weight"},
-        {"mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight"},
-    };
     *expert = -1;
     if (!strcmp(hf, "model.embed_tokens.weight")) return snprintf(out, cap, "token_embd.weight") > 0;
     if (!strcmp(hf, "model.norm.weight")) return snprintf(out, cap, "output_norm.weight") > 0;
@@ -466,4 +492,50 @@ void r1c_gguf_model_close(r1c_model *m) {
     r1c_gguf_close(m->gguf);
     free(m->gguf);
     m->gguf = NULL;
+}
+
+/* ------------------------------------------------------------ for the converter (convert.c) */
+
+int r1c_gguf_name_from_hf(const char *hf_name, char *out, size_t cap, int *expert) {
+    return translate(hf_name, out, cap, expert);
+}
+
+int r1c_gguf_name_to_hf(const char *gguf_name, int expert, char *out, size_t cap) {
+    if (!strcmp(gguf_name, "token_embd.weight")) return snprintf(out, cap, "model.embed_tokens.weight") > 0;
+    if (!strcmp(gguf_name, "output_norm.weight")) return snprintf(out, cap, "model.norm.weight") > 0;
+    if (!strcmp(gguf_name, "output.weight")) return snprintf(out, cap, "lm_head.weight") > 0;
+    int l, n = 0;
+    if (sscanf(gguf_name, "blk.%d.%n", &l, &n) != 1 || n == 0 || l < 0) return 0;
+    const char *rest = gguf_name + n;
+    char proj[16];
+    int m = 0;
+    if (sscanf(rest, "ffn_%15[a-z]_exps.weight%n", proj, &m) == 1 && m > 0 && rest[m] == 0) {
+        if (expert < 0 || (strcmp(proj, "gate") && strcmp(proj, "up") && strcmp(proj, "down"))) return 0;
+        return snprintf(out, cap, "model.layers.%d.mlp.experts.%d.%s_proj.weight", l, expert, proj) > 0;
+    }
+    for (size_t i = 0; i < sizeof layer_map / sizeof *layer_map; i++)
+        if (!strcmp(rest, layer_map[i].gg)) return snprintf(out, cap, "model.layers.%d.%s", l, layer_map[i].hf) > 0;
+    return 0;
+}
+
+r1c_status r1c_gguf_read_config(const r1c_gguf *g, r1c_hf_config *cfg) {
+    r1c_model *m = calloc(1, sizeof *m); /* config_from_gguf fills m->cfg only */
+    if (!m) return r1c_error(R1C_ERR_NOMEM, "out of memory");
+    meta mt = {g, ""};
+    r1c_gguf_str arch;
+    r1c_status st = r1c_gguf_get_str(g, "general.architecture", &arch);
+    if (st == R1C_OK && arch.n >= sizeof mt.arch) st = r1c_error(R1C_ERR_UNSUPPORTED, "%s: general.architecture is too long", g->path);
+    if (st == R1C_OK) {
+        memcpy(mt.arch, arch.p, arch.n);
+        mt.arch[arch.n] = 0;
+        st = config_from_gguf(m, &mt);
+    }
+    if (st == R1C_OK) *cfg = m->cfg;
+    free(m);
+    return st;
+}
+
+const char *r1c_gguf_pre_tokenizer(const char *pre, const char **normalizer) {
+    r1c_gguf_str s = {pre, strlen(pre)};
+    return pre_tokenizer_json(s, normalizer);
 }

@@ -87,4 +87,21 @@ int r1c_gguf_model_name(const char *hf_name, char *out, size_t cap);
 int r1c_gguf_model_lookup(const r1c_model *m, const char *hf_name, r1c_tensor *v, const char **file);
 void r1c_gguf_model_close(r1c_model *m);
 
+/* For the converter (convert.c). The llama.cpp name of a Hugging Face tensor name (1), with the
+ * expert's index in *expert for a slice of a stacked [E][F][D] tensor (else -1); 0 if unknown. */
+int r1c_gguf_name_from_hf(const char *hf_name, char *out, size_t cap, int *expert);
+/* The reverse: the Hugging Face name of a llama.cpp tensor name (for blk.N.ffn_*_exps.weight, of
+ * expert `expert`); 0 if it has none. */
+int r1c_gguf_name_to_hf(const char *gguf_name, int expert, char *out, size_t cap);
+/* The config r1c reads from a GGUF file's metadata (what a model loaded from it runs with). */
+r1c_status r1c_gguf_read_config(const struct r1c_gguf *g, r1c_hf_config *cfg);
+/* tokenizer.json and tokenizer_config.json (malloc'd, NUL-terminated) for the file's
+ * tokenizer.ggml.* metadata; hf_complete adds the fields r1c ignores and Hugging Face's
+ * loader expects (truncation, padding, per-token flags, BPE options). */
+r1c_status r1c_gguf_tokenizer_files(const struct r1c_gguf *g, int hf_complete, char **tok_json, size_t *tok_len,
+                                    char **cfg_json, size_t *cfg_len);
+/* The tokenizer.json pre_tokenizer (JSON text) r1c uses for a tokenizer.ggml.pre name, and its
+ * normalizer ("null" or JSON); NULL for a name r1c does not know. */
+const char *r1c_gguf_pre_tokenizer(const char *pre, const char **normalizer);
+
 #endif

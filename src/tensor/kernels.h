@@ -27,8 +27,26 @@
 /* Quantised weight rows (row_bytes apart) x one row of quantised activations (quant.h's
  * canonical order): y[r] for r < n. */
 typedef void (*r1c_qmatvec_fn)(const void *w, size_t row_bytes, const void *xq, float *y, int64_t k, int64_t n);
+
+/* Q8_0 activations of T tokens laid out for a GEMM (ops.c prepares them once per matmul):
+ * the int8 values without the scales, and per block the f32 scale and the exact sum of its 32
+ * values (what an unsigned-times-signed product needs to take its offset back out). */
+typedef struct r1c_qgemm_act {
+    const int8_t *q;    /* row t at q + t * k: k values (k = nb * 32), 64-byte aligned rows */
+    const float *d;     /* [T][nb] */
+    const int32_t *sum; /* [T][nb] */
+    int64_t k, nb;
+    int T;
+} r1c_qgemm_act;
+/* y[t * ldy + r] for r < n, t < T: Q8_0 / Q4_0 weight rows (row_bytes apart) x the T tokens,
+ * each output bit-equal to the matvec of the same row and token (quant.h's canonical order). */
+typedef void (*r1c_qgemm_fn)(const void *w, size_t row_bytes, const r1c_qgemm_act *x, float *y, int64_t ldy, int64_t n);
+
 typedef struct r1c_quant_kernels {
     r1c_qmatvec_fn q8_0, q4_0, q4_K, q6_K;
+    r1c_qgemm_fn gemm_q8_0, gemm_q4_0; /* NULL: the matvec per token */
+    /* n floats (a multiple of 32) to Q8_0 blocks, bit-equal to r1c_quantize_row (NULL: that) */
+    void (*act_q8_0)(const float *x, void *dst, int64_t n);
 } r1c_quant_kernels;
 
 typedef struct r1c_kernels {

@@ -10,6 +10,7 @@
  *  Q4_K / Q6_K: the exact integer sums of a super-block, then the super-block's float step.
  * Built with AVX-512 VNNI flags; used only when CPUID reports avx512_vnni. */
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -163,6 +164,112 @@ static void matvec_q4_0(const void *w, size_t rb, const void *xq, float *y, int6
     matvec_q_0(w, rb, xq, y, k, n, 1);
 }
 
+/* ---------------------------------------------------------------- Q8_0, Q4_0 GEMM (prefill) */
+
+/* Rows go into vector lanes: 16 rows per panel, packed once per call and reused by every
+ * token. For block b the panel holds eight zmm, vector g = the four bytes 4g..4g+3 of each
+ * row's block as unsigned bytes (Q8_0: w ^ 0x80 = w + 128; Q4_0: the nibble, = w + 8), then the
+ * 16 rows' f32 scales. One token's block is then 8 vpdpbusd with the token's 4-byte groups
+ * broadcast, started from -bias x (the sum of the block's activations): the exact int32 block
+ * sums of 16 rows at once, no horizontal reduction. The float step is quant.h's, lane-wise:
+ * y = fma((float)s, f32(w.d) * f32(x.d), y), blocks in order. Register tile: 16 rows x 8
+ * tokens (8 weight vectors + 8 accumulators + temporaries). */
+#define GEMM_TT 8
+#define PANEL_BLOCK (8 * 64 + 64) /* bytes per block in a panel */
+
+static void pack_panel(int q4, const uint8_t *w, size_t rb, int nr, int64_t nb, uint8_t *panel) {
+    const size_t bsize = q4 ? sizeof(r1c_block_q4_0) : sizeof(r1c_block_q8_0);
+    for (int64_t b = 0; b < nb; b++) {
+        uint32_t *pw = (uint32_t *)(panel + (size_t)b * PANEL_BLOCK);
+        float *pd = (float *)(panel + (size_t)b * PANEL_BLOCK + 8 * 64);
+        for (int i = 0; i < 16; i++) {
+            _Alignas(32) uint8_t u[32];
+            uint16_t d = 0;
+            if (i < nr) {
+                const uint8_t *blk = w + (size_t)i * rb + (size_t)b * bsize;
+                memcpy(&d, blk, 2);
+                if (q4) {
+                    const __m128i v = _mm_loadu_si128((const __m128i *)(blk + 2));
+                    _mm_store_si128((__m128i *)u, _mm_and_si128(v, _mm_set1_epi8(0x0f)));
+                    _mm_store_si128((__m128i *)(u + 16), _mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0x0f)));
+                } else {
+                    const __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 2));
+                    _mm256_store_si256((__m256i *)u, _mm256_xor_si256(v, _mm256_set1_epi8(-128)));
+                }
+            } else {
+                memset(u, 0, sizeof u);
+            }
+            for (int g = 0; g < 8; g++) memcpy(&pw[16 * g + i], u + 4 * g, 4);
+            pd[i] = f16(d);
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void gemm_tile(const uint8_t *panel, const r1c_qgemm_act *x, int64_t t0,
+                                                            const int tt, int bias, float *y, int64_t ldy,
+                                                            __mmask16 rows) {
+    const int64_t nb = x->nb, k = x->k;
+    __m512 Y[GEMM_TT];
+    const int8_t *xq[GEMM_TT];
+    const float *xd[GEMM_TT];
+    const int32_t *xs[GEMM_TT];
+    for (int t = 0; t < tt; t++) {
+        Y[t] = _mm512_setzero_ps();
+        xq[t] = x->q + (t0 + t) * k;
+        xd[t] = x->d + (t0 + t) * nb;
+        xs[t] = x->sum + (t0 + t) * nb;
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = panel + (size_t)b * PANEL_BLOCK;
+        __m512i W[8];
+        for (int g = 0; g < 8; g++) W[g] = _mm512_load_si512((const void *)(pb + 64 * g));
+        const __m512 dw = _mm512_load_ps((const float *)(pb + 8 * 64));
+        for (int t = 0; t < tt; t++) {
+            const int32_t *xg = (const int32_t *)(xq[t] + 32 * b);
+            __m512i acc = _mm512_set1_epi32(-bias * xs[t][b]); /* exact: |sum| <= 32 x 128 */
+            for (int g = 0; g < 8; g++) acc = _mm512_dpbusd_epi32(acc, W[g], _mm512_set1_epi32(xg[g]));
+            const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(xd[t][b]));
+            Y[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), d, Y[t]);
+        }
+    }
+    for (int t = 0; t < tt; t++) _mm512_mask_storeu_ps(y + (t0 + t) * ldy, rows, Y[t]);
+}
+
+static void gemm_q_0(int q4, const void *w, size_t rb, const r1c_qgemm_act *x, float *y, int64_t ldy, int64_t n) {
+    const int64_t nb = x->nb;
+    const int bias = q4 ? 8 : 128;
+    uint8_t *panel = aligned_alloc(64, (size_t)(nb > 0 ? nb : 1) * PANEL_BLOCK);
+    if (!panel) { /* no memory: one token at a time (the same numbers) */
+        for (int t = 0; t < x->T; t++)
+            for (int64_t r = 0; r < n; r++) y[t * ldy + r] = __builtin_nanf("");
+        return;
+    }
+    for (int64_t r0 = 0; r0 < n; r0 += 16) {
+        const int nr = n - r0 < 16 ? (int)(n - r0) : 16;
+        const __mmask16 rows = (__mmask16)((1u << nr) - 1);
+        pack_panel(q4, (const uint8_t *)w + (size_t)r0 * rb, rb, nr, nb, panel);
+        int64_t t0 = 0;
+        for (; t0 + GEMM_TT <= x->T; t0 += GEMM_TT) gemm_tile(panel, x, t0, GEMM_TT, bias, y + r0, ldy, rows);
+        switch (x->T - t0) {
+        case 7: gemm_tile(panel, x, t0, 7, bias, y + r0, ldy, rows); break;
+        case 6: gemm_tile(panel, x, t0, 6, bias, y + r0, ldy, rows); break;
+        case 5: gemm_tile(panel, x, t0, 5, bias, y + r0, ldy, rows); break;
+        case 4: gemm_tile(panel, x, t0, 4, bias, y + r0, ldy, rows); break;
+        case 3: gemm_tile(panel, x, t0, 3, bias, y + r0, ldy, rows); break;
+        case 2: gemm_tile(panel, x, t0, 2, bias, y + r0, ldy, rows); break;
+        case 1: gemm_tile(panel, x, t0, 1, bias, y + r0, ldy, rows); break;
+        default: break;
+        }
+    }
+    free(panel);
+}
+static void gemm_q8_0(const void *w, size_t rb, const r1c_qgemm_act *x, float *y, int64_t ldy, int64_t n) {
+    gemm_q_0(0, w, rb, x, y, ldy, n);
+}
+static void gemm_q4_0(const void *w, size_t rb, const r1c_qgemm_act *x, float *y, int64_t ldy, int64_t n) {
+    gemm_q_0(1, w, rb, x, y, ldy, n);
+}
+
 /* ---------------------------------------------------------------- Q4_K */
 
 /* llama.cpp's packing of 8 six-bit scales and mins into 12 bytes */
@@ -256,4 +363,40 @@ static void matvec_q6_K(const void *w, size_t rb, const void *xq, float *y, int6
     for (int64_t r = 0; r < n; r++) y[r] = q6_K_row((const uint8_t *)w + (size_t)r * rb, xq, k / R1C_QK_K);
 }
 
-const r1c_quant_kernels r1c_quant_kernels_vnni = {matvec_q8_0, matvec_q4_0, matvec_q4_K, matvec_q6_K};
+/* ---------------------------------------------------------------- activations to Q8_0 */
+
+/* llama.cpp's quantize_row_q8_0_ref, 32 at a time: d = amax / 127, q = roundf(x / d) (halves
+ * away from zero: truncate, then step away when the dropped part is at least one half; both
+ * steps exact). Blocks holding a NaN or an infinity take the scalar reference. */
+static void act_q8_0(const float *x, void *dst, int64_t n) {
+    uint8_t *out = dst;
+    const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    for (int64_t b = 0; b < n / 32; b++) {
+        const __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
+        if (_mm512_fpclass_ps_mask(v0, 0x99) | _mm512_fpclass_ps_mask(v1, 0x99)) { /* NaN, +-inf */
+            r1c_quantize_row(R1C_Q8_0, x + 32 * b, out + 34 * b, 32);
+            continue;
+        }
+        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const uint16_t dh = (uint16_t)_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+        memcpy(out + 34 * b, &dh, 2);
+        const __m512 vid = _mm512_set1_ps(id);
+        __m512i q[2];
+        for (int h = 0; h < 2; h++) {
+            const __m512 f = _mm512_mul_ps(h ? v1 : v0, vid);
+            const __m512 t = _mm512_roundscale_ps(f, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            const __m512 fr = _mm512_abs_ps(_mm512_sub_ps(f, t));
+            const __m512 step = _mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(_mm512_castps_si512(f), sign),
+                                                                    _mm512_castps_si512(one)));
+            q[h] = _mm512_cvttps_epi32(_mm512_mask_add_ps(t, _mm512_cmp_ps_mask(fr, half, _CMP_GE_OQ), t, step));
+        }
+        _mm_storeu_si128((__m128i *)(out + 34 * b + 2), _mm512_cvtepi32_epi8(q[0]));
+        _mm_storeu_si128((__m128i *)(out + 34 * b + 18), _mm512_cvtepi32_epi8(q[1]));
+    }
+}
+
+const r1c_quant_kernels r1c_quant_kernels_vnni = {matvec_q8_0, matvec_q4_0, matvec_q4_K, matvec_q6_K,
+                                                   gemm_q8_0,   gemm_q4_0,   act_q8_0};

@@ -19,8 +19,8 @@
 #define GEMM_SCRATCH (NB * KB + N_TT * N_RT * TILE_FLOATS + TB * NB)
 
 size_t r1c_exec_scratch_floats(int n_ctx, size_t extra) {
-    size_t att = (size_t)n_ctx + 64 + extra;
-    return GEMM_SCRATCH > att ? GEMM_SCRATCH : att;
+    (void)n_ctx; /* attention's scratch does not grow with the context (ops.h) */
+    return GEMM_SCRATCH > extra ? GEMM_SCRATCH : extra;
 }
 
 /* y: the output of row r0 */
@@ -132,12 +132,40 @@ typedef struct qact {
     r1c_dtype type;
     uint8_t *q;
     uint64_t row_bytes;
+    r1c_qgemm_act g; /* Q8_0 rows laid out for the GEMM kernels (g.q NULL: not prepared) */
+    void *g_mem;
 } qact;
+
+/* the GEMM layout of T quantised Q8_0 rows (kernels.h) */
+static void prepare_gemm_act(qact *a, int64_t k, int T, int nth) {
+    const int64_t nb = k / 32;
+    const size_t qb = ((size_t)k + 63) & ~(size_t)63;
+    uint8_t *mem = aligned_alloc(64, qb * (size_t)T + (sizeof(float) + sizeof(int32_t)) * (size_t)(nb * T) + 64);
+    if (!mem) return;
+    int8_t *q = (int8_t *)mem;
+    float *d = (float *)(mem + qb * (size_t)T);
+    int32_t *sum = (int32_t *)(d + nb * T);
+#pragma omp parallel for schedule(static) num_threads(nth) if (T * k >= (1 << 16))
+    for (int t = 0; t < T; t++) {
+        const uint8_t *row = a->q + a->row_bytes * (uint64_t)t;
+        for (int64_t b = 0; b < nb; b++) {
+            r1c_block_q8_0 blk;
+            memcpy(&blk, row + (size_t)b * sizeof blk, sizeof blk);
+            memcpy(q + (size_t)t * qb + 32 * b, blk.qs, 32);
+            int32_t s = 0;
+            for (int i = 0; i < 32; i++) s += blk.qs[i];
+            d[t * nb + b] = r1c_f16_to_f32(blk.d);
+            sum[t * nb + b] = s;
+        }
+    }
+    a->g = (r1c_qgemm_act){.q = q, .d = d, .sum = sum, .k = (int64_t)qb, .nb = nb, .T = T};
+    a->g_mem = mem;
+}
 
 #define MAX_QACT 8
 
 static const qact *quantize_inputs(const r1c_mm_job *jobs, int n_jobs, const float *x, int64_t ldx, int T, qact *qa,
-                                   int *n_qa, int j) {
+                                   int *n_qa, int j, int nth) {
     const r1c_tensor *w = jobs[j].w;
     const float *xj = jobs[j].x ? jobs[j].x : x;
     const r1c_dtype a = r1c_quant_act_type(w->dtype);
@@ -147,8 +175,14 @@ static const qact *quantize_inputs(const r1c_mm_job *jobs, int n_jobs, const flo
     const uint64_t k = (uint64_t)w->shape[1], rb = r1c_dtype_row_bytes(a, k);
     uint8_t *q = malloc(rb * (uint64_t)T + 1);
     if (!q) return NULL;
-    for (int t = 0; t < T; t++) r1c_quantize_act(a, xj + (int64_t)t * ldx, q + rb * (uint64_t)t, (int64_t)k);
-    qa[*n_qa] = (qact){xj, a, q, rb};
+    const r1c_quant_kernels *Q = r1c_kernels_get()->quant;
+#pragma omp parallel for schedule(static) num_threads(nth) if ((uint64_t)T * k >= (1u << 16))
+    for (int t = 0; t < T; t++) {
+        if (a == R1C_Q8_0 && Q->act_q8_0) Q->act_q8_0(xj + (int64_t)t * ldx, q + rb * (uint64_t)t, (int64_t)k);
+        else r1c_quantize_act(a, xj + (int64_t)t * ldx, q + rb * (uint64_t)t, (int64_t)k);
+    }
+    qa[*n_qa] = (qact){.x = xj, .type = a, .q = q, .row_bytes = rb};
+    if (T > 1 && a == R1C_Q8_0 && (Q->gemm_q8_0 || Q->gemm_q4_0)) prepare_gemm_act(&qa[*n_qa], (int64_t)k, T, nth);
     return &qa[(*n_qa)++];
 }
 
@@ -159,6 +193,11 @@ static void quant_rows(const r1c_tensor *w, const qact *qa, int T, float *y, int
     const int64_t k = w->shape[1];
     const uint64_t rb = r1c_dtype_row_bytes(w->dtype, (uint64_t)k);
     r1c_qmatvec_fn f = w->dtype == R1C_Q8_0 ? Q->q8_0 : w->dtype == R1C_Q4_0 ? Q->q4_0 : w->dtype == R1C_Q4_K ? Q->q4_K : Q->q6_K;
+    r1c_qgemm_fn g = w->dtype == R1C_Q8_0 ? Q->gemm_q8_0 : w->dtype == R1C_Q4_0 ? Q->gemm_q4_0 : NULL;
+    if (T > 1 && g && qa->g.q) {
+        g((const uint8_t *)w->data + (uint64_t)r0 * rb, rb, &qa->g, y, ldy, r1 - r0);
+        return;
+    }
     for (int t = 0; t < T; t++)
         f((const uint8_t *)w->data + (uint64_t)r0 * rb, rb, qa->q + qa->row_bytes * (uint64_t)t, y + (int64_t)t * ldy, k, r1 - r0);
 }
@@ -170,7 +209,7 @@ void r1c_matmul(const r1c_exec *ex, const r1c_mm_job *jobs, int n_jobs, const fl
     const qact *jq[64] = {0};
     int n_qa = 0;
     for (int j = 0; j < n_jobs && j < 64; j++)
-        if (r1c_dtype_is_quant(jobs[j].w->dtype)) jq[j] = quantize_inputs(jobs, n_jobs, x, ldx, T, qa, &n_qa, j);
+        if (r1c_dtype_is_quant(jobs[j].w->dtype)) jq[j] = quantize_inputs(jobs, n_jobs, x, ldx, T, qa, &n_qa, j, ex->n_threads);
     int64_t total = 0;
     for (int j = 0; j < n_jobs; j++) total += jobs[j].w->shape[0];
     const int64_t cr = chunk_rows(jobs, n_jobs, total, T, ex->n_threads);
@@ -198,7 +237,10 @@ void r1c_matmul(const r1c_exec *ex, const r1c_mm_job *jobs, int n_jobs, const fl
             base += rows;
         }
     }
-    for (int i = 0; i < n_qa; i++) free(qa[i].q);
+    for (int i = 0; i < n_qa; i++) {
+        free(qa[i].q);
+        free(qa[i].g_mem);
+    }
 }
 
 void r1c_matvec_rows(const r1c_tensor *w, const float *x, float *y, int64_t r0, int64_t r1) {
@@ -206,7 +248,7 @@ void r1c_matvec_rows(const r1c_tensor *w, const float *x, float *y, int64_t r0, 
         r1c_mm_job j = {.w = w, .y = y, .ldy = 0};
         qact qa[MAX_QACT];
         int n = 0;
-        const qact *q = quantize_inputs(&j, 1, x, w->shape[1], 1, qa, &n, 0);
+        const qact *q = quantize_inputs(&j, 1, x, w->shape[1], 1, qa, &n, 0, 1);
         if (q) quant_rows(w, q, 1, y, 0, r0, r1);
         else for (int64_t r = r0; r < r1; r++) y[r - r0] = __builtin_nanf("");
         if (q) free(qa[0].q);
@@ -259,22 +301,4 @@ void r1c_rope(float *x, int n_heads, int head_dim, const float *cs, const float 
 
 void r1c_silu_mul(float *g, const float *u, int64_t n) {
     for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
-}
-
-void r1c_attend(const float *q, const float *k, const float *v, int64_t stride, int n_keys,
-                int head_dim, float scale, float *scores, float *out) {
-    const r1c_kernels *K = r1c_kernels_get();
-    float mx = -INFINITY;
-    for (int j = 0; j < n_keys; j++) {
-        scores[j] = r1c_dot_f32(K, q, k + (int64_t)j * stride, head_dim) * scale;
-        if (scores[j] > mx) mx = scores[j];
-    }
-    float sum = 0.0f;
-    for (int j = 0; j < n_keys; j++) {
-        scores[j] = expf(scores[j] - mx);
-        sum += scores[j];
-    }
-    const float inv = 1.0f / sum;
-    memset(out, 0, sizeof(float) * (size_t)head_dim);
-    for (int j = 0; j < n_keys; j++) K->axpy(scores[j] * inv, v + (int64_t)j * stride, out, head_dim);
 }

@@ -17,7 +17,9 @@ typedef struct r1c_exec {
     size_t scratch_floats;
 } r1c_exec;
 
-/* Floats of per-thread scratch the ops need, for attention over up to n_ctx keys. */
+/* Floats of per-thread scratch: what r1c_matmul's GEMM needs, or `extra` (the architecture's
+ * attention scratch, r1c_attention_scratch_floats and its own buffers) if more. Attention no
+ * longer keeps per-key scores, so n_ctx does not matter (kept for the callers' signature). */
 size_t r1c_exec_scratch_floats(int n_ctx, size_t extra);
 
 /* One weight of a fused matmul: Y[t*ldy + r] = sum_k W[r][k] * X[t*ldx + k]. */
@@ -51,10 +53,67 @@ void r1c_rope(float *x, int n_heads, int head_dim, const float *cs, const float 
 /* g[i] = silu(g[i]) * u[i] */
 void r1c_silu_mul(float *g, const float *u, int64_t n);
 
-/* Causal attention of one query against n_keys cached keys/values of one KV head:
- * out[d] = sum_j softmax_j(scale * q.k_j) v_j[d]. Keys and values are rows with stride
- * `stride` floats. scores needs n_keys floats. */
+/* ---------------------------------------------------------------- attention
+ *
+ * Softmax attention with an online softmax over tiles of keys (flash-style): no buffer grows
+ * with the context; scratch is O(tile + head_dim) per query.
+ *
+ * Canonical order (part of r1c's reproducibility contract, with kernels.h's dot product: the
+ * server's batch-invariance promise rests on it). For one query attending keys [0, n):
+ *
+ *   m = -inf, l = 0, o[0..dv) = 0
+ *   for each tile t = 0, 1, ... : keys j in [t*R1C_ATTN_TILE, min((t+1)*R1C_ATTN_TILE, n))
+ *       s_j = (dot(q, k_j) [+ dot(q2, k2_j)]) * scale     canonical dots (kernels.h), one per part,
+ *                                                          the two parts added, then scaled
+ *       mt = max of the tile's s_j (in order of j; a NaN never becomes the max)
+ *       if mt > m:  if m > -inf: a = expf(m - mt); l = l * a; o[d] = o[d] * a (each d)
+ *                   m = mt
+ *       if m == -inf: the tile adds nothing (no key with a score above -inf yet)
+ *       for j in order: p_j = expf(s_j - m); l = l + p_j; o[d] = fma(p_j, v_j[d], o[d]) (each d)
+ *   out[d] = o[d] / l
+ *
+ * Tile boundaries are absolute key indices, so a query at position p sees the same tiles, hence
+ * the same bits, whether it is evaluated in a prefill batch of any size, chunk by chunk, or
+ * token by token, and for any thread count: each query's sequence of operations above is fixed,
+ * however many queries are processed together (below) or which thread runs them.
+ * Every float operation is single rounding (ops are built with -ffp-contract=off; fma is the
+ * kernels' axpy, bit-identical in every table), and expf is the C library's.
+ * n == 0 gives 0/0 = NaN, as does a row whose scores are all -inf; a +inf or NaN score gives NaN. */
+#define R1C_ATTN_TILE 128
+#define R1C_ATTN_MAXQ 16 /* queries per r1c_attention call's inner batch (more are split) */
+
+/* Keys and values shared by a set of queries: key j is k + j*ldk (dk floats) and, if dk2 > 0,
+ * k2 + j*ldk2 (dk2 floats, a second part with its own dot product: MLA's rope key); value j
+ * is v + j*ldv (dv floats). */
+typedef struct r1c_attn {
+    const float *k, *k2, *v;
+    int64_t ldk, ldk2, ldv;
+    int dk, dk2, dv;
+    float scale;
+} r1c_attn;
+
+/* One query: q (dk floats) [and q2 (dk2 floats)] attends keys [0, n_keys) (n_keys >= 1);
+ * its dv outputs go to out. */
+typedef struct r1c_attn_query {
+    const float *q, *q2;
+    float *out;
+    int n_keys;
+} r1c_attn_query;
+
+/* Floats of scratch r1c_attention needs for up to R1C_ATTN_MAXQ queries of these key parts. */
+size_t r1c_attention_scratch_floats(int dk, int dk2);
+
+/* Runs the queries in the canonical order above, R1C_ATTN_MAXQ at a time: each tile of keys
+ * and values is read once for all of them (GQA heads sharing a KV head, MLA heads sharing the
+ * latent cache, or tokens of a batch), and its scores come from the kernel table's register-
+ * blocked dot products (gemm_acc + lane_sums: the canonical dot, bit-equal to r1c_dot_f32).
+ * Single-threaded; the results do not depend on how the queries are grouped. */
+void r1c_attention(const r1c_attn *a, const r1c_attn_query *qs, int nq, float *scratch);
+
+/* One query of one KV head: out[d] = sum_j softmax_j(scale * q.k_j) v_j[d], keys and values
+ * rows `stride` floats apart (r1c_attention with dk = dv = head_dim). scratch needs
+ * r1c_attention_scratch_floats(head_dim, 0) floats. */
 void r1c_attend(const float *q, const float *k, const float *v, int64_t stride, int n_keys,
-                int head_dim, float scale, float *scores, float *out);
+                int head_dim, float scale, float *scratch, float *out);
 
 #endif

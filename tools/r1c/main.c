@@ -17,6 +17,7 @@ static void usage(FILE *f) {
             "  info      architecture, config, parameters, tensors, memory:  r1c info -m DIR\n"
             "  logits    raw float32 logits for a token sequence:  r1c logits -m DIR --ids ... --out FILE\n"
             "  bench     prompt and generation speed (llama-bench fields):  r1c bench -m DIR -p 512 -n 128\n"
+            "  perplexity  perplexity of a text file (llama-perplexity's protocol):  r1c perplexity -m DIR -f FILE [-c 512]\n"
             "  dev       developer tools (make-model: random weights of real shapes)\n"
             "\n"
             "Run `r1c COMMAND --help` for the options of one command.\n",
@@ -43,6 +44,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "logits")) return cmd_logits(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "perplexity")) return cmd_perplexity(argc - 1, argv + 1);
     if (!strcmp(cmd, "dev")) return cmd_dev(argc - 1, argv + 1);
     fprintf(stderr, "r1c: unknown command '%s'\n\n", cmd);
     usage(stderr);
