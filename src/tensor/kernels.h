@@ -41,10 +41,14 @@ typedef struct r1c_qgemm_act {
 /* y[t * ldy + r] for r < n, t < T: Q8_0 / Q4_0 weight rows (row_bytes apart) x the T tokens,
  * each output bit-equal to the matvec of the same row and token (quant.h's canonical order). */
 typedef void (*r1c_qgemm_fn)(const void *w, size_t row_bytes, const r1c_qgemm_act *x, float *y, int64_t ldy, int64_t n);
+/* The same for Q4_K / Q6_K weights: xq = T rows of Q8_K activations, x_row_bytes apart. */
+typedef void (*r1c_qgemm_k_fn)(const void *w, size_t row_bytes, const void *xq, size_t x_row_bytes, int T, int64_t k,
+                               float *y, int64_t ldy, int64_t n);
 
 typedef struct r1c_quant_kernels {
     r1c_qmatvec_fn q8_0, q4_0, q4_K, q6_K;
     r1c_qgemm_fn gemm_q8_0, gemm_q4_0; /* NULL: the matvec per token */
+    r1c_qgemm_k_fn gemm_q4_K, gemm_q6_K;
     /* n floats (a multiple of 32) to Q8_0 blocks, bit-equal to r1c_quantize_row (NULL: that) */
     void (*act_q8_0)(const float *x, void *dst, int64_t n);
 } r1c_quant_kernels;

@@ -10,6 +10,7 @@
  *  Q4_K / Q6_K: the exact integer sums of a super-block, then the super-block's float step.
  * Built with AVX-512 VNNI flags; used only when CPUID reports avx512_vnni. */
 #include <immintrin.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,15 +100,6 @@ static inline __m512i block_sums8(const __m512i P[8]) {
     return merge2(m03, m47, i1, i2);
 }
 
-/* The weight scales of rows j (at byte offsets off[j] from base) for blocks b and b + 1, as f32
- * in the lanes block_sums8 uses. */
-static inline __m512 wscales8(const uint8_t *base, __m256i off, int64_t b, size_t bsize, int two) {
-    const __m512i o = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_add_epi32(off, _mm256_set1_epi32((int)(b * bsize)))),
-                                         _mm256_add_epi32(off, _mm256_set1_epi32((int)((b + two) * bsize))), 1);
-    const __m512i g = _mm512_i32gather_epi32(o, base, 1); /* the f16 scale is a block's first 2 bytes */
-    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
-}
-
 /* 8 rows r, r + stride, ... (G == 8) or one row (G == 1), Q8_0 or Q4_0 weights, in the canonical
  * order: per block, the exact integer sum, then acc = fma(sum, d_w * d_x, acc). */
 static inline __attribute__((always_inline)) void q_0_rows8(const uint8_t *w, size_t rb, const xpair *xp, int64_t nb,
@@ -116,14 +108,19 @@ static inline __attribute__((always_inline)) void q_0_rows8(const uint8_t *w, si
     const uint8_t *base = w + (size_t)r * rb;
     int32_t offs[8];
     for (int j = 0; j < 8; j++) offs[j] = (int32_t)((size_t)j * (size_t)stride * rb);
-    const __m256i off = _mm256_loadu_si256((const __m256i *)offs);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t p = 0; p < (nb + 1) / 2; p++) {
         const int64_t b = 2 * p;
         const int two = b + 1 < nb;
         __m512i P[8];
+        uint64_t sd[4] = {0, 0, 0, 0}; /* f16 scales: rows 0-3, 4-7 of block b, then of b + 1 */
         for (int j = 0; j < 8; j++) {
             const uint8_t *wb = base + offs[j] + (size_t)b * bsize;
+            uint16_t h0, h1 = 0;
+            memcpy(&h0, wb, 2);
+            if (two) memcpy(&h1, wb + bsize, 2);
+            sd[j >> 2] |= (uint64_t)h0 << (16 * (j & 3));
+            sd[2 + (j >> 2)] |= (uint64_t)h1 << (16 * (j & 3));
             if (q4) {
                 P[j] = _mm512_dpbusd_epi32(xp[p].negsum, unpack2_q4_0(wb, two), xp[p].q);
             } else { /* (a missing second block: its activations are 0, so its weights do not matter) */
@@ -133,7 +130,10 @@ static inline __attribute__((always_inline)) void q_0_rows8(const uint8_t *w, si
             }
         }
         const __m512 s = _mm512_cvtepi32_ps(block_sums8(P));
-        const __m512 d = _mm512_mul_ps(wscales8(base, off, b, bsize, two), dpair(xp[p].d0, xp[p].d1));
+        /* (scalar loads of the scales run on the integer side, beside the vector work: cheaper
+         * here than a 16-lane gather) */
+        const __m512 dw = _mm512_cvtph_ps(_mm256_set_epi64x((long long)sd[3], (long long)sd[2], (long long)sd[1], (long long)sd[0]));
+        const __m512 d = _mm512_mul_ps(dw, dpair(xp[p].d0, xp[p].d1));
         acc = _mm256_fmadd_ps(_mm512_castps512_ps256(s), _mm512_castps512_ps256(d), acc);
         if (two)
             acc = _mm256_fmadd_ps(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)),
@@ -270,97 +270,432 @@ static void gemm_q4_0(const void *w, size_t rb, const r1c_qgemm_act *x, float *y
     gemm_q_0(1, w, rb, x, y, ldy, n);
 }
 
-/* ---------------------------------------------------------------- Q4_K */
+/* ---------------------------------------------------------------- Q4_K, Q6_K matvec (decode) */
 
-/* llama.cpp's packing of 8 six-bit scales and mins into 12 bytes */
-static inline void scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
-    if (j < 4) {
-        *d = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *d = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+/* Four rows at a time (n/4 apart: four long streams), each super-block's integers reduced
+ * lane-wise per row, the four rows' totals gathered into one xmm for the float step (quant.h's,
+ * element-wise). The activations are prepared once per call. */
+
+/* Q4_K: 128 bytes of nibbles as two zmm: bytes 0-31 hold sub-blocks 0 (low nibbles) and 1
+ * (high), 32-63 sub-blocks 2 and 3, and so on; the activations are laid out to match (xl0 =
+ * elements 0-31 and 64-95, xh0 = 32-63 and 96-127, xl1, xh1 the same for 128-255). */
+typedef struct xk4 {
+    __m512i xl0, xh0, xl1, xh1;
+    __m128i bs2; /* activation sums of sub-blocks 0..7 as int16 */
+    float d;
+} xk4;
+
+typedef struct xk6 {
+    __m256i bs; /* the 16 bsums, int16 */
+    float d;
+} xk6;
+
+#define XK_STACK 64 /* super-blocks prepared on the stack (k <= 16384); more go on the heap */
+
+static void prep_q4_K(const uint8_t *x, int64_t nsb, xk4 *xp) {
+    for (int64_t B = 0; B < nsb; B++) {
+        const uint8_t *xb = x + (size_t)B * sizeof(r1c_block_q8_K);
+        const uint8_t *q = xb + offsetof(r1c_block_q8_K, qs);
+        const __m256i c0 = _mm256_loadu_si256((const __m256i *)q), c1 = _mm256_loadu_si256((const __m256i *)(q + 32));
+        const __m256i c2 = _mm256_loadu_si256((const __m256i *)(q + 64)), c3 = _mm256_loadu_si256((const __m256i *)(q + 96));
+        const __m256i c4 = _mm256_loadu_si256((const __m256i *)(q + 128)), c5 = _mm256_loadu_si256((const __m256i *)(q + 160));
+        const __m256i c6 = _mm256_loadu_si256((const __m256i *)(q + 192)), c7 = _mm256_loadu_si256((const __m256i *)(q + 224));
+        xp[B].xl0 = _mm512_inserti64x4(_mm512_castsi256_si512(c0), c2, 1);
+        xp[B].xh0 = _mm512_inserti64x4(_mm512_castsi256_si512(c1), c3, 1);
+        xp[B].xl1 = _mm512_inserti64x4(_mm512_castsi256_si512(c4), c6, 1);
+        xp[B].xh1 = _mm512_inserti64x4(_mm512_castsi256_si512(c5), c7, 1);
+        int16_t bs[16], b2[8];
+        memcpy(bs, xb + offsetof(r1c_block_q8_K, bsums), sizeof bs);
+        for (int s = 0; s < 8; s++) b2[s] = (int16_t)(bs[2 * s] + bs[2 * s + 1]);
+        xp[B].bs2 = _mm_loadu_si128((const __m128i *)b2);
+        memcpy(&xp[B].d, xb, 4);
     }
 }
 
-/* (rows may sit at any byte address: each block is copied out, which the compiler turns into
- * unaligned loads) */
-static float q4_K_row(const uint8_t *wrow, const r1c_block_q8_K *x, int64_t nsb) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
-    float acc = 0.0f;
+/* lane r of the result = the sum of the lanes of v[r] (integers: exact) */
+static inline __m128i hsum4_epi32(__m512i v0, __m512i v1, __m512i v2, __m512i v3) {
+#define R8(v) _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1))
+#define R4(v) _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1))
+    const __m128i a = R4(R8(v0)), b = R4(R8(v1)), c = R4(R8(v2)), d = R4(R8(v3));
+#undef R8
+#undef R4
+    return _mm_hadd_epi32(_mm_hadd_epi32(a, b), _mm_hadd_epi32(c, d));
+}
+
+/* llama.cpp's 6-bit scale/min unpacking of a Q4_K block's 12 bytes, as 32-bit words: the
+ * eight scales in bytes 0-7 of *sc, the eight mins in bytes 0-7 of *mn */
+static inline void q4_K_scales(const uint8_t *s12, uint64_t *sc, uint64_t *mn) {
+    uint32_t u[3];
+    memcpy(u, s12, 12);
+    const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
+    const uint32_t s_lo = u[0] & k1, s_hi = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
+    const uint32_t m_lo = u[1] & k1, m_hi = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
+    *sc = s_lo | ((uint64_t)s_hi << 32);
+    *mn = m_lo | ((uint64_t)m_hi << 32);
+}
+
+#ifndef Q4K_PF
+#define Q4K_PF 1024 /* software prefetch distance (bytes ahead in each row) */
+#endif
+static inline __attribute__((always_inline)) void q4_K_rows4(const uint8_t *const wr[4], const xk4 *xp, int64_t nsb,
+                                                              float out[4]) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    /* int16 lane -> scale index: 32 lanes = two sub-blocks of 16 (d0: subs 0 | 2, ...) */
+#define SI(lo, hi) _mm512_set_epi16(hi, hi, hi, hi, hi, hi, hi, hi, hi, hi, hi, hi, hi, hi, hi, hi, \
+                                    lo, lo, lo, lo, lo, lo, lo, lo, lo, lo, lo, lo, lo, lo, lo, lo)
+    const __m512i i01 = SI(0, 2), i23 = SI(1, 3), i45 = SI(4, 6), i67 = SI(5, 7);
+#undef SI
+    __m128 acc = _mm_setzero_ps();
     for (int64_t B = 0; B < nsb; B++) {
-        r1c_block_q4_K w[1];
-        memcpy(w, wrow + (size_t)B * sizeof *w, sizeof *w);
-        uint8_t sc[8], mn[8];
-        for (int s = 0; s < 8; s++) scale_min_k4(s, w->scales, &sc[s], &mn[s]);
-        __m512i isum = _mm512_setzero_si512();
-        for (int c = 0; c < 4; c++) { /* 64 elements: sub-blocks 2c (low nibbles) and 2c+1 (high) */
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(w->qs + 32 * c));
-            const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, m4)),
-                                                 _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), 1);
-            const __m512i xv = _mm512_loadu_si512((const void *)(x[B].qs + 64 * c));
-            const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, xv);
-            const __m512i scv = _mm512_inserti64x4(_mm512_set1_epi32(sc[2 * c]), _mm256_set1_epi32(sc[2 * c + 1]), 1);
-            isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(dot, scv));
+        const xk4 *x = &xp[B];
+        __m512i vs[4];
+        __m128i vm[4];
+        uint64_t dq = 0, mq = 0; /* the rows' f16 d and dmin, 16 bits each */
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *blk = wr[r] + (size_t)B * sizeof(r1c_block_q4_K);
+            _mm_prefetch((const char *)(blk + Q4K_PF), _MM_HINT_T0);
+            _mm_prefetch((const char *)(blk + Q4K_PF + 64), _MM_HINT_T0);
+            _mm_prefetch((const char *)(blk + Q4K_PF + 128), _MM_HINT_T0);
+            uint32_t dd2;
+            memcpy(&dd2, blk, 4);
+            dq |= (uint64_t)(dd2 & 0xffff) << (16 * r);
+            mq |= (uint64_t)(dd2 >> 16) << (16 * r);
+            uint64_t sc, mn;
+            q4_K_scales(blk + 4, &sc, &mn);
+            const __m512i z0 = _mm512_loadu_si512((const void *)(blk + 16)), z1 = _mm512_loadu_si512((const void *)(blk + 80));
+            /* nibbles x activations into int16 pairs (at most 2 x 15 x 128: exact), then x the
+             * sub-block's scale into int32 (vpmaddwd) */
+            const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+            const __m512i p0 = _mm512_maddubs_epi16(_mm512_and_si512(z0, m4), x->xl0);
+            const __m512i p1 = _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(z0, 4), m4), x->xh0);
+            const __m512i p2 = _mm512_maddubs_epi16(_mm512_and_si512(z1, m4), x->xl1);
+            const __m512i p3 = _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(z1, 4), m4), x->xh1);
+            vs[r] = _mm512_add_epi32(_mm512_add_epi32(_mm512_madd_epi16(p0, _mm512_permutexvar_epi16(i01, sc16)),
+                                                      _mm512_madd_epi16(p1, _mm512_permutexvar_epi16(i23, sc16))),
+                                     _mm512_add_epi32(_mm512_madd_epi16(p2, _mm512_permutexvar_epi16(i45, sc16)),
+                                                      _mm512_madd_epi16(p3, _mm512_permutexvar_epi16(i67, sc16))));
+            vm[r] = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn)), x->bs2);
         }
-        const int32_t sumi = _mm512_reduce_add_epi32(isum); /* integers: any order is exact */
-        int32_t summ = 0;
-        for (int s = 0; s < 8; s++) summ += mn[s] * (x[B].bsums[2 * s] + x[B].bsums[2 * s + 1]);
-        const float a = f16(w->d) * x[B].d, b = f16(w->dmin) * x[B].d;
-        acc = acc + __builtin_fmaf(a, (float)sumi, -(b * (float)summ));
+        const __m128i sumi = hsum4_epi32(vs[0], vs[1], vs[2], vs[3]);
+        const __m128i summ = _mm_hadd_epi32(_mm_hadd_epi32(vm[0], vm[1]), _mm_hadd_epi32(vm[2], vm[3]));
+        const __m256 dd = _mm256_cvtph_ps(_mm_set_epi64x((long long)mq, (long long)dq)); /* d x4, dmin x4 */
+        const __m128 vxd = _mm_set1_ps(x->d);
+        const __m128 a = _mm_mul_ps(_mm256_castps256_ps128(dd), vxd), b = _mm_mul_ps(_mm256_extractf128_ps(dd, 1), vxd);
+        acc = _mm_add_ps(acc, _mm_fmsub_ps(a, _mm_cvtepi32_ps(sumi), _mm_mul_ps(b, _mm_cvtepi32_ps(summ))));
     }
-    return acc;
+    _mm_storeu_ps(out, acc);
+}
+
+static inline __attribute__((always_inline)) void q6_K_rows4(const uint8_t *const wr[4], const uint8_t *xq,
+                                                              const xk6 *xp, int64_t nsb, float out[4]) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(3);
+    /* int16 scale index per lane: 64 elements = 32 int16 pair lanes, sub-block = 8 lanes */
+    const __m512i iw0 = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i four = _mm512_set1_epi16(4);
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t B = 0; B < nsb; B++) {
+        const uint8_t *xb = xq + (size_t)B * sizeof(r1c_block_q8_K) + offsetof(r1c_block_q8_K, qs);
+        const __m512i x0 = _mm512_loadu_si512((const void *)xb), x1 = _mm512_loadu_si512((const void *)(xb + 64));
+        const __m512i x2 = _mm512_loadu_si512((const void *)(xb + 128)), x3 = _mm512_loadu_si512((const void *)(xb + 192));
+        __m512i vs[4];
+        uint64_t dq = 0;
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *blk = wr[r] + (size_t)B * sizeof(r1c_block_q6_K);
+            uint16_t d16;
+            memcpy(&d16, blk + offsetof(r1c_block_q6_K, d), 2);
+            dq |= (uint64_t)d16 << (16 * r);
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + offsetof(r1c_block_q6_K, scales))));
+            const __m512i scz = _mm512_castsi256_si512(sc16);
+            __m512i v = _mm512_setzero_si512();
+            for (int h = 0; h < 2; h++) {
+                const __m512i ql = _mm512_loadu_si512((const void *)(blk + 64 * h));
+                const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h));
+                const __m512i hb = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+                const __m512i hb2 = _mm512_srli_epi16(hb, 4);
+                const __m512i qa = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_slli_epi16(_mm512_and_si512(hb, m3), 4));
+                const __m512i qb = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                                   _mm512_slli_epi16(_mm512_and_si512(hb2, m3), 4));
+                /* sub-blocks 8h + 0..3 (qa) and 8h + 4..7 (qb) */
+                const __m512i ia = _mm512_add_epi16(iw0, _mm512_set1_epi16((short)(8 * h)));
+                const __m512i sa = _mm512_permutexvar_epi16(ia, scz), sb = _mm512_permutexvar_epi16(_mm512_add_epi16(ia, four), scz);
+                v = _mm512_add_epi32(v, _mm512_madd_epi16(_mm512_maddubs_epi16(qa, h ? x2 : x0), sa));
+                v = _mm512_add_epi32(v, _mm512_madd_epi16(_mm512_maddubs_epi16(qb, h ? x3 : x1), sb));
+            }
+            /* the -32 offset: -32 x sum of sc_s x bsum_s */
+            const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16, xp[B].bs), 5);
+            vs[r] = _mm512_sub_epi32(v, _mm512_zextsi256_si512(corr));
+        }
+        const __m128i sumi = hsum4_epi32(vs[0], vs[1], vs[2], vs[3]);
+        const __m128 d = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)dq));
+        const __m128 a = _mm_mul_ps(d, _mm_set1_ps(xp[B].d));
+        acc = _mm_add_ps(acc, _mm_mul_ps(a, _mm_cvtepi32_ps(sumi)));
+    }
+    _mm_storeu_ps(out, acc);
+}
+
+static void matvec_kq(int six, const void *w, size_t rb, const void *xq, float *y, int64_t k, int64_t n) {
+    const int64_t nsb = k / R1C_QK_K;
+    _Alignas(64) xk4 s4[six ? 1 : XK_STACK];
+    _Alignas(64) xk6 s6[six ? XK_STACK : 1];
+    void *heap = NULL;
+    xk4 *x4 = s4;
+    xk6 *x6 = s6;
+    if (nsb > XK_STACK) {
+        heap = aligned_alloc(64, (size_t)nsb * (six ? sizeof(xk6) : sizeof(xk4)));
+        if (!heap) {
+            for (int64_t r = 0; r < n; r++) y[r] = r1c_quant_dot(six ? R1C_Q6_K : R1C_Q4_K, (const uint8_t *)w + (size_t)r * rb, xq, k);
+            return;
+        }
+        if (six) x6 = heap;
+        else x4 = heap;
+    }
+    if (six) {
+        for (int64_t B = 0; B < nsb; B++) {
+            const uint8_t *xb = (const uint8_t *)xq + (size_t)B * sizeof(r1c_block_q8_K);
+            x6[B].bs = _mm256_loadu_si256((const __m256i *)(xb + offsetof(r1c_block_q8_K, bsums)));
+            memcpy(&x6[B].d, xb, 4);
+        }
+    } else {
+        prep_q4_K(xq, nsb, x4);
+    }
+    const int64_t S = n / 4;
+    const uint8_t *wb = w;
+    const uint8_t *wr[4];
+    float out[4];
+    for (int64_t r = 0; r < S; r++) { /* rows r, r + S, r + 2S, r + 3S */
+        for (int j = 0; j < 4; j++) wr[j] = wb + (size_t)(r + j * S) * rb;
+        if (six) q6_K_rows4(wr, xq, x6, nsb, out);
+        else q4_K_rows4(wr, x4, nsb, out);
+        for (int j = 0; j < 4; j++) y[r + j * S] = out[j];
+    }
+    for (int64_t r = 4 * S; r < n; r++) { /* the last n % 4 rows, one at a time */
+        for (int j = 0; j < 4; j++) wr[j] = wb + (size_t)r * rb;
+        if (six) q6_K_rows4(wr, xq, x6, nsb, out);
+        else q4_K_rows4(wr, x4, nsb, out);
+        y[r] = out[0];
+    }
+    free(heap);
 }
 
 static void matvec_q4_K(const void *w, size_t rb, const void *xq, float *y, int64_t k, int64_t n) {
-    for (int64_t r = 0; r < n; r++) y[r] = q4_K_row((const uint8_t *)w + (size_t)r * rb, xq, k / R1C_QK_K);
+    matvec_kq(0, w, rb, xq, y, k, n);
+}
+static void matvec_q6_K(const void *w, size_t rb, const void *xq, float *y, int64_t k, int64_t n) {
+    matvec_kq(1, w, rb, xq, y, k, n);
 }
 
-/* ---------------------------------------------------------------- Q6_K */
+/* ---------------------------------------------------------------- Q4_K, Q6_K GEMM (prefill) */
 
-static float q6_K_row(const uint8_t *wrow, const r1c_block_q8_K *x, int64_t nsb) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3);
-    float acc = 0.0f;
+/* The same scheme as Q8_0 / Q4_0 above: 16 rows in lanes, panels of unsigned weight bytes
+ * packed once per call, each token's 4-byte activation groups broadcast. Per super-block and
+ * token the integers come out exactly as quant.h defines them, lane-wise:
+ *  Q4_K: per sub-block s (32 elements, 8 vpdpbusd of the nibbles 0..15) the sum sq_s;
+ *    sumi = sum of sc_s x sq_s (vpmulld), summ = sum of mn_s x (activation sum of s), as
+ *    vpdpwssd of the mins in int16 pairs with the pairs of activation sums; then
+ *    c = fma(a, sumi, -(b x summ)), y = y + c.
+ *  Q6_K: per sub-block s (16 elements, 4 vpdpbusd of q + 32 in 0..63, started from -32 x the
+ *    activation sum of s), sumi = sum of sc_s x that (vpmulld); y = y + a x sumi.
+ * Register tile: 16 rows x 8 tokens. */
+#define KT 8
+#define Q4K_PANEL (8 * 8 * 64 + 8 * 64 + 4 * 64 + 2 * 64) /* W, sc, min pairs, d, dmin */
+#define Q6K_PANEL (16 * 4 * 64 + 16 * 64 + 64)            /* W, sc, d */
+
+static void pack_q4_K(const uint8_t *w, size_t rb, int nr, int64_t nsb, uint8_t *panel) {
     for (int64_t B = 0; B < nsb; B++) {
-        r1c_block_q6_K w[1];
-        memcpy(w, wrow + (size_t)B * sizeof *w, sizeof *w);
-        __m256i isum = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = w->ql + 64 * h, *qh = w->qh + 32 * h;
-            const int8_t *xs = x[B].qs + 128 * h;
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
-            /* the four 32-element groups of this half, values 0..63 */
-            __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m3), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m3), 4));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m3), 4));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m3), 4));
-            for (int c = 0; c < 4; c++) {
-                const __m256i xv = _mm256_loadu_si256((const __m256i *)(xs + 32 * c));
-                /* sum q*x per 4, minus 32 * sum x per 4: each lane covers 4 elements of one 16-element sub-block */
-                const __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[c], xv);
-                const __m256i sx = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(32), xv);
-                const int s0 = 8 * h + 2 * c; /* sub-blocks s0 (lanes 0-3) and s0+1 (lanes 4-7) */
-                const __m256i scv = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi32(w->scales[s0])),
-                                                            _mm_set1_epi32(w->scales[s0 + 1]), 1);
-                isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(_mm256_sub_epi32(dot, sx), scv));
+        uint8_t *p = panel + (size_t)B * Q4K_PANEL;
+        uint32_t *pw = (uint32_t *)p;
+        int32_t *psc = (int32_t *)(p + 4096), *pmn = (int32_t *)(p + 4096 + 512);
+        float *pd = (float *)(p + 4096 + 512 + 256), *pdm = pd + 16;
+        for (int i = 0; i < 16; i++) {
+            uint8_t q[R1C_QK_K] = {0}, sc[8] = {0}, mn[8] = {0};
+            uint16_t d = 0, dm = 0;
+            if (i < nr) {
+                const uint8_t *blk = w + (size_t)i * rb + (size_t)B * sizeof(r1c_block_q4_K);
+                r1c_q4_K_ints(blk, q, sc, mn);
+                memcpy(&d, blk, 2);
+                memcpy(&dm, blk + 2, 2);
+            }
+            for (int g = 0; g < 64; g++) memcpy(&pw[16 * g + i], q + 4 * g, 4);
+            for (int s = 0; s < 8; s++) psc[16 * s + i] = sc[s];
+            for (int pr = 0; pr < 4; pr++) pmn[16 * pr + i] = (int32_t)((uint32_t)mn[2 * pr] | ((uint32_t)mn[2 * pr + 1] << 16));
+            pd[i] = f16(d);
+            pdm[i] = f16(dm);
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void q4_K_tile(const uint8_t *panel, int64_t nsb, const uint8_t *xq,
+                                                             size_t xrb, const int32_t *xs2, const int tt, float *y,
+                                                             int64_t ldy, __mmask16 rows) {
+    __m512 Y[KT];
+    for (int t = 0; t < tt; t++) Y[t] = _mm512_setzero_ps();
+    for (int64_t B = 0; B < nsb; B++) {
+        const uint8_t *p = panel + (size_t)B * Q4K_PANEL;
+        __m512i sumi[KT];
+        for (int t = 0; t < tt; t++) sumi[t] = _mm512_setzero_si512();
+        for (int s = 0; s < 8; s++) {
+            __m512i W[8];
+            for (int g = 0; g < 8; g++) W[g] = _mm512_load_si512((const void *)(p + 64 * (8 * s + g)));
+            const __m512i sc = _mm512_load_si512((const void *)(p + 4096 + 64 * s));
+            for (int t = 0; t < tt; t++) {
+                const int32_t *xg = (const int32_t *)(xq + (size_t)t * xrb + (size_t)B * sizeof(r1c_block_q8_K) + 4 + 32 * s);
+                __m512i acc = _mm512_setzero_si512();
+                for (int g = 0; g < 8; g++) acc = _mm512_dpbusd_epi32(acc, W[g], _mm512_set1_epi32(xg[g]));
+                sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(acc, sc));
             }
         }
-        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(isum), _mm256_extracti128_si256(isum, 1));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
-        const int32_t sumi = _mm_cvtsi128_si32(s4);
-        const float a = f16(w->d) * x[B].d;
-        acc = acc + a * (float)sumi;
+        const __m512 d = _mm512_load_ps((const float *)(p + 4096 + 512 + 256));
+        const __m512 dm = _mm512_load_ps((const float *)(p + 4096 + 512 + 256 + 64));
+        for (int t = 0; t < tt; t++) {
+            const uint8_t *xb = xq + (size_t)t * xrb + (size_t)B * sizeof(r1c_block_q8_K);
+            const int32_t *s2 = xs2 + ((size_t)t * nsb + B) * 4;
+            __m512i summ = _mm512_setzero_si512();
+            for (int pr = 0; pr < 4; pr++)
+                summ = _mm512_dpwssd_epi32(summ, _mm512_load_si512((const void *)(p + 4096 + 512 + 64 * pr)),
+                                           _mm512_set1_epi32(s2[pr]));
+            float xd;
+            memcpy(&xd, xb, 4);
+            const __m512 vxd = _mm512_set1_ps(xd);
+            const __m512 a = _mm512_mul_ps(d, vxd), b = _mm512_mul_ps(dm, vxd);
+            const __m512 c = _mm512_fmsub_ps(a, _mm512_cvtepi32_ps(sumi[t]), _mm512_mul_ps(b, _mm512_cvtepi32_ps(summ)));
+            Y[t] = _mm512_add_ps(Y[t], c);
+        }
     }
-    return acc;
+    for (int t = 0; t < tt; t++) _mm512_mask_storeu_ps(y + t * ldy, rows, Y[t]);
 }
 
-static void matvec_q6_K(const void *w, size_t rb, const void *xq, float *y, int64_t k, int64_t n) {
-    for (int64_t r = 0; r < n; r++) y[r] = q6_K_row((const uint8_t *)w + (size_t)r * rb, xq, k / R1C_QK_K);
+static void pack_q6_K(const uint8_t *w, size_t rb, int nr, int64_t nsb, uint8_t *panel) {
+    for (int64_t B = 0; B < nsb; B++) {
+        uint8_t *p = panel + (size_t)B * Q6K_PANEL;
+        uint32_t *pw = (uint32_t *)p;
+        int32_t *psc = (int32_t *)(p + 4096);
+        float *pd = (float *)(p + 4096 + 1024);
+        for (int i = 0; i < 16; i++) {
+            int8_t q[R1C_QK_K];
+            uint8_t u[R1C_QK_K];
+            int8_t sc[16] = {0};
+            uint16_t d = 0;
+            if (i < nr) {
+                const uint8_t *blk = w + (size_t)i * rb + (size_t)B * sizeof(r1c_block_q6_K);
+                r1c_q6_K_ints(blk, q);
+                memcpy(sc, blk + offsetof(r1c_block_q6_K, scales), 16);
+                memcpy(&d, blk + offsetof(r1c_block_q6_K, d), 2);
+                for (int e = 0; e < R1C_QK_K; e++) u[e] = (uint8_t)(q[e] + 32);
+            } else {
+                memset(u, 0, sizeof u);
+            }
+            for (int g = 0; g < 64; g++) memcpy(&pw[16 * g + i], u + 4 * g, 4);
+            for (int s = 0; s < 16; s++) psc[16 * s + i] = sc[s];
+            pd[i] = f16(d);
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void q6_K_tile(const uint8_t *panel, int64_t nsb, const uint8_t *xq,
+                                                             size_t xrb, const int tt, float *y, int64_t ldy,
+                                                             __mmask16 rows) {
+    __m512 Y[KT];
+    for (int t = 0; t < tt; t++) Y[t] = _mm512_setzero_ps();
+    for (int64_t B = 0; B < nsb; B++) {
+        const uint8_t *p = panel + (size_t)B * Q6K_PANEL;
+        __m512i sumi[KT];
+        for (int t = 0; t < tt; t++) sumi[t] = _mm512_setzero_si512();
+        for (int s2 = 0; s2 < 8; s2++) { /* two sub-blocks (8 weight vectors) at a time */
+            __m512i W[8];
+            for (int g = 0; g < 8; g++) W[g] = _mm512_load_si512((const void *)(p + 64 * (8 * s2 + g)));
+            const __m512i sc0 = _mm512_load_si512((const void *)(p + 4096 + 64 * (2 * s2)));
+            const __m512i sc1 = _mm512_load_si512((const void *)(p + 4096 + 64 * (2 * s2 + 1)));
+            for (int t = 0; t < tt; t++) {
+                const uint8_t *xb = xq + (size_t)t * xrb + (size_t)B * sizeof(r1c_block_q8_K);
+                const int32_t *xg = (const int32_t *)(xb + 4 + 32 * s2);
+                int16_t bs[2];
+                memcpy(bs, xb + offsetof(r1c_block_q8_K, bsums) + 4 * s2, 4);
+                __m512i a0 = _mm512_set1_epi32(-32 * bs[0]), a1 = _mm512_set1_epi32(-32 * bs[1]);
+                for (int g = 0; g < 4; g++) a0 = _mm512_dpbusd_epi32(a0, W[g], _mm512_set1_epi32(xg[g]));
+                for (int g = 4; g < 8; g++) a1 = _mm512_dpbusd_epi32(a1, W[g], _mm512_set1_epi32(xg[g]));
+                sumi[t] = _mm512_add_epi32(sumi[t], _mm512_add_epi32(_mm512_mullo_epi32(a0, sc0), _mm512_mullo_epi32(a1, sc1)));
+            }
+        }
+        const __m512 d = _mm512_load_ps((const float *)(p + 4096 + 1024));
+        for (int t = 0; t < tt; t++) {
+            float xd;
+            memcpy(&xd, xq + (size_t)t * xrb + (size_t)B * sizeof(r1c_block_q8_K), 4);
+            const __m512 a = _mm512_mul_ps(d, _mm512_set1_ps(xd));
+            Y[t] = _mm512_add_ps(Y[t], _mm512_mul_ps(a, _mm512_cvtepi32_ps(sumi[t])));
+        }
+    }
+    for (int t = 0; t < tt; t++) _mm512_mask_storeu_ps(y + t * ldy, rows, Y[t]);
+}
+
+#define TILE_SWITCH(call_full, call_n)                                                                    \
+    do {                                                                                                 \
+        int64_t t0 = 0;                                                                                  \
+        for (; t0 + KT <= T; t0 += KT) call_full;                                                        \
+        switch (T - t0) {                                                                                \
+        case 7: call_n(7); break;                                                                        \
+        case 6: call_n(6); break;                                                                        \
+        case 5: call_n(5); break;                                                                        \
+        case 4: call_n(4); break;                                                                        \
+        case 3: call_n(3); break;                                                                        \
+        case 2: call_n(2); break;                                                                        \
+        case 1: call_n(1); break;                                                                        \
+        default: break;                                                                                  \
+        }                                                                                                \
+    } while (0)
+
+static void gemm_q4_K(const void *w, size_t rb, const void *xq, size_t xrb, int T, int64_t k, float *y, int64_t ldy,
+                      int64_t n) {
+    const int64_t nsb = k / R1C_QK_K;
+    uint8_t *panel = aligned_alloc(64, (size_t)(nsb > 0 ? nsb : 1) * Q4K_PANEL);
+    int32_t *xs2 = malloc(sizeof(int32_t) * 4 * (size_t)(nsb > 0 ? nsb : 1) * (size_t)T);
+    if (!panel || !xs2) {
+        for (int t = 0; t < T; t++)
+            for (int64_t r = 0; r < n; r++) y[t * ldy + r] = __builtin_nanf("");
+        free(panel);
+        free(xs2);
+        return;
+    }
+    /* per token and super-block: the activation sums of sub-blocks 2p and 2p+1 as an int16 pair */
+    for (int t = 0; t < T; t++)
+        for (int64_t B = 0; B < nsb; B++) {
+            int16_t bs[16];
+            memcpy(bs, (const uint8_t *)xq + (size_t)t * xrb + (size_t)B * sizeof(r1c_block_q8_K) + offsetof(r1c_block_q8_K, bsums),
+                   sizeof bs);
+            for (int pr = 0; pr < 4; pr++) {
+                const int32_t s0 = bs[4 * pr] + bs[4 * pr + 1], s1 = bs[4 * pr + 2] + bs[4 * pr + 3];
+                xs2[((size_t)t * nsb + B) * 4 + pr] = (int32_t)((uint32_t)(uint16_t)s0 | ((uint32_t)(uint16_t)s1 << 16));
+            }
+        }
+    for (int64_t r0 = 0; r0 < n; r0 += 16) {
+        const int nr = n - r0 < 16 ? (int)(n - r0) : 16;
+        const __mmask16 rows = (__mmask16)((1u << nr) - 1);
+        pack_q4_K((const uint8_t *)w + (size_t)r0 * rb, rb, nr, nsb, panel);
+#define Q4K_CALL(tt) q4_K_tile(panel, nsb, (const uint8_t *)xq + (size_t)t0 * xrb, xrb, xs2 + (size_t)t0 * nsb * 4, tt, y + t0 * ldy + r0, ldy, rows)
+        TILE_SWITCH(Q4K_CALL(KT), Q4K_CALL);
+#undef Q4K_CALL
+    }
+    free(panel);
+    free(xs2);
+}
+
+static void gemm_q6_K(const void *w, size_t rb, const void *xq, size_t xrb, int T, int64_t k, float *y, int64_t ldy,
+                      int64_t n) {
+    const int64_t nsb = k / R1C_QK_K;
+    uint8_t *panel = aligned_alloc(64, (size_t)(nsb > 0 ? nsb : 1) * Q6K_PANEL);
+    if (!panel) {
+        for (int t = 0; t < T; t++)
+            for (int64_t r = 0; r < n; r++) y[t * ldy + r] = __builtin_nanf("");
+        return;
+    }
+    for (int64_t r0 = 0; r0 < n; r0 += 16) {
+        const int nr = n - r0 < 16 ? (int)(n - r0) : 16;
+        const __mmask16 rows = (__mmask16)((1u << nr) - 1);
+        pack_q6_K((const uint8_t *)w + (size_t)r0 * rb, rb, nr, nsb, panel);
+#define Q6K_CALL(tt) q6_K_tile(panel, nsb, (const uint8_t *)xq + (size_t)t0 * xrb, xrb, tt, y + t0 * ldy + r0, ldy, rows)
+        TILE_SWITCH(Q6K_CALL(KT), Q6K_CALL);
+#undef Q6K_CALL
+    }
+    free(panel);
 }
 
 /* ---------------------------------------------------------------- activations to Q8_0 */
@@ -399,4 +734,5 @@ static void act_q8_0(const float *x, void *dst, int64_t n) {
 }
 
 const r1c_quant_kernels r1c_quant_kernels_vnni = {matvec_q8_0, matvec_q4_0, matvec_q4_K, matvec_q6_K,
-                                                   gemm_q8_0,   gemm_q4_0,   act_q8_0};
+                                                   gemm_q8_0,   gemm_q4_0,   gemm_q4_K,   gemm_q6_K,
+                                                   act_q8_0};

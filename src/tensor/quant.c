@@ -84,6 +84,19 @@ static void q6_K_unpack(const r1c_block_q6_K *b, int8_t q[R1C_QK_K]) {
     }
 }
 
+void r1c_q4_K_ints(const void *block, uint8_t q[R1C_QK_K], uint8_t sc[8], uint8_t mn[8]) {
+    r1c_block_q4_K b;
+    memcpy(&b, block, sizeof b);
+    q4_K_unpack(&b, q);
+    for (int s = 0; s < 8; s++) get_scale_min_k4(s, b.scales, &sc[s], &mn[s]);
+}
+
+void r1c_q6_K_ints(const void *block, int8_t q[R1C_QK_K]) {
+    r1c_block_q6_K b;
+    memcpy(&b, block, sizeof b);
+    q6_K_unpack(&b, q);
+}
+
 /* ---- dequantisation (llama.cpp dequantize_row_*) ---- */
 
 void r1c_dequantize_row(r1c_dtype t, const void *src, float *dst, int64_t n) {

@@ -76,6 +76,11 @@ _Static_assert(sizeof(r1c_block_q8_K) == 292, "block_q8_K");
 /* n elements (a multiple of the block size) of a block format -> f32 */
 void r1c_dequantize_row(r1c_dtype t, const void *src, float *dst, int64_t n);
 
+/* One K-quant block (any address) as integers, element order as dequantised: Q4_K's nibbles
+ * 0..15 with its eight 6-bit sub-block scales and mins; Q6_K's q - 32 in [-32, 31]. */
+void r1c_q4_K_ints(const void *block, uint8_t q[R1C_QK_K], uint8_t sc[8], uint8_t mn[8]);
+void r1c_q6_K_ints(const void *block, int8_t q[R1C_QK_K]);
+
 /* f32 -> a block format (Q8_0, Q4_0, Q4_K, Q6_K), llama.cpp's reference quantisers
  * (quantize_row_*_ref; K-quants with their scale search). n a multiple of the block size. */
 void r1c_quantize_row(r1c_dtype t, const float *src, void *dst, int64_t n);
