@@ -198,6 +198,11 @@ static void quant_rows(const r1c_tensor *w, const qact *qa, int T, float *y, int
         g((const uint8_t *)w->data + (uint64_t)r0 * rb, rb, &qa->g, y, ldy, r1 - r0);
         return;
     }
+    r1c_qgemm_k_fn gk = w->dtype == R1C_Q4_K ? Q->gemm_q4_K : w->dtype == R1C_Q6_K ? Q->gemm_q6_K : NULL;
+    if (T > 1 && gk) {
+        gk((const uint8_t *)w->data + (uint64_t)r0 * rb, rb, qa->q, qa->row_bytes, T, k, y, ldy, r1 - r0);
+        return;
+    }
     for (int t = 0; t < T; t++)
         f((const uint8_t *)w->data + (uint64_t)r0 * rb, rb, qa->q + qa->row_bytes * (uint64_t)t, y + (int64_t)t * ldy, k, r1 - r0);
 }
