@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build run test test-asan fuzz bench clean
+.PHONY: all deps build run test test-asan test-aarch64 fuzz bench clean
 
 all: build
 
@@ -27,6 +27,14 @@ test-asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DR1C_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j $(JOBS)
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
+
+# The unit tests cross-built for 64-bit ARM (NEON, dotprod) and run under qemu-user
+# (scripts/deps_aarch64.sh installs Debian's cross compiler, qemu and the arm64 libraries).
+test-aarch64: deps
+	@bash scripts/deps_aarch64.sh
+	@cmake -S . -B build-aarch64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build build-aarch64 -j $(JOBS)
+	@cd build-aarch64 && OMP_WAIT_POLICY=PASSIVE ctest --output-on-failure -j $(JOBS)
 
 # libFuzzer targets (clang), each run for FUZZ_SECONDS.
 fuzz: deps
