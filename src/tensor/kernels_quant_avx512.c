@@ -235,33 +235,49 @@ static inline __attribute__((always_inline)) void gemm_tile(const uint8_t *panel
     for (int t = 0; t < tt; t++) _mm512_mask_storeu_ps(y + (t0 + t) * ldy, rows, Y[t]);
 }
 
+/* Cache blocking: every panel of the call is packed first (the weights are read from memory
+ * once), then tokens go in blocks of about 256 KB of activations (kept in L2) across all the
+ * panels. */
+#define GEMM_X_BYTES (256 << 10)
+
 static void gemm_q_0(int q4, const void *w, size_t rb, const r1c_qgemm_act *x, float *y, int64_t ldy, int64_t n) {
-    const int64_t nb = x->nb;
+    const int64_t nb = x->nb, np = (n + 15) / 16;
     const int bias = q4 ? 8 : 128;
-    uint8_t *panel = aligned_alloc(64, (size_t)(nb > 0 ? nb : 1) * PANEL_BLOCK);
-    if (!panel) { /* no memory: one token at a time (the same numbers) */
+    const size_t pbytes = (size_t)(nb > 0 ? nb : 1) * PANEL_BLOCK;
+    uint8_t *panels = aligned_alloc(64, pbytes * (size_t)(np > 0 ? np : 1));
+    if (!panels) { /* no memory: NaN, never silent numbers (ops.c does the same) */
         for (int t = 0; t < x->T; t++)
             for (int64_t r = 0; r < n; r++) y[t * ldy + r] = __builtin_nanf("");
         return;
     }
-    for (int64_t r0 = 0; r0 < n; r0 += 16) {
-        const int nr = n - r0 < 16 ? (int)(n - r0) : 16;
-        const __mmask16 rows = (__mmask16)((1u << nr) - 1);
-        pack_panel(q4, (const uint8_t *)w + (size_t)r0 * rb, rb, nr, nb, panel);
-        int64_t t0 = 0;
-        for (; t0 + GEMM_TT <= x->T; t0 += GEMM_TT) gemm_tile(panel, x, t0, GEMM_TT, bias, y + r0, ldy, rows);
-        switch (x->T - t0) {
-        case 7: gemm_tile(panel, x, t0, 7, bias, y + r0, ldy, rows); break;
-        case 6: gemm_tile(panel, x, t0, 6, bias, y + r0, ldy, rows); break;
-        case 5: gemm_tile(panel, x, t0, 5, bias, y + r0, ldy, rows); break;
-        case 4: gemm_tile(panel, x, t0, 4, bias, y + r0, ldy, rows); break;
-        case 3: gemm_tile(panel, x, t0, 3, bias, y + r0, ldy, rows); break;
-        case 2: gemm_tile(panel, x, t0, 2, bias, y + r0, ldy, rows); break;
-        case 1: gemm_tile(panel, x, t0, 1, bias, y + r0, ldy, rows); break;
-        default: break;
+    for (int64_t p = 0; p < np; p++) {
+        const int nr = n - 16 * p < 16 ? (int)(n - 16 * p) : 16;
+        pack_panel(q4, (const uint8_t *)w + (size_t)(16 * p) * rb, rb, nr, nb, panels + (size_t)p * pbytes);
+    }
+    int64_t tb = x->k > 0 ? GEMM_X_BYTES / x->k : x->T;
+    tb = tb < GEMM_TT ? GEMM_TT : tb / GEMM_TT * GEMM_TT;
+    for (int64_t tb0 = 0; tb0 < x->T; tb0 += tb) {
+        const int64_t tb1 = tb0 + tb < x->T ? tb0 + tb : x->T;
+        for (int64_t p = 0; p < np; p++) {
+            const int nr = n - 16 * p < 16 ? (int)(n - 16 * p) : 16;
+            const __mmask16 rows = (__mmask16)((1u << nr) - 1);
+            const uint8_t *panel = panels + (size_t)p * pbytes;
+            float *yp = y + 16 * p;
+            int64_t t0 = tb0;
+            for (; t0 + GEMM_TT <= tb1; t0 += GEMM_TT) gemm_tile(panel, x, t0, GEMM_TT, bias, yp, ldy, rows);
+            switch (tb1 - t0) {
+            case 7: gemm_tile(panel, x, t0, 7, bias, yp, ldy, rows); break;
+            case 6: gemm_tile(panel, x, t0, 6, bias, yp, ldy, rows); break;
+            case 5: gemm_tile(panel, x, t0, 5, bias, yp, ldy, rows); break;
+            case 4: gemm_tile(panel, x, t0, 4, bias, yp, ldy, rows); break;
+            case 3: gemm_tile(panel, x, t0, 3, bias, yp, ldy, rows); break;
+            case 2: gemm_tile(panel, x, t0, 2, bias, yp, ldy, rows); break;
+            case 1: gemm_tile(panel, x, t0, 1, bias, yp, ldy, rows); break;
+            default: break;
+            }
         }
     }
-    free(panel);
+    free(panels);
 }
 static void gemm_q8_0(const void *w, size_t rb, const r1c_qgemm_act *x, float *y, int64_t ldy, int64_t n) {
     gemm_q_0(0, w, rb, x, y, ldy, n);
