@@ -84,6 +84,8 @@ typedef struct r1c_model_info {
     int n_eos;
     int eos_ids[8];
     int use_mmap;
+    const char *file_type;   /* a GGUF file's general.file_type, named as llama.cpp names it
+                                ("Q4_K - Medium"); NULL when not known */
     /* DeepSeek V2/V3 (mla = 1): the compressed cache, experts, multi-token prediction */
     int mla;
     int kv_lora_rank, qk_rope_head_dim;

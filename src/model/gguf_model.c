@@ -475,6 +475,17 @@ r1c_status r1c_gguf_model_open(r1c_model *m, const char *path) {
     mt.arch[arch.n] = 0;
     if ((st = config_from_gguf(m, &mt)) != R1C_OK) return st;
     m->rope_interleaved = !strcmp(mt.arch, "llama"); /* rows permuted for adjacent-pair RoPE */
+    uint32_t ft;
+    if (r1c_gguf_find(m->gguf, "general.file_type") && r1c_gguf_get_u32(m->gguf, "general.file_type", &ft) == R1C_OK) {
+        /* llama_ftype numbers and llama.cpp's names for them (the ones r1c reads) */
+        static const struct {
+            uint32_t id;
+            const char *name;
+        } FT[] = {{0, "all F32"}, {1, "F16"}, {2, "Q4_0"}, {7, "Q8_0"}, {14, "Q4_K - Small"},
+                  {15, "Q4_K - Medium"}, {18, "Q6_K"}, {32, "BF16"}};
+        for (size_t i = 0; i < sizeof FT / sizeof *FT; i++)
+            if (FT[i].id == ft) m->file_type = FT[i].name;
+    }
     const r1c_gguf_tensor *rf = r1c_gguf_find_tensor(m->gguf, "rope_freqs.weight");
     if (rf) { /* llama3 scaling: per-frequency divisors */
         if (rf->dtype != R1C_F32 || rf->n_dims != 1 || rf->ne[0] != (uint64_t)(m->cfg.head_dim / 2))

@@ -242,7 +242,7 @@ void r1c_model_get_info(const r1c_model *m, r1c_model_info *info) {
     info->max_position = c->max_position_embeddings;
     info->rope_theta = (float)c->rope_theta;
     info->rms_eps = (float)c->rms_norm_eps;
-    info->rope_scaling = rope_name(c->rope_scaling.type);
+    info->rope_scaling = m->rope_factors ? "llama3 (GGUF rope_freqs)" : rope_name(c->rope_scaling.type);
     info->tied_embeddings = c->tie_word_embeddings;
     info->n_params = m->n_params;
     info->weight_bytes = m->weight_bytes;
@@ -252,6 +252,7 @@ void r1c_model_get_info(const r1c_model *m, r1c_model_info *info) {
     info->n_eos = c->n_eos;
     for (int i = 0; i < c->n_eos && i < 8; i++) info->eos_ids[i] = c->eos_token_id[i];
     info->use_mmap = m->use_mmap;
+    info->file_type = m->file_type;
     if (c->is_deepseek) {
         const int64_t L = c->num_hidden_layers, H = c->num_attention_heads;
         info->mla = 1;

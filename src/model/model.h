@@ -21,7 +21,8 @@ typedef struct r1c_arch {
     /* cache floats per token per layer: keys (MLA: latent + rope key) and values (MLA: 0) */
     int64_t (*kv_floats_per_token)(const r1c_model *m);
     int64_t (*v_floats_per_token)(const r1c_model *m);
-    /* per-thread scratch floats beyond attention scores (may be NULL) */
+    /* per-thread scratch floats the attention needs (r1c_attention's and the architecture's own
+     * buffers; none grows with the context); may be NULL */
     size_t (*scratch_extra)(const r1c_model *m);
     /* frees what bind allocated beyond the model's own lists (may be NULL) */
     void (*free)(r1c_model *m);
@@ -59,6 +60,7 @@ struct r1c_model {
     struct r1c_gguf *gguf;    /* set when the model came from one .gguf file (gguf_model.c) */
     int rope_interleaved;     /* dense: adjacent-pair RoPE (llama GGUF files: rows permuted by the converter) */
     const float *rope_factors; /* dense: per-frequency divisors (llama3 scaling from GGUF's rope_freqs) */
+    const char *file_type;     /* GGUF general.file_type as llama.cpp names it ("Q4_K - Medium"), or NULL */
     int64_t active_bytes;     /* MoE: weight bytes one token reads (active experts only) */
     int64_t n_params_active;
 };

@@ -123,7 +123,8 @@ int cmd_bench(int argc, char **argv) {
         if (r1c_model_tensor(m, i, NULL, &dtype, sh) == 2) break;
     }
     char model_type[96];
-    snprintf(model_type, sizeof model_type, "%s %.2fB %s", in.model_type, in.n_params / 1e9, dtype);
+    snprintf(model_type, sizeof model_type, "%s %.2fB %s", in.model_type, in.n_params / 1e9,
+             in.file_type ? in.file_type : dtype);
     if (json) printf("[\n");
     else {
         printf("| model | size | params | backend | threads | mmap | test | t/s | GB/s |\n");
