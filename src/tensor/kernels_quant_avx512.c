@@ -59,6 +59,8 @@ static void prepare_x(const r1c_block_q8_0 *x, int64_t nb, xpair *xp, int bias) 
         __m512i q = two ? load2x32(x[b].qs, x[b + 1].qs)
                         : _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x[b].qs));
         if (!two) q = _mm512_inserti64x4(q, _mm256_setzero_si256(), 1);
+        if (bias == 8) /* Q4_0 weights unpack as [b 0-15 | b+1 0-15 | b 16-31 | b+1 16-31] */
+            q = _mm512_shuffle_i64x2(q, q, _MM_SHUFFLE(3, 1, 2, 0));
         xp[p].q = q;
         xp[p].d0 = f16(x[b].d);
         xp[p].d1 = two ? f16(x[b + 1].d) : 0.0f;
@@ -67,17 +69,16 @@ static void prepare_x(const r1c_block_q8_0 *x, int64_t nb, xpair *xp, int bias) 
     }
 }
 
-/* Q4_0: 16 bytes of nibbles per block; two blocks -> [lo_b | hi_b | lo_b1 | hi_b1] */
+/* Q4_0: 16 bytes of nibbles per block; two blocks -> [lo_b | lo_b1 | hi_b | hi_b1] (elements
+ * 0-15 of b, of b + 1, then 16-31 of each: prepare_x lays the activations out the same way) */
 static inline __m512i unpack2_q4_0(const uint8_t *b, int two) {
     const size_t B = sizeof(r1c_block_q4_0);
     __m256i v = two ? _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b + 2))),
                                               _mm_loadu_si128((const __m128i *)(b + B + 2)), 1)
-                    : _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b + 2)));
-    if (!two) v = _mm256_inserti128_si256(v, _mm_setzero_si128(), 1);
+                    : _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)(b + 2)));
     const __m256i m = _mm256_set1_epi8(0x0f);
     const __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
-    const __m512i t = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); /* [lo_b, lo_b1, hi_b, hi_b1] */
-    return _mm512_shuffle_i64x2(t, t, 0xd8);                                   /* [lo_b, hi_b, lo_b1, hi_b1] */
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
 
 /* Eight rows' vpdpbusd results for one pair of blocks (P[j]: lanes 0-7 the four-element sums of
@@ -86,7 +87,7 @@ static inline __m512i unpack2_q4_0(const uint8_t *b, int two) {
 static inline __m512i merge2(__m512i a, __m512i b, __m512i ie, __m512i io) {
     return _mm512_add_epi32(_mm512_permutex2var_epi32(a, ie, b), _mm512_permutex2var_epi32(a, io, b));
 }
-static inline __m512i block_sums8(const __m512i P[8]) {
+static inline __m512i block_sums8(const __m512i P[8], int q4) {
     const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     /* after one merge: [a: b0 x4, b1 x4 | b: b0 x4, b1 x4]; after two: pairs; the third puts
@@ -94,7 +95,13 @@ static inline __m512i block_sums8(const __m512i P[8]) {
     const __m512i m01 = merge2(P[0], P[1], ie, io), m23 = merge2(P[2], P[3], ie, io);
     const __m512i m45 = merge2(P[4], P[5], ie, io), m67 = merge2(P[6], P[7], ie, io);
     const __m512i m03 = merge2(m01, m23, ie, io), m47 = merge2(m45, m67, ie, io);
-    /* m03 lanes: row j (j < 4) b0 at 4j, 4j+1; b1 at 4j+2, 4j+3 (rows 4-7 likewise in m47) */
+    /* m03 lanes, row j (j < 4): Q8_0 b0 at 4j, 4j+1, b1 at 4j+2, 4j+3; Q4_0 (lanes of the
+     * unpacked layout) b0 at 4j, 4j+2, b1 at 4j+1, 4j+3 (rows 4-7 likewise in m47) */
+    if (q4) {
+        const __m512i i1 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+        const __m512i i2 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+        return merge2(m03, m47, i1, i2);
+    }
     const __m512i i1 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 2, 6, 10, 14, 18, 22, 26, 30);
     const __m512i i2 = _mm512_setr_epi32(1, 5, 9, 13, 17, 21, 25, 29, 3, 7, 11, 15, 19, 23, 27, 31);
     return merge2(m03, m47, i1, i2);
@@ -129,7 +136,7 @@ static inline __attribute__((always_inline)) void q_0_rows8(const uint8_t *w, si
                 P[j] = _mm512_dpbusd_epi32(xp[p].negsum, _mm512_xor_si512(wq, _mm512_set1_epi8(-128)), xp[p].q);
             }
         }
-        const __m512 s = _mm512_cvtepi32_ps(block_sums8(P));
+        const __m512 s = _mm512_cvtepi32_ps(block_sums8(P, q4));
         /* (scalar loads of the scales run on the integer side, beside the vector work: cheaper
          * here than a 16-lane gather) */
         const __m512 dw = _mm512_cvtph_ps(_mm256_set_epi64x((long long)sd[3], (long long)sd[2], (long long)sd[1], (long long)sd[0]));
