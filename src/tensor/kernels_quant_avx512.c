@@ -464,7 +464,7 @@ static void matvec_kq(int six, const void *w, size_t rb, const void *xq, float *
     xk4 *x4 = s4;
     xk6 *x6 = s6;
     if (nsb > XK_STACK) {
-        heap = aligned_alloc(64, (size_t)nsb * (six ? sizeof(xk6) : sizeof(xk4)));
+        heap = aligned_alloc(64, ((size_t)nsb * (six ? sizeof(xk6) : sizeof(xk4)) + 63) & ~(size_t)63);
         if (!heap) {
             for (int64_t r = 0; r < n; r++) y[r] = r1c_quant_dot(six ? R1C_Q6_K : R1C_Q4_K, (const uint8_t *)w + (size_t)r * rb, xq, k);
             return;

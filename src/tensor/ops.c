@@ -140,7 +140,8 @@ typedef struct qact {
 static void prepare_gemm_act(qact *a, int64_t k, int T, int nth) {
     const int64_t nb = k / 32;
     const size_t qb = ((size_t)k + 63) & ~(size_t)63;
-    uint8_t *mem = aligned_alloc(64, qb * (size_t)T + (sizeof(float) + sizeof(int32_t)) * (size_t)(nb * T) + 64);
+    const size_t bytes = qb * (size_t)T + (sizeof(float) + sizeof(int32_t)) * (size_t)(nb * T);
+    uint8_t *mem = aligned_alloc(64, (bytes + 63) & ~(size_t)63); /* (C11: a multiple of the alignment) */
     if (!mem) return;
     int8_t *q = (int8_t *)mem;
     float *d = (float *)(mem + qb * (size_t)T);

@@ -18,6 +18,8 @@ static void usage(FILE *f) {
             "  logits    raw float32 logits for a token sequence:  r1c logits -m DIR --ids ... --out FILE\n"
             "  bench     prompt and generation speed (llama-bench fields):  r1c bench -m DIR -p 512 -n 128\n"
             "  perplexity  perplexity of a text file (llama-perplexity's protocol):  r1c perplexity -m DIR -f FILE [-c 512]\n"
+            "  convert   Hugging Face directory <-> GGUF file (llama.cpp's converter):  r1c convert IN OUT [--outtype bf16]\n"
+            "  quantize  a model to a GGUF file of one type (llama-quantize's recipes):  r1c quantize IN OUT Q4_K_M\n"
             "  dev       developer tools (make-model: random weights of real shapes)\n"
             "\n"
             "Run `r1c COMMAND --help` for the options of one command.\n",
@@ -45,6 +47,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "logits")) return cmd_logits(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "perplexity")) return cmd_perplexity(argc - 1, argv + 1);
+    if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
+    if (!strcmp(cmd, "quantize")) return cmd_quantize(argc - 1, argv + 1);
     if (!strcmp(cmd, "dev")) return cmd_dev(argc - 1, argv + 1);
     fprintf(stderr, "r1c: unknown command '%s'\n\n", cmd);
     usage(stderr);
