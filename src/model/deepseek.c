@@ -226,6 +226,9 @@ static size_t ds_scratch(const r1c_model *m) {
 
 /* ---------------------------------------------------------------- attention */
 
+/* prefill expands the cached latents to keys and values this many keys at a time */
+#define KV_CHUNK (2 * R1C_ATTN_TILE)
+
 /* Decode: one token, heads [h0, h1) (at most R1C_ATTN_MAXQ), attention in the latent space,
  * every head against the same cache rows [c_j (kvl) | k_pe_j (rope)]:
  *   q_abs = W_uk^T q_nope;  lat = sum_j softmax_j(scale (q_abs.c_j + q_pe.k_pe_j)) c_j;  out = W_uv lat */
@@ -258,10 +261,11 @@ static void attend_absorbed(const r1c_model *m, const r1c_ds_layer *L, const flo
     }
 }
 
-/* Prefill: head h for tokens [t0, t1) (at most R1C_ATTN_MAXQ) of the batch, against the keys
- * and values expanded from the latents (kv rows: per head [k_nope | v]) and the cached rope keys. */
+/* Prefill: head h for tokens [t0, t1) (at most R1C_ATTN_MAXQ) of the batch, keys [j0, j1):
+ * the keys and values expanded from those latents (kv rows from key j0: per head [k_nope | v])
+ * and the cached rope keys. ml: the tokens' running softmax state for this head. */
 static void attend_plain(const r1c_model *m, const float *q, const float *cache, const float *kv, int pos0, int t0,
-                         int t1, int h, float *scratch, float *att) {
+                         int t1, int h, int j0, int j1, float *ml, float *scratch, float *att) {
     const r1c_hf_config *c = &m->cfg;
     const int kvl = c->kv_lora_rank, rope = c->qk_rope_head_dim, nope = c->qk_nope_head_dim, vd = c->v_head_dim;
     const int64_t H = c->num_attention_heads, kv_stride = H * (nope + vd), head_off = (int64_t)h * (nope + vd);
@@ -271,9 +275,10 @@ static void attend_plain(const r1c_model *m, const float *q, const float *cache,
         const float *qt = q + (int64_t)t * H * qhd + h * qhd;
         qs[t - t0] = (r1c_attn_query){.q = qt, .q2 = qt + nope, .out = att + (int64_t)t * H * vd + h * vd, .n_keys = pos0 + t + 1};
     }
-    const r1c_attn a = {.k = kv + head_off, .k2 = cache + kvl, .v = kv + head_off + nope, .ldk = kv_stride,
-                        .ldk2 = kvl + rope, .ldv = kv_stride, .dk = nope, .dk2 = rope, .dv = vd, .scale = m->ds->softmax_scale};
-    r1c_attention(&a, qs, t1 - t0, scratch);
+    const r1c_attn a = {.k = kv + head_off, .k2 = cache + (int64_t)j0 * (kvl + rope) + kvl, .v = kv + head_off + nope,
+                        .ldk = kv_stride, .ldk2 = kvl + rope, .ldv = kv_stride, .dk = nope, .dk2 = rope, .dv = vd,
+                        .scale = m->ds->softmax_scale};
+    r1c_attention_part(&a, qs, t1 - t0, j0, j1, ml, scratch);
 }
 
 /* --------------------------------------------------------------------- MoE */
@@ -479,9 +484,11 @@ static r1c_status ds_forward(r1c_ctx *c, const int32_t *ids, int T, float *logit
     const int64_t F = p->intermediate_size, MF = p->moe_intermediate_size * (p->n_shared_experts > 1 ? p->n_shared_experts : 1);
     const int64_t FF = F > MF ? F : MF, E = p->n_routed_experts, k = p->num_experts_per_tok;
 
-    /* per-call buffers: q_a, attention output, expanded K/V (prefill), FFN and MoE work */
+    /* per-call buffers: q_a, attention output, expanded K/V of one chunk of keys and the
+     * softmax states (prefill), FFN and MoE work: none grows with the context */
     const size_t n_qa = (size_t)(T * (ql ? ql : 1)), n_att = (size_t)(T * H * vd);
-    const size_t n_kv = prefill ? (size_t)n_keys * (size_t)(H * (nope + vd)) : 0;
+    const int chunk = n_keys < KV_CHUNK ? n_keys : KV_CHUNK;
+    const size_t n_kv = prefill ? (size_t)chunk * (size_t)(H * (nope + vd)) + (size_t)(2 * T * H) : 0;
     const int64_t FK = (int64_t)k * p->moe_intermediate_size + MF; /* one token's fused experts */
     const int64_t FFT = (T * FF > FK ? T * FF : FK);
     const size_t n_ffn = (size_t)(T * D) * 2 + (size_t)((T > k + 1 ? T : k + 1) * D) + (size_t)FFT * 2 +
@@ -525,26 +532,35 @@ static r1c_status ds_forward(r1c_ctx *c, const int32_t *ids, int T, float *logit
             for (int h = 0; h < H; h++)
                 r1c_rope(c->q + t * H * qhd + h * qhd + nope, 1, (int)rope, c->rope_cos + t * half, c->rope_sin + t * half, 1);
         }
-        if (prefill) { /* expand every cached latent to per-head [k_nope | v] */
-            r1c_mm_job e = {.w = L->wkv_b, .y = kv, .ldy = H * (nope + vd)};
-            r1c_matmul(&c->ex, &e, 1, cache, cw, n_keys);
-        }
-        /* tasks: (prefill) one head for up to R1C_ATTN_MAXQ tokens, or (decode) a run of heads
-         * sharing the latent cache; the grouping changes no bits (ops.h) */
-        int per = prefill ? R1C_ATTN_MAXQ : (int)((H + c->ex.n_threads - 1) / c->ex.n_threads);
-        if (prefill)
+        if (prefill) {
+            /* Keys a chunk at a time (KV_CHUNK, a multiple of the attention tile): the chunk's
+             * latents expanded to per-head [k_nope | v], then every (head, run of tokens) that
+             * sees them carries its online softmax on over them. Tasks: one head for up to
+             * R1C_ATTN_MAXQ tokens; the grouping and the chunking change no bits (ops.h). */
+            float *ml = kv + (size_t)chunk * (size_t)(H * (nope + vd)); /* [H][T] (max, denominator) */
+            int per = R1C_ATTN_MAXQ;
             while (per > 1 && (int64_t)((T + per - 1) / per) * H < 4 * c->ex.n_threads) per /= 2;
-        if (per > R1C_ATTN_MAXQ) per = R1C_ATTN_MAXQ;
-        const int n_tasks = prefill ? (int)H * ((T + per - 1) / per) : (int)((H + per - 1) / per);
+            for (int j0 = 0; j0 < n_keys; j0 += KV_CHUNK) {
+                const int j1 = j0 + KV_CHUNK < n_keys ? j0 + KV_CHUNK : n_keys;
+                r1c_mm_job e = {.w = L->wkv_b, .y = kv, .ldy = H * (nope + vd)};
+                r1c_matmul(&c->ex, &e, 1, cache + (size_t)j0 * cw, cw, j1 - j0);
+                const int tf = j0 > pos0 ? j0 - pos0 : 0; /* the first token that sees key j0 */
+                const int n_tasks = (int)H * ((T - tf + per - 1) / per);
 #pragma omp parallel for num_threads(n_tasks > 1 ? c->ex.n_threads : 1) schedule(dynamic, 1)
-        for (int task = 0; task < n_tasks; task++) {
-            float *scr = c->ex.scratch[r1c_thread_index()];
-            if (prefill) {
-                const int h = task % (int)H, t0 = task / (int)H * per, t1 = t0 + per < T ? t0 + per : T;
-                attend_plain(m, c->q, cache, kv, pos0, t0, t1, h, scr, att);
-            } else {
+                for (int task = 0; task < n_tasks; task++) {
+                    const int h = task % (int)H, t0 = tf + task / (int)H * per, t1 = t0 + per < T ? t0 + per : T;
+                    attend_plain(m, c->q, cache, kv, pos0, t0, t1, h, j0, j1, ml + ((int64_t)h * T + t0) * 2,
+                                 c->ex.scratch[r1c_thread_index()], att);
+                }
+            }
+        } else { /* decode: runs of heads sharing the latent cache */
+            int per = (int)((H + c->ex.n_threads - 1) / c->ex.n_threads);
+            if (per > R1C_ATTN_MAXQ) per = R1C_ATTN_MAXQ;
+            const int n_tasks = (int)((H + per - 1) / per);
+#pragma omp parallel for num_threads(n_tasks > 1 ? c->ex.n_threads : 1) schedule(dynamic, 1)
+            for (int task = 0; task < n_tasks; task++) {
                 const int h0 = task * per, h1 = h0 + per < (int)H ? h0 + per : (int)H;
-                attend_absorbed(m, L, c->q, cache, pos0 + 1, h0, h1, scr, att);
+                attend_absorbed(m, L, c->q, cache, pos0 + 1, h0, h1, c->ex.scratch[r1c_thread_index()], att);
             }
         }
         r1c_mm_job o = {.w = L->wo, .y = c->xb2, .ldy = D};

@@ -78,7 +78,7 @@ void r1c_silu_mul(float *g, const float *u, int64_t n);
  * however many queries are processed together (below) or which thread runs them.
  * Every float operation is single rounding (ops are built with -ffp-contract=off; fma is the
  * kernels' axpy, bit-identical in every table), and expf is the C library's.
- * n == 0 gives 0/0 = NaN, as does a row whose scores are all -inf; a +inf or NaN score gives NaN. */
+ * Scores all -inf give 0/0 = NaN (as a plain softmax does); a +inf or NaN score gives NaN. */
 #define R1C_ATTN_TILE 128
 #define R1C_ATTN_MAXQ 16 /* queries per r1c_attention call's inner batch (more are split) */
 
@@ -93,7 +93,7 @@ typedef struct r1c_attn {
 } r1c_attn;
 
 /* One query: q (dk floats) [and q2 (dk2 floats)] attends keys [0, n_keys) (n_keys >= 1);
- * its dv outputs go to out. */
+ * its dv outputs go to out (which must not overlap any input). */
 typedef struct r1c_attn_query {
     const float *q, *q2;
     float *out;
@@ -109,6 +109,14 @@ size_t r1c_attention_scratch_floats(int dk, int dk2);
  * blocked dot products (gemm_acc + lane_sums: the canonical dot, bit-equal to r1c_dot_f32).
  * Single-threaded; the results do not depend on how the queries are grouped. */
 void r1c_attention(const r1c_attn *a, const r1c_attn_query *qs, int nq, float *scratch);
+
+/* The same, over keys [j0, j1) only, j0 a multiple of R1C_ATTN_TILE: for callers that produce
+ * keys and values a chunk at a time (MLA prefill expands them from the latents), with key j at
+ * row j - j0 of a's arrays. ml keeps each query's running (max, denominator) between the
+ * calls (2 floats per query); the call with j0 == 0 starts a query (zeroes its out), the call
+ * whose range holds its last key finishes it (out = o / l). Calls in order of j0 over
+ * consecutive ranges give r1c_attention's bits. */
+void r1c_attention_part(const r1c_attn *a, const r1c_attn_query *qs, int nq, int j0, int j1, float *ml, float *scratch);
 
 /* One query of one KV head: out[d] = sum_j softmax_j(scale * q.k_j) v_j[d], keys and values
  * rows `stride` floats apart (r1c_attention with dk = dv = head_dim). scratch needs
