@@ -377,11 +377,15 @@ static inline void q4_K_scales(const uint8_t *s12, uint64_t *sc, uint64_t *mn) {
 static inline __attribute__((always_inline)) void q4_K_rows4(const uint8_t *const wr[4], const xk4 *xp, int64_t nsb,
                                                               float out[4]) {
     const __m512i m4 = _mm512_set1_epi8(0x0f);
-    /* int16 lane -> scale index: 32 lanes = two sub-blocks of 16 (d0: subs 0 | 2, ...) */
-#define SI(lo, hi) _mm512_set_epi16(hi, hi, hi, hi, hi, hi, hi, hi, hi, hi, hi, hi, hi, hi, hi, hi, \
-                                    lo, lo, lo, lo, lo, lo, lo, lo, lo, lo, lo, lo, lo, lo, lo, lo)
+    /* vpshufb patterns: the eight int16 scales sit in every 128-bit lane; lanes 0-1 (int16
+     * 0-15) take scale lo, lanes 2-3 take hi (d0: subs 0 | 2, d1: 1 | 3, ...) */
+#define W2(s) (char)(2 * (s) + 1), (char)(2 * (s)) /* (set_epi8 lists bytes from the top) */
+#define L8(s) W2(s), W2(s), W2(s), W2(s), W2(s), W2(s), W2(s), W2(s)
+#define SI(lo, hi) _mm512_set_epi8(L8(hi), L8(hi), L8(lo), L8(lo))
     const __m512i i01 = SI(0, 2), i23 = SI(1, 3), i45 = SI(4, 6), i67 = SI(5, 7);
 #undef SI
+#undef L8
+#undef W2
     __m128 acc = _mm_setzero_ps();
     for (int64_t B = 0; B < nsb; B++) {
         const xk4 *x = &xp[B];
@@ -402,15 +406,15 @@ static inline __attribute__((always_inline)) void q4_K_rows4(const uint8_t *cons
             const __m512i z0 = _mm512_loadu_si512((const void *)(blk + 16)), z1 = _mm512_loadu_si512((const void *)(blk + 80));
             /* nibbles x activations into int16 pairs (at most 2 x 15 x 128: exact), then x the
              * sub-block's scale into int32 (vpmaddwd) */
-            const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+            const __m512i sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
             const __m512i p0 = _mm512_maddubs_epi16(_mm512_and_si512(z0, m4), x->xl0);
             const __m512i p1 = _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(z0, 4), m4), x->xh0);
             const __m512i p2 = _mm512_maddubs_epi16(_mm512_and_si512(z1, m4), x->xl1);
             const __m512i p3 = _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(z1, 4), m4), x->xh1);
-            vs[r] = _mm512_add_epi32(_mm512_add_epi32(_mm512_madd_epi16(p0, _mm512_permutexvar_epi16(i01, sc16)),
-                                                      _mm512_madd_epi16(p1, _mm512_permutexvar_epi16(i23, sc16))),
-                                     _mm512_add_epi32(_mm512_madd_epi16(p2, _mm512_permutexvar_epi16(i45, sc16)),
-                                                      _mm512_madd_epi16(p3, _mm512_permutexvar_epi16(i67, sc16))));
+            vs[r] = _mm512_add_epi32(_mm512_add_epi32(_mm512_madd_epi16(p0, _mm512_shuffle_epi8(sc16, i01)),
+                                                      _mm512_madd_epi16(p1, _mm512_shuffle_epi8(sc16, i23))),
+                                     _mm512_add_epi32(_mm512_madd_epi16(p2, _mm512_shuffle_epi8(sc16, i45)),
+                                                      _mm512_madd_epi16(p3, _mm512_shuffle_epi8(sc16, i67))));
             vm[r] = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn)), x->bs2);
         }
         const __m128i sumi = hsum4_epi32(vs[0], vs[1], vs[2], vs[3]);
@@ -426,9 +430,13 @@ static inline __attribute__((always_inline)) void q4_K_rows4(const uint8_t *cons
 static inline __attribute__((always_inline)) void q6_K_rows4(const uint8_t *const wr[4], const uint8_t *xq,
                                                               const xk6 *xp, int64_t nsb, float out[4]) {
     const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(3);
-    /* int16 scale index per lane: 64 elements = 32 int16 pair lanes, sub-block = 8 lanes */
-    const __m512i iw0 = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i four = _mm512_set1_epi16(4);
+    /* vpshufb patterns: with a half's eight int16 scales in every 128-bit lane, lane j (8 int16
+     * pair sums = one 16-element sub-block) takes scale j (qa) or 4 + j (qb) */
+#define W2(s) (char)(2 * (s) + 1), (char)(2 * (s)) /* (set_epi8 lists bytes from the top) */
+#define L8(s) W2(s), W2(s), W2(s), W2(s), W2(s), W2(s), W2(s), W2(s)
+    const __m512i pa = _mm512_set_epi8(L8(3), L8(2), L8(1), L8(0)), pb = _mm512_set_epi8(L8(7), L8(6), L8(5), L8(4));
+#undef L8
+#undef W2
     __m128 acc = _mm_setzero_ps();
     for (int64_t B = 0; B < nsb; B++) {
         const uint8_t *xb = xq + (size_t)B * sizeof(r1c_block_q8_K) + offsetof(r1c_block_q8_K, qs);
@@ -442,7 +450,6 @@ static inline __attribute__((always_inline)) void q6_K_rows4(const uint8_t *cons
             memcpy(&d16, blk + offsetof(r1c_block_q6_K, d), 2);
             dq |= (uint64_t)d16 << (16 * r);
             const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + offsetof(r1c_block_q6_K, scales))));
-            const __m512i scz = _mm512_castsi256_si512(sc16);
             __m512i v = _mm512_setzero_si512();
             for (int h = 0; h < 2; h++) {
                 const __m512i ql = _mm512_loadu_si512((const void *)(blk + 64 * h));
@@ -453,8 +460,8 @@ static inline __attribute__((always_inline)) void q6_K_rows4(const uint8_t *cons
                 const __m512i qb = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
                                                    _mm512_slli_epi16(_mm512_and_si512(hb2, m3), 4));
                 /* sub-blocks 8h + 0..3 (qa) and 8h + 4..7 (qb) */
-                const __m512i ia = _mm512_add_epi16(iw0, _mm512_set1_epi16((short)(8 * h)));
-                const __m512i sa = _mm512_permutexvar_epi16(ia, scz), sb = _mm512_permutexvar_epi16(_mm512_add_epi16(ia, four), scz);
+                const __m512i sch = _mm512_broadcast_i32x4(h ? _mm256_extracti128_si256(sc16, 1) : _mm256_castsi256_si128(sc16));
+                const __m512i sa = _mm512_shuffle_epi8(sch, pa), sb = _mm512_shuffle_epi8(sch, pb);
                 v = _mm512_add_epi32(v, _mm512_madd_epi16(_mm512_maddubs_epi16(qa, h ? x2 : x0), sa));
                 v = _mm512_add_epi32(v, _mm512_madd_epi16(_mm512_maddubs_epi16(qb, h ? x3 : x1), sb));
             }
