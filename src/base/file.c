@@ -46,6 +46,44 @@ r1c_status r1c_pread_exact(int fd, void *buf, size_t n, uint64_t off, const char
     return R1C_OK;
 }
 
+/* pread of exactly n bytes: 0, -1 at end of file, or an errno */
+static int pread_raw(int fd, uint8_t *p, size_t n, uint64_t off) {
+    while (n > 0) {
+        ssize_t got = pread(fd, p, n > (1u << 30) ? (1u << 30) : n, (off_t)off);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            return errno ? errno : EIO;
+        }
+        if (got == 0) return -1;
+        p += got;
+        n -= (size_t)got;
+        off += (uint64_t)got;
+    }
+    return 0;
+}
+
+/* A big file read by all threads, 32 MiB pieces each: the kernel zeroes and fills the fresh
+ * pages in the thread that touches them, so the copy into new memory goes wide (on the
+ * project's VM first-touch page faults, not the disk, bound a single reader). */
+static r1c_status pread_wide(int fd, uint8_t *buf, size_t n, const char *path) {
+    const size_t piece = (size_t)32 << 20;
+    if (n < 4 * piece) return r1c_pread_exact(fd, buf, n, 0, path);
+    const int64_t np = (int64_t)((n + piece - 1) / piece);
+    int err = 0;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t i = 0; i < np; i++) {
+        const size_t off = (size_t)i * piece, len = n - off < piece ? n - off : piece;
+        const int e = pread_raw(fd, buf + off, len, off);
+        if (e) {
+#pragma omp critical(r1c_pread_wide)
+            if (!err) err = e;
+        }
+    }
+    if (err == -1) return r1c_error(R1C_ERR_FORMAT, "%s: unexpected end of file", path);
+    if (err) return r1c_error(R1C_ERR_IO, "%s: read failed: %s", path, strerror(err));
+    return R1C_OK;
+}
+
 static r1c_status open_regular(const char *path, int *fd, size_t *size) {
     *fd = open(path, O_RDONLY | O_CLOEXEC);
     if (*fd < 0)
@@ -93,7 +131,7 @@ r1c_status r1c_blob_load(const char *path, int use_mmap, size_t align_at, r1c_bl
         close(fd);
         return r1c_error(R1C_ERR_NOMEM, "%s: out of memory for %zu bytes", path, size);
     }
-    st = r1c_pread_exact(fd, region + pad, size, 0, path);
+    st = pread_wide(fd, region + pad, size, path);
     close(fd);
     if (st != R1C_OK) {
         r1c_big_free(region, region_size);
