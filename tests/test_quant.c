@@ -1207,6 +1207,31 @@ static void test_act_tables(void) {
     }
     printf("quant activations: %d table quantisers compared byte for byte\n", ran);
     free(x);
+    /* the tables' dequantisers against r1c_dequantize_row: random bytes (every q, every f16
+     * scale pattern in time: NaN, infinities, subnormals included) */
+    int deq = 0;
+    for (int i = 0; i < N_ISA; i++) {
+        const r1c_kernels *K = r1c_kernels_by_name(ISA_NAMES[i]);
+        if (!K) continue;
+        for (int type = 0; type < 2; type++) {
+            void (*f)(const void *, float *, int64_t) = type ? K->quant->dequant_q4_0 : K->quant->dequant_q8_0;
+            if (!f) continue;
+            deq++;
+            const r1c_dtype t = type ? R1C_Q4_0 : R1C_Q8_0;
+            enum { NB = 64 };
+            uint8_t blocks[NB * 34];
+            float a[NB * 32], b[NB * 32];
+            for (int round = 0; round < 1100; round++) {
+                for (size_t j = 0; j < sizeof blocks; j++) blocks[j] = (uint8_t)test_rand(&seed);
+                r1c_dequantize_row(t, blocks, a, NB * 32);
+                f(blocks, b, NB * 32);
+                CHECK(memcmp(a, b, sizeof a) == 0, "%s dequant %s round %d differs from r1c_dequantize_row", ISA_NAMES[i],
+                      r1c_dtype_name(t), round);
+                if (memcmp(a, b, sizeof a)) break;
+            }
+        }
+    }
+    printf("quant dequantisers: %d table kernels compared bit for bit\n", deq);
 }
 
 int main(void) {

@@ -51,6 +51,9 @@ typedef struct r1c_quant_kernels {
     r1c_qgemm_k_fn gemm_q4_K, gemm_q6_K;
     /* n floats (a multiple of 32) to Q8_0 blocks, bit-equal to r1c_quantize_row (NULL: that) */
     void (*act_q8_0)(const float *x, void *dst, int64_t n);
+    /* one Q8_0 / Q4_0 row of n to f32, bit-equal to r1c_dequantize_row (NULL: that) */
+    void (*dequant_q8_0)(const void *src, float *dst, int64_t n);
+    void (*dequant_q4_0)(const void *src, float *dst, int64_t n);
 } r1c_quant_kernels;
 
 typedef struct r1c_kernels {

@@ -777,6 +777,37 @@ static void act_q8_0(const float *x, void *dst, int64_t n) {
     }
 }
 
-const r1c_quant_kernels r1c_quant_kernels_vnni = {matvec_q8_0, matvec_q4_0, matvec_q4_K, matvec_q6_K,
-                                                   gemm_q8_0,   gemm_q4_0,   gemm_q4_K,   gemm_q6_K,
-                                                   act_q8_0};
+/* ---------------------------------------------------------------- dequantisation */
+
+/* y = q x f32(d) per element, one rounding each, as r1c_dequantize_row */
+static void dequant_q8_0(const void *src, float *dst, int64_t n) {
+    const uint8_t *s = src;
+    for (int64_t b = 0; b < n / 32; b++) {
+        const uint8_t *blk = s + (size_t)b * sizeof(r1c_block_q8_0);
+        uint16_t h;
+        memcpy(&h, blk, 2);
+        const __m512 d = _mm512_set1_ps(f16(h));
+        const __m128i q0 = _mm_loadu_si128((const __m128i *)(blk + 2)), q1 = _mm_loadu_si128((const __m128i *)(blk + 18));
+        _mm512_storeu_ps(dst + 32 * b, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0)), d));
+        _mm512_storeu_ps(dst + 32 * b + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1)), d));
+    }
+}
+
+static void dequant_q4_0(const void *src, float *dst, int64_t n) {
+    const uint8_t *s = src;
+    const __m128i m = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+    for (int64_t b = 0; b < n / 32; b++) {
+        const uint8_t *blk = s + (size_t)b * sizeof(r1c_block_q4_0);
+        uint16_t h;
+        memcpy(&h, blk, 2);
+        const __m512 d = _mm512_set1_ps(f16(h));
+        const __m128i v = _mm_loadu_si128((const __m128i *)(blk + 2));
+        const __m128i lo = _mm_sub_epi8(_mm_and_si128(v, m), eight), hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m), eight);
+        _mm512_storeu_ps(dst + 32 * b, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo)), d));
+        _mm512_storeu_ps(dst + 32 * b + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi)), d));
+    }
+}
+
+const r1c_quant_kernels r1c_quant_kernels_vnni = {matvec_q8_0,  matvec_q4_0,  matvec_q4_K, matvec_q6_K, gemm_q8_0,
+                                                   gemm_q4_0,    gemm_q4_K,    gemm_q6_K,   act_q8_0,    dequant_q8_0,
+                                                   dequant_q4_0};

@@ -270,9 +270,13 @@ void r1c_row_to_f32(const r1c_tensor *w, int64_t r, float *dst) {
     case R1C_F32: memcpy(dst, (const float *)w->data + r * k, sizeof(float) * (size_t)k); break;
     case R1C_BF16: K->bf16_to_f32((const uint16_t *)w->data + r * k, dst, k); break;
     case R1C_F16: K->f16_to_f32((const uint16_t *)w->data + r * k, dst, k); break;
-    case R1C_Q8_0: case R1C_Q4_0: case R1C_Q4_K: case R1C_Q6_K:
-        r1c_dequantize_row(w->dtype, (const uint8_t *)w->data + (uint64_t)r * r1c_dtype_row_bytes(w->dtype, (uint64_t)k), dst, k);
+    case R1C_Q8_0: case R1C_Q4_0: case R1C_Q4_K: case R1C_Q6_K: {
+        const uint8_t *src = (const uint8_t *)w->data + (uint64_t)r * r1c_dtype_row_bytes(w->dtype, (uint64_t)k);
+        if (w->dtype == R1C_Q8_0 && K->quant->dequant_q8_0) K->quant->dequant_q8_0(src, dst, k);
+        else if (w->dtype == R1C_Q4_0 && K->quant->dequant_q4_0) K->quant->dequant_q4_0(src, dst, k);
+        else r1c_dequantize_row(w->dtype, src, dst, k);
         break;
+    }
     case R1C_F8_E4M3: {
         const float *srow = w->scale + (r / w->block[0]) * w->scale_cols;
         for (int64_t c = 0; c < k; c += w->block[1]) {
