@@ -362,17 +362,6 @@ static inline __m128i hsum4_epi32(__m512i v0, __m512i v1, __m512i v2, __m512i v3
     return _mm_hadd_epi32(_mm_hadd_epi32(a, b), _mm_hadd_epi32(c, d));
 }
 
-/* llama.cpp's 6-bit scale/min unpacking of a Q4_K block's 12 bytes, as 32-bit words: the
- * eight scales in bytes 0-7 of *sc, the eight mins in bytes 0-7 of *mn */
-static inline void q4_K_scales(const uint8_t *s12, uint64_t *sc, uint64_t *mn) {
-    uint32_t u[3];
-    memcpy(u, s12, 12);
-    const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
-    const uint32_t s_lo = u[0] & k1, s_hi = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
-    const uint32_t m_lo = u[1] & k1, m_hi = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
-    *sc = s_lo | ((uint64_t)s_hi << 32);
-    *mn = m_lo | ((uint64_t)m_hi << 32);
-}
 
 #ifndef Q4K_PF
 #define Q4K_PF 1024 /* software prefetch distance (bytes ahead in each row) */
@@ -389,6 +378,9 @@ static inline __attribute__((always_inline)) void q4_K_rows4(const uint8_t *cons
 #undef SI
 #undef L8
 #undef W2
+    const __m128i kshift = _mm_setr_epi32(0, 0, 0, 4);
+    const __m128i kmask = _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f);
+    const __m128i k3v = _mm_set1_epi32(0x03030303), khi = _mm_setr_epi32(0, -1, 0, -1);
     __m128 acc = _mm_setzero_ps();
     for (int64_t B = 0; B < nsb; B++) {
         const xk4 *x = &xp[B];
@@ -404,12 +396,18 @@ static inline __attribute__((always_inline)) void q4_K_rows4(const uint8_t *cons
             memcpy(&dd2, blk, 4);
             dq |= (uint64_t)(dd2 & 0xffff) << (16 * r);
             mq |= (uint64_t)(dd2 >> 16) << (16 * r);
-            uint64_t sc, mn;
-            q4_K_scales(blk + 4, &sc, &mn);
+            /* the 6-bit scales and mins (llama.cpp's packing) in vector lanes: dwords
+             * [s_lo, s_hi, m_lo, m_hi] from the 12 bytes u0 u1 u2 (the load's last 4 bytes,
+             * quants, are not used) */
+            const __m128i u = _mm_loadu_si128((const __m128i *)(blk + 4));
+            const __m128i X = _mm_srlv_epi32(_mm_shuffle_epi32(u, _MM_SHUFFLE(2, 1, 2, 0)), kshift); /* u0 u2 u1 u2>>4 */
+            const __m128i Y = _mm_shuffle_epi32(u, _MM_SHUFFLE(1, 1, 0, 0));                        /* u0 u0 u1 u1 */
+            const __m128i smq = _mm_or_si128(_mm_and_si128(X, kmask),
+                                             _mm_and_si128(_mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(Y, 6), k3v), 4), khi));
             const __m512i z0 = _mm512_loadu_si512((const void *)(blk + 16)), z1 = _mm512_loadu_si512((const void *)(blk + 80));
             /* nibbles x activations into int16 pairs (at most 2 x 15 x 128: exact), then x the
              * sub-block's scale into int32 (vpmaddwd) */
-            const __m512i sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+            const __m512i sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(smq));
             const __m512i p0 = _mm512_maddubs_epi16(_mm512_and_si512(z0, m4), x->xl0);
             const __m512i p1 = _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(z0, 4), m4), x->xh0);
             const __m512i p2 = _mm512_maddubs_epi16(_mm512_and_si512(z1, m4), x->xl1);
@@ -418,7 +416,7 @@ static inline __attribute__((always_inline)) void q4_K_rows4(const uint8_t *cons
                                                       _mm512_madd_epi16(p1, _mm512_shuffle_epi8(sc16, i23))),
                                      _mm512_add_epi32(_mm512_madd_epi16(p2, _mm512_shuffle_epi8(sc16, i45)),
                                                       _mm512_madd_epi16(p3, _mm512_shuffle_epi8(sc16, i67))));
-            vm[r] = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn)), x->bs2);
+            vm[r] = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(smq, 8)), x->bs2);
         }
         const __m128i sumi = hsum4_epi32(vs[0], vs[1], vs[2], vs[3]);
         const __m128i summ = _mm_hadd_epi32(_mm_hadd_epi32(vm[0], vm[1]), _mm_hadd_epi32(vm[2], vm[3]));
