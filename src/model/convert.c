@@ -364,24 +364,38 @@ static void q6_K_finish(const float *x, r1c_block_q6_K *y, const float *scales, 
         }
 }
 
+/* per-function targets: GCC's push_options / target pragmas; clang's attribute pragma */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpsabi" /* static and inlined: no vector crosses an ABI boundary */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2")
+#endif
 #define KQ_NL 8
 #define KQ_SFX avx2
 #include "convert_kquant.inc"
 #undef KQ_NL
 #undef KQ_SFX
+#if defined(__clang__)
+#pragma clang attribute pop
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2"))), apply_to = function)
+#else
 #pragma GCC pop_options
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2")
+#endif
 #define KQ_NL 16
 #define KQ_SFX avx512
 #include "convert_kquant.inc"
 #undef KQ_NL
 #undef KQ_SFX
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 #pragma GCC diagnostic pop
 #endif
 

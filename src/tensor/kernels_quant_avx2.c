@@ -442,7 +442,7 @@ INLINE void q6_K_rows(const uint8_t *w, size_t rb, const uint8_t *x, const xqk *
             __m256i acc_i = _mm256_slli_epi32(_mm256_madd_epi16(sc, _mm256_load_si256(xp->s16 + B)), 5);
             acc_i = _mm256_sub_epi32(_mm256_setzero_si256(), acc_i);
             for (int h = 0; h < 2; h++) {
-                const __m256i sh = _mm256_permute4x64_epi64(sc, h ? 0xee : 0x44); /* scales 8h..8h+7, both halves */
+                const __m256i sh = h ? _mm256_permute4x64_epi64(sc, 0xee) : _mm256_permute4x64_epi64(sc, 0x44); /* scales 8h..8h+7, both halves */
                 const __m256i l0 = ldu(p + 64 * h), l1 = ldu(p + 64 * h + 32), hb = ldu(p + 128 + 32 * h);
                 const __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m30));
                 const __m256i q1 = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), m30));
