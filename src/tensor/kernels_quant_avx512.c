@@ -8,7 +8,7 @@
  *    = w + 128) and the offset comes back out as -8 (or -128) x the sum of each 4 activations,
  *    prepared once per call: exact for every byte value, -128 included.
  *  Q4_K / Q6_K: the exact integer sums of a super-block, then the super-block's float step.
- * Built with AVX-512 VNNI and VBMI flags; used only when CPUID reports both (the avx512vbmi table). */
+ * Built with AVX-512 VNNI flags; used only when CPUID reports avx512_vnni. */
 #include <immintrin.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -60,6 +60,18 @@ static void prepare_x(const r1c_block_q8_0 *x, int64_t nb, xpair *xp, int bias) 
     }
 }
 
+/* Q4_0: 16 bytes of nibbles per block; two blocks -> [lo_b | lo_b1 | hi_b | hi_b1] (elements
+ * 0-15 of b, of b + 1, then 16-31 of each: prepare_x lays the activations out the same way) */
+static inline __m512i unpack2_q4_0(const uint8_t *b, int two) {
+    const size_t B = sizeof(r1c_block_q4_0);
+    __m256i v = two ? _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b + 2))),
+                                              _mm_loadu_si128((const __m128i *)(b + B + 2)), 1)
+                    : _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)(b + 2)));
+    const __m256i m = _mm256_set1_epi8(0x0f);
+    const __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
 /* Eight rows' vpdpbusd results for one pair of blocks (P[j]: lanes 0-7 the four-element sums of
  * block b, lanes 8-15 those of block b + 1) -> one vector of complete block sums, lane j = row j
  * block b and lane 8 + j = row j block b + 1. Integer adds: exact in any order. */
@@ -86,6 +98,16 @@ static inline __m512i block_sums8(const __m512i P[8], int q4) {
     return merge2(m03, m47, i1, i2);
 }
 
+/* The weight scales of rows j (at byte offsets off[j] from base) for blocks b and b + 1, as f32
+ * in the lanes block_sums8 uses, by one gather (the f16 scale is a block's first 2 bytes). For
+ * Q4_0 this measured faster than the scalar loads Q8_0 uses (whose integer side is idle). */
+static inline __m512 wscales8(const uint8_t *base, __m256i off, int64_t b, size_t bsize, int two) {
+    const __m512i o = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_add_epi32(off, _mm256_set1_epi32((int)(b * bsize)))),
+                                         _mm256_add_epi32(off, _mm256_set1_epi32((int)((b + two) * bsize))), 1);
+    const __m512i g = _mm512_i32gather_epi32(o, base, 1);
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
+}
+
 /* 8 rows r, r + stride, ... (G == 8) or one row (G == 1), Q8_0 or Q4_0 weights, in the canonical
  * order: per block, the exact integer sum, then acc = fma(sum, d_w * d_x, acc). */
 static inline __attribute__((always_inline)) void q_0_rows8(const uint8_t *w, size_t rb, const xpair *xp, int64_t nb,
@@ -94,24 +116,12 @@ static inline __attribute__((always_inline)) void q_0_rows8(const uint8_t *w, si
     const uint8_t *base = w + (size_t)r * rb;
     int32_t offs[8];
     for (int j = 0; j < 8; j++) offs[j] = (int32_t)((size_t)j * (size_t)stride * rb);
+    const __m256i off = _mm256_loadu_si256((const __m256i *)offs);
     __m256 acc = _mm256_setzero_ps();
-    /* Q4_0: byte selector of the two blocks' nibbles in a 36-byte pair [d qs(16) d qs(16)], and
-     * the word selectors of the scale tree (rows j, j+1 -> [b j, b j+1, b1 j, b1 j+1]; then
-     * pairs of those; then [b rows 0-7 | b1 rows 0-7]) */
-    const __m512i qsel = _mm512_set_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                         0, 0, 0, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 17, 16, 15,
-                                         14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2);
-    const __m512i w1 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                        32 + 9, 9, 32 + 0, 0);
-    const __m512i w2 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32 + 3, 32 + 2,
-                                        3, 2, 32 + 1, 32 + 0, 1, 0);
-    const __m512i w3 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32 + 7, 32 + 6, 32 + 5, 32 + 4, 7, 6,
-                                        5, 4, 32 + 3, 32 + 2, 32 + 1, 32 + 0, 3, 2, 1, 0);
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
     for (int64_t p = 0; p < (nb + 1) / 2; p++) {
         const int64_t b = 2 * p;
         const int two = b + 1 < nb;
-        __m512i P[8], VS[8];
+        __m512i P[8];
         uint64_t sd[4] = {0, 0, 0, 0}; /* f16 scales: rows 0-3, 4-7 of block b, then of b + 1 */
         for (int j = 0; j < 8; j++) {
             const uint8_t *wb = base + offs[j] + (size_t)b * bsize;
@@ -123,13 +133,7 @@ static inline __attribute__((always_inline)) void q_0_rows8(const uint8_t *w, si
                 sd[2 + (j >> 2)] |= (uint64_t)h1 << (16 * (j & 3));
             }
             if (q4) {
-                /* one masked 36-byte load holds both blocks (scales included); vpermb pulls
-                 * out the 32 nibble bytes (the mask keeps the load inside the row) */
-                const __m512i V = _mm512_maskz_loadu_epi8(two ? 0xFFFFFFFFFull : 0x3FFFFull, wb);
-                VS[j] = V;
-                const __m256i v = _mm512_castsi512_si256(_mm512_permutexvar_epi8(qsel, V));
-                const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-                P[j] = _mm512_dpbusd_epi32(xp[p].negsum, _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), xp[p].q);
+                P[j] = _mm512_dpbusd_epi32(xp[p].negsum, unpack2_q4_0(wb, two), xp[p].q);
             } else { /* (a missing second block: its activations are 0, so its weights do not matter) */
                 const __m512i wq = two ? load2x32(wb + 2, wb + bsize + 2)
                                        : _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(wb + 2)));
@@ -139,15 +143,8 @@ static inline __attribute__((always_inline)) void q_0_rows8(const uint8_t *w, si
         const __m512 s = _mm512_cvtepi32_ps(block_sums8(P, q4));
         /* (scalar loads of the scales run on the integer side, beside the vector work: cheaper
          * here than a 16-lane gather) */
-        __m512 dw;
-        if (q4) { /* the scales (words 0 and 9 of each row's load) into [rows 0-7 of b | of b + 1] */
-            const __m512i t01 = _mm512_permutex2var_epi16(VS[0], w1, VS[1]), t23 = _mm512_permutex2var_epi16(VS[2], w1, VS[3]);
-            const __m512i t45 = _mm512_permutex2var_epi16(VS[4], w1, VS[5]), t67 = _mm512_permutex2var_epi16(VS[6], w1, VS[7]);
-            const __m512i u03 = _mm512_permutex2var_epi16(t01, w2, t23), u47 = _mm512_permutex2var_epi16(t45, w2, t67);
-            dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(u03, w3, u47)));
-        } else {
-            dw = _mm512_cvtph_ps(_mm256_set_epi64x((long long)sd[3], (long long)sd[2], (long long)sd[1], (long long)sd[0]));
-        }
+        const __m512 dw = q4 ? wscales8(base, off, b, bsize, two)
+                             : _mm512_cvtph_ps(_mm256_set_epi64x((long long)sd[3], (long long)sd[2], (long long)sd[1], (long long)sd[0]));
         const __m512 d = _mm512_mul_ps(dw, dpair(xp[p].d0, xp[p].d1));
         acc = _mm256_fmadd_ps(_mm512_castps512_ps256(s), _mm512_castps512_ps256(d), acc);
         if (two)
