@@ -1049,11 +1049,9 @@ static int wr_zeros(FILE *fp, uint64_t n) {
     return 1;
 }
 
-r1c_status r1c_gguf_writer_finish(r1c_gguf_writer *w) {
-    if (w->streaming)
-        return r1c_error(R1C_ERR_INVALID_ARG, "%s: tensors added without data are written with r1c_gguf_writer_begin", w->path);
-    FILE *fp = fopen(w->path, "wb");
-    if (!fp) return r1c_error(R1C_ERR_IO, "%s: cannot create: %s", w->path, strerror(errno));
+/* The header: magic, version, counts, metadata, tensor records (offsets from the sizes, each
+ * tensor padded to the alignment), then padding up to the data section. 1 when written. */
+static int write_header(const r1c_gguf_writer *w, FILE *fp) {
     const uint64_t A = w->alignment;
     int ok = wr(fp, "GGUF", 4) && wr_u32(fp, 3) && wr_u64(fp, w->n_t) && wr_u64(fp, w->n_kv);
     uint64_t pos = 24;
@@ -1073,6 +1071,16 @@ r1c_status r1c_gguf_writer_finish(r1c_gguf_writer *w) {
         off += (t->nbytes + A - 1) / A * A;
     }
     ok = ok && wr_zeros(fp, (A - pos % A) % A);
+    return ok;
+}
+
+r1c_status r1c_gguf_writer_finish(r1c_gguf_writer *w) {
+    if (w->streaming)
+        return r1c_error(R1C_ERR_INVALID_ARG, "%s: tensors added without data are written with r1c_gguf_writer_begin", w->path);
+    FILE *fp = fopen(w->path, "wb");
+    if (!fp) return r1c_error(R1C_ERR_IO, "%s: cannot create: %s", w->path, strerror(errno));
+    const uint64_t A = w->alignment;
+    int ok = write_header(w, fp);
     for (uint64_t i = 0; ok && i < w->n_t; i++) {
         const wtensor *t = &w->t[i];
         ok = wr(fp, t->data, (size_t)t->nbytes) && wr_zeros(fp, (A - t->nbytes % A) % A);
@@ -1110,25 +1118,7 @@ r1c_status r1c_gguf_writer_begin(r1c_gguf_writer *w) {
     FILE *fp = fopen(w->path, "wb");
     if (!fp) return r1c_error(R1C_ERR_IO, "%s: cannot create: %s", w->path, strerror(errno));
     w->streaming = 1;
-    const uint64_t A = w->alignment;
-    int ok = wr(fp, "GGUF", 4) && wr_u32(fp, 3) && wr_u64(fp, w->n_t) && wr_u64(fp, w->n_kv);
-    uint64_t pos = 24;
-    for (uint64_t i = 0; ok && i < w->n_kv; i++) {
-        size_t kn = strlen(w->kv[i].key);
-        ok = wr_u64(fp, kn) && wr(fp, w->kv[i].key, kn) && wr(fp, w->kv[i].val, w->kv[i].val_n);
-        pos += 8 + kn + w->kv[i].val_n;
-    }
-    uint64_t off = 0;
-    for (uint64_t i = 0; ok && i < w->n_t; i++) {
-        const wtensor *t = &w->t[i];
-        size_t nl = strlen(t->name);
-        ok = wr_u64(fp, nl) && wr(fp, t->name, nl) && wr_u32(fp, (uint64_t)t->n_dims);
-        for (int d = 0; ok && d < t->n_dims; d++) ok = wr_u64(fp, t->ne[d]);
-        ok = ok && wr_u32(fp, (uint64_t)r1c_gguf_ggml_type_of(t->dtype)) && wr_u64(fp, off);
-        pos += 8 + nl + 4 + 8 * (uint64_t)t->n_dims + 4 + 8;
-        off += (t->nbytes + A - 1) / A * A;
-    }
-    ok = ok && wr_zeros(fp, (A - pos % A) % A);
+    const int ok = write_header(w, fp);
     w->fp = fp;
     w->cur = w->cur_done = 0;
     if (!ok) return r1c_error(R1C_ERR_IO, "%s: write failed: %s", w->path, strerror(errno));

@@ -247,6 +247,24 @@ static inline __attribute__((always_inline)) void gemm_tile(const uint8_t *panel
     for (int t = 0; t < tt; t++) _mm512_mask_storeu_ps(y + (t0 + t) * ldy, rows, Y[t]);
 }
 
+/* token tiles t0 = from, from + n, ... below to, then the remainder (1..n-1 tokens) as a
+ * constant, so each tile size compiles to its own unrolled code; call(tt) sees t0 */
+#define TILE_SWITCH(from, to, n, call)                                                                   \
+    do {                                                                                                 \
+        int64_t t0 = (from);                                                                             \
+        for (; t0 + (n) <= (to); t0 += (n)) call(n);                                                     \
+        switch ((to) - t0) {                                                                             \
+        case 7: call(7); break;                                                                          \
+        case 6: call(6); break;                                                                          \
+        case 5: call(5); break;                                                                          \
+        case 4: call(4); break;                                                                          \
+        case 3: call(3); break;                                                                          \
+        case 2: call(2); break;                                                                          \
+        case 1: call(1); break;                                                                          \
+        default: break;                                                                                  \
+        }                                                                                                \
+    } while (0)
+
 /* Cache blocking: every panel of the call is packed first (the weights are read from memory
  * once), then tokens go in blocks of about 256 KB of activations (kept in L2) across all the
  * panels. */
@@ -275,18 +293,9 @@ static void gemm_q_0(int q4, const void *w, size_t rb, const r1c_qgemm_act *x, f
             const __mmask16 rows = (__mmask16)((1u << nr) - 1);
             const uint8_t *panel = panels + (size_t)p * pbytes;
             float *yp = y + 16 * p;
-            int64_t t0 = tb0;
-            for (; t0 + GEMM_TT <= tb1; t0 += GEMM_TT) gemm_tile(panel, x, t0, GEMM_TT, bias, yp, ldy, rows);
-            switch (tb1 - t0) {
-            case 7: gemm_tile(panel, x, t0, 7, bias, yp, ldy, rows); break;
-            case 6: gemm_tile(panel, x, t0, 6, bias, yp, ldy, rows); break;
-            case 5: gemm_tile(panel, x, t0, 5, bias, yp, ldy, rows); break;
-            case 4: gemm_tile(panel, x, t0, 4, bias, yp, ldy, rows); break;
-            case 3: gemm_tile(panel, x, t0, 3, bias, yp, ldy, rows); break;
-            case 2: gemm_tile(panel, x, t0, 2, bias, yp, ldy, rows); break;
-            case 1: gemm_tile(panel, x, t0, 1, bias, yp, ldy, rows); break;
-            default: break;
-            }
+#define Q0_CALL(tt) gemm_tile(panel, x, t0, tt, bias, yp, ldy, rows)
+            TILE_SWITCH(tb0, tb1, GEMM_TT, Q0_CALL);
+#undef Q0_CALL
         }
     }
     free(panels);
@@ -530,6 +539,7 @@ static void matvec_q6_K(const void *w, size_t rb, const void *xq, float *y, int6
  *    activation sum of s), sumi = sum of sc_s x that (vpmulld); y = y + a x sumi.
  * Register tile: 16 rows x 8 tokens. */
 #define KT 8
+_Static_assert(GEMM_TT == 8 && KT == 8, "TILE_SWITCH spells out remainders 1..7");
 #define Q4K_PANEL (8 * 8 * 64 + 8 * 64 + 4 * 64 + 2 * 64) /* W, sc, min pairs, d, dmin */
 #define Q6K_PANEL (16 * 4 * 64 + 16 * 64 + 64)            /* W, sc, d */
 
@@ -660,21 +670,6 @@ static inline __attribute__((always_inline)) void q6_K_tile(const uint8_t *panel
     for (int t = 0; t < tt; t++) _mm512_mask_storeu_ps(y + t * ldy, rows, Y[t]);
 }
 
-#define TILE_SWITCH(call_full, call_n)                                                                    \
-    do {                                                                                                 \
-        int64_t t0 = 0;                                                                                  \
-        for (; t0 + KT <= T; t0 += KT) call_full;                                                        \
-        switch (T - t0) {                                                                                \
-        case 7: call_n(7); break;                                                                        \
-        case 6: call_n(6); break;                                                                        \
-        case 5: call_n(5); break;                                                                        \
-        case 4: call_n(4); break;                                                                        \
-        case 3: call_n(3); break;                                                                        \
-        case 2: call_n(2); break;                                                                        \
-        case 1: call_n(1); break;                                                                        \
-        default: break;                                                                                  \
-        }                                                                                                \
-    } while (0)
 
 static void gemm_q4_K(const void *w, size_t rb, const void *xq, size_t xrb, int T, int64_t k, float *y, int64_t ldy,
                       int64_t n) {
@@ -704,7 +699,7 @@ static void gemm_q4_K(const void *w, size_t rb, const void *xq, size_t xrb, int 
         const __mmask16 rows = (__mmask16)((1u << nr) - 1);
         pack_q4_K((const uint8_t *)w + (size_t)r0 * rb, rb, nr, nsb, panel);
 #define Q4K_CALL(tt) q4_K_tile(panel, nsb, (const uint8_t *)xq + (size_t)t0 * xrb, xrb, xs2 + (size_t)t0 * nsb * 4, tt, y + t0 * ldy + r0, ldy, rows)
-        TILE_SWITCH(Q4K_CALL(KT), Q4K_CALL);
+        TILE_SWITCH(0, T, KT, Q4K_CALL);
 #undef Q4K_CALL
     }
     free(panel);
@@ -725,7 +720,7 @@ static void gemm_q6_K(const void *w, size_t rb, const void *xq, size_t xrb, int 
         const __mmask16 rows = (__mmask16)((1u << nr) - 1);
         pack_q6_K((const uint8_t *)w + (size_t)r0 * rb, rb, nr, nsb, panel);
 #define Q6K_CALL(tt) q6_K_tile(panel, nsb, (const uint8_t *)xq + (size_t)t0 * xrb, xrb, tt, y + t0 * ldy + r0, ldy, rows)
-        TILE_SWITCH(Q6K_CALL(KT), Q6K_CALL);
+        TILE_SWITCH(0, T, KT, Q6K_CALL);
 #undef Q6K_CALL
     }
     free(panel);
