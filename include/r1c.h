@@ -94,6 +94,7 @@ typedef struct r1c_model_info {
     int n_experts, n_experts_used, n_shared_experts;
     int n_mtp_layers, n_mtp_declared; /* loaded / in config.json */
     int fp8;                          /* block-scaled FP8 weights */
+    int n_packed; /* Q8_0 / Q4_0 matrices stored row-interleaved at load for the kernels in use */
 } r1c_model_info;
 
 void r1c_model_get_info(const r1c_model *m, r1c_model_info *info);

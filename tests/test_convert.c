@@ -27,6 +27,7 @@
 #include "io/safetensors.h"
 #include "model/convert.h"
 #include "r1c.h"
+#include "tensor/kernels.h"
 #include "tensor/quant.h"
 #include "test_util.h"
 
@@ -51,31 +52,55 @@ static int files_equal(const char *a, const char *b) {
     return eq;
 }
 
-/* logits of every position for ids (malloc'd n * vocab); NULL on failure (reported) */
-static float *logits_of(const char *model, const int32_t *ids, int n, int *vocab) {
+/* logits of every position for ids (malloc'd n * vocab); NULL on failure (reported). how: load
+ * with mmap (no row interleaving), evaluate one token at a time, run on kernel set isa; *n_packed:
+ * how many matrices the load stored row-interleaved. */
+typedef struct how {
+    int use_mmap, decode;
+    const char *isa;
+    int *n_packed;
+} how;
+
+static float *logits_how(const char *model, const int32_t *ids, int n, int *vocab, how h) {
     r1c_model *m;
-    r1c_load_params lp = {0};
+    r1c_load_params lp = {.use_mmap = h.use_mmap};
     if (r1c_model_load(model, &lp, &m) != R1C_OK) {
         CHECK(0, "load %s: %s", model, r1c_last_error());
         return NULL;
     }
+    r1c_model_info info;
+    r1c_model_get_info(m, &info);
+    if (h.n_packed) *h.n_packed = info.n_packed;
+    char isa0[32];
+    snprintf(isa0, sizeof isa0, "%s", r1c_kernel_isa());
+    if (h.isa) CHECK(r1c_force_kernel_isa(h.isa) == R1C_OK, "%s", r1c_last_error());
     r1c_ctx *c;
     r1c_ctx_params cp = {.n_ctx = n, .n_threads = 2, .n_batch = n};
     float *out = NULL;
     if (r1c_ctx_new(m, &cp, &c) == R1C_OK) {
-        if (r1c_eval(c, ids, n, 1) == R1C_OK) {
-            *vocab = r1c_model_n_vocab(m);
-            out = xmalloc(sizeof(float) * (size_t)n * (size_t)*vocab);
-            for (int i = 0; i < n; i++) memcpy(out + (size_t)i * *vocab, r1c_logits(c, i), sizeof(float) * (size_t)*vocab);
-        } else {
+        *vocab = r1c_model_n_vocab(m);
+        out = xmalloc(sizeof(float) * (size_t)n * (size_t)*vocab);
+        int ok = 1;
+        for (int i = 0; ok && i < n; i++) { /* decode: one eval per token; prefill: one for all */
+            if (h.decode || i == 0) ok = (h.decode ? r1c_eval(c, ids + i, 1, 1) : r1c_eval(c, ids, n, 1)) == R1C_OK;
+            if (ok) memcpy(out + (size_t)i * *vocab, r1c_logits(c, h.decode ? -1 : i), sizeof(float) * (size_t)*vocab);
+        }
+        if (!ok) {
             CHECK(0, "eval %s: %s", model, r1c_last_error());
+            free(out);
+            out = NULL;
         }
         r1c_ctx_free(c);
     } else {
         CHECK(0, "ctx %s: %s", model, r1c_last_error());
     }
+    if (h.isa) r1c_force_kernel_isa(isa0);
     r1c_model_free(m);
     return out;
+}
+
+static float *logits_of(const char *model, const int32_t *ids, int n, int *vocab) {
+    return logits_how(model, ids, n, vocab, (how){0});
 }
 
 static double max_diff(const float *a, const float *b, size_t n, int *finite) {
@@ -372,6 +397,27 @@ static void make_k256(const char *dir) {
     for (int i = 0; i < n; i++) free(bufs[i]);
 }
 
+/* Q8_0 / Q4_0 matrices stored row-interleaved at load (when the kernels have that layout) give
+ * the logits of the file's own layout bit for bit: mapped (not interleaved), token by token,
+ * and on the portable kernels, which read the interleaved rows one by one. */
+static void check_packed(const char *model, const float *read, int V) {
+    const r1c_quant_kernels *Q = r1c_kernels_get()->quant;
+    int np = -1, np_map = -1, v = 0;
+    float *map = logits_how(model, IDS, 12, &v, (how){.use_mmap = 1, .n_packed = &np_map});
+    float *dec = logits_how(model, IDS, 12, &v, (how){.decode = 1});
+    float *gen = logits_how(model, IDS, 12, &v, (how){.isa = "generic", .n_packed = &np});
+    float *gdec = logits_how(model, IDS, 12, &v, (how){.isa = "generic", .decode = 1});
+    const size_t bytes = sizeof(float) * 12 * (size_t)V;
+    fprintf(stderr, "  %s: %d matrices row-interleaved at load\n", model, np);
+    CHECK(Q->q4_0_r16 ? np > 0 : np == 0, "%s: %d matrices interleaved with kernels %s", model, np, r1c_kernel_isa());
+    CHECK(np_map == 0, "%s: a mapped file was rewritten (%d matrices)", model, np_map);
+    CHECK(map && !memcmp(read, map, bytes), "%s: interleaved logits differ from the mapped file's", model);
+    CHECK(dec && !memcmp(read, dec, bytes), "%s: interleaved decode differs from prefill", model);
+    CHECK(gen && !memcmp(read, gen, bytes), "%s: portable kernels on interleaved rows differ", model);
+    CHECK(gdec && !memcmp(read, gdec, bytes), "%s: portable decode on interleaved rows differs", model);
+    free(map), free(dec), free(gen), free(gdec);
+}
+
 static void test_quantize_models(void) {
     /* loose bounds on max |logit diff| against the f32 model, per type */
     static const double BOUND[8] = {1e-5, 0.05, 0.2, 0.5, 2.5, 1.5, 1.5, 0.7};
@@ -397,6 +443,7 @@ static void test_quantize_models(void) {
                     st.n_fallback, (double)st.out_bytes / 1024);
             CHECK(fin && d <= BOUND[k], "%s %s: logits differ by %g (bound %g)", models[mi], r1c_ftype_name(ALL[k]), d, BOUND[k]);
             if (mi == 2 && k >= 4) CHECK(st.n_fallback == 0, "k256 %s: %d fallbacks", r1c_ftype_name(ALL[k]), st.n_fallback);
+            if (ALL[k] == R1C_FTYPE_Q8_0 || ALL[k] == R1C_FTYPE_Q4_0) check_packed(out, q, v);
             r1c_gguf g;
             if (r1c_gguf_open(out, 0, &g) == R1C_OK) {
                 uint32_t ft = 999, qv = 0;

@@ -1165,6 +1165,125 @@ static void test_ops(void) {
     free(e.scratch[0]), free(e.scratch[1]);
 }
 
+/* Row-interleaved Q8_0 / Q4_0 (quant.h's R16 layout): packing then unpacking gives every row's
+ * bytes back; each table's R16 kernels (and the portable path ops.c takes for tables without them,
+ * or for row ranges that split a group of 16) give the canonical dot of the plain rows bit for bit:
+ * the matrix-vector kernel directly on group counts that exercise its 4-stream and single-group
+ * paths and its heap path (k > 32768), and r1c_matmul (the GEMM: 19 tokens, two full tiles and a
+ * partial one; decode) beside a plain job whose 21 rows shift the packed job off the 16-row grid. */
+static void test_packed(void) {
+    uint64_t seed = 0x9ac4ed;
+    static const int64_t KS[] = {32, 96, 1056, 33792}, NS[] = {16, 48, 64, 80, 208};
+    int direct = 0;
+    for (int ti = 0; ti < 2; ti++) {
+        const r1c_dtype wt = ti ? R1C_Q4_0 : R1C_Q8_0;
+        for (int ki = 0; ki < 4; ki++)
+            for (int ni = 0; ni < 5; ni++) {
+                const int64_t k = KS[ki], n = NS[ni], nb = k / 32;
+                if (k > 2000 && n > 64) continue;
+                const size_t rb = (size_t)r1c_dtype_row_bytes(wt, (uint64_t)k);
+                uint8_t *w = xmalloc(rb * (size_t)n), *pk = xmalloc(rb * (size_t)n), *tmp = xmalloc(16 * rb), *row = xmalloc(rb);
+                uint8_t *xq = xmalloc((size_t)r1c_dtype_row_bytes(R1C_Q8_0, (uint64_t)k));
+                for (int64_t r = 0; r < n; r++) fill_weight_blocks(wt, w + (size_t)r * rb, nb, &seed);
+                fill_act_blocks(R1C_Q8_0, xq, nb, &seed);
+                memcpy(pk, w, rb * (size_t)n);
+                r1c_quant_pack_rows(wt, pk, n, k, tmp);
+                CHECK(r1c_quant_packable(wt, n, k) && (n == 16 || memcmp(pk, w, rb * (size_t)n) != 0), "%s: packing changed nothing",
+                      r1c_dtype_name(wt));
+                int back = 0;
+                for (int64_t r = 0; r < n; r++) {
+                    r1c_quant_unpack_row(wt, pk, k, r, row);
+                    back += memcmp(row, w + (size_t)r * rb, rb) != 0;
+                }
+                CHECK(back == 0, "%s k=%lld n=%lld: %d rows differ after pack + unpack", r1c_dtype_name(wt), (long long)k, (long long)n,
+                      back);
+                float *ref = xmalloc(sizeof(float) * (size_t)n), *y = xmalloc(sizeof(float) * (size_t)n);
+                for (int64_t r = 0; r < n; r++) ref[r] = r1c_quant_dot(wt, w + (size_t)r * rb, xq, k);
+                for (int i = 0; i < N_ISA; i++) {
+                    const r1c_kernels *K = r1c_kernels_by_name(ISA_NAMES[i]);
+                    r1c_qmatvec_fn f = K ? (ti ? K->quant->q4_0_r16 : K->quant->q8_0_r16) : NULL;
+                    if (!f) continue;
+                    for (int64_t r = 0; r < n; r++) y[r] = float_of(SENTINEL);
+                    f(pk, rb, xq, y, k, n);
+                    int bad = 0;
+                    for (int64_t r = 0; r < n; r++) bad += bits_of(y[r]) != bits_of(ref[r]);
+                    CHECK(bad == 0, "%s %s R16 k=%lld n=%lld: %d rows differ from the canonical dot", ISA_NAMES[i], r1c_dtype_name(wt),
+                          (long long)k, (long long)n, bad);
+                    direct++;
+                }
+                free(w), free(pk), free(tmp), free(row), free(xq), free(ref), free(y);
+            }
+    }
+
+    exec2 e;
+    exec2_init(&e);
+    char isa_default[32];
+    snprintf(isa_default, sizeof isa_default, "%s", r1c_kernel_isa());
+    enum { T = 19, NJ = 3 };
+    const int64_t K = 480;
+    r1c_tensor W[NJ] = {make_qweight(R1C_Q8_0, 21, K, &seed), make_qweight(R1C_Q4_0, 64, K, &seed),
+                        make_qweight(R1C_Q8_0, 320, K, &seed)};
+    float *ref[NJ], *Y[NJ];
+    float *x = xmalloc(sizeof(float) * (size_t)(T * K));
+    for (int64_t j = 0; j < T * K; j++) x[j] = (float)gauss(&seed);
+    uint8_t *xq = xmalloc((size_t)r1c_dtype_row_bytes(R1C_Q8_0, (uint64_t)K));
+    for (int j = 0; j < NJ; j++) {
+        const int64_t rows = W[j].shape[0];
+        const size_t rb = (size_t)r1c_dtype_row_bytes(W[j].dtype, (uint64_t)K);
+        ref[j] = xmalloc(sizeof(float) * (size_t)(T * rows));
+        Y[j] = xmalloc(sizeof(float) * (size_t)(T * rows));
+        for (int t = 0; t < T; t++) {
+            r1c_quantize_act(R1C_Q8_0, x + t * K, xq, K);
+            for (int64_t r = 0; r < rows; r++) ref[j][t * rows + r] = r1c_quant_dot(W[j].dtype, (const uint8_t *)W[j].data + (size_t)r * rb, xq, K);
+        }
+    }
+    /* row_to_f32 of a packed row: the plain row's dequantisation */
+    float *plain = xmalloc(sizeof(float) * (size_t)K), *got = xmalloc(sizeof(float) * (size_t)K);
+    const size_t rb1 = (size_t)r1c_dtype_row_bytes(R1C_Q4_0, (uint64_t)K);
+    r1c_dequantize_row(R1C_Q4_0, (const uint8_t *)W[1].data + 37 * rb1, plain, K);
+    for (int j = 1; j < NJ; j++) {
+        void *tmp = xmalloc(16 * (size_t)r1c_dtype_row_bytes(W[j].dtype, (uint64_t)K));
+        r1c_quant_pack_rows(W[j].dtype, (void *)W[j].data, W[j].shape[0], K, tmp);
+        W[j].packed = 1;
+        free(tmp);
+    }
+    r1c_row_to_f32(&W[1], 37, got);
+    CHECK(memcmp(plain, got, sizeof(float) * (size_t)K) == 0, "r1c_row_to_f32 of a packed Q4_0 row differs");
+    int tables = 0;
+    for (int i = 0; i < N_ISA; i++) {
+        if (!r1c_kernels_by_name(ISA_NAMES[i])) continue;
+        CHECK(r1c_force_kernel_isa(ISA_NAMES[i]) == R1C_OK, "cannot select %s", ISA_NAMES[i]);
+        tables++;
+        for (int nt = 1; nt <= 2; nt++)
+            for (int mode = 0; mode < 2; mode++) { /* the batch; token by token */
+                e.ex.n_threads = nt;
+                for (int j = 0; j < NJ; j++)
+                    for (int64_t q = 0; q < T * W[j].shape[0]; q++) Y[j][q] = float_of(SENTINEL);
+                for (int t = 0; t < (mode ? T : 1); t++) {
+                    r1c_mm_job jobs[NJ];
+                    for (int j = 0; j < NJ; j++)
+                        jobs[j] = (r1c_mm_job){.w = &W[j], .y = Y[j] + (mode ? t * W[j].shape[0] : 0), .ldy = W[j].shape[0]};
+                    r1c_matmul(&e.ex, jobs, NJ, x + (mode ? t * K : 0), K, mode ? 1 : T);
+                }
+                for (int j = 0; j < NJ; j++) {
+                    int bad = 0;
+                    for (int64_t q = 0; q < T * W[j].shape[0]; q++) bad += bits_of(Y[j][q]) != bits_of(ref[j][q]);
+                    CHECK(bad == 0, "%s, %d threads, %s: packed job %d (%s): %d outputs differ from the canonical dot", ISA_NAMES[i], nt,
+                          mode ? "token by token" : "batch", j, r1c_dtype_name(W[j].dtype), bad);
+                }
+            }
+        float *y = xmalloc(sizeof(float) * 64);
+        r1c_matvec_rows(&W[1], x + 5 * K, y, 3, 62);
+        CHECK(memcmp(y, ref[1] + 5 * 64 + 3, sizeof(float) * 59) == 0, "%s: r1c_matvec_rows on packed rows 3..61 differs", ISA_NAMES[i]);
+        free(y);
+    }
+    CHECK(r1c_force_kernel_isa(isa_default) == R1C_OK, "cannot restore %s", isa_default);
+    printf("packed Q8_0/Q4_0: %d direct kernel runs, r1c_matmul under %d tables, compared bit for bit\n", direct, tables);
+    for (int j = 0; j < NJ; j++) free((void *)W[j].data), free(ref[j]), free(Y[j]);
+    free(x), free(xq), free(plain), free(got);
+    free(e.scratch[0]), free(e.scratch[1]);
+}
+
 /* Each table's activation quantiser (r1c_quant_kernels.act_q8_0) against r1c_quantize_row, byte
  * for byte: random rows, exact ties (x / d = k + 0.5), zeros, subnormals, NaN and infinities. */
 static void test_act_tables(void) {
@@ -1257,6 +1376,7 @@ int main(void) {
     /* 5 */
     test_kernel_tables(0);
     test_act_tables();
+    test_packed();
     /* 6 */
     test_ops();
     /* 5, rows at odd addresses: last, since a kernel that reads block fields through misaligned

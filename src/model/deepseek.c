@@ -67,7 +67,8 @@ static r1c_status bind_layer(r1c_model *m, int l, r1c_ds_layer *L) {
     r1c_status st;
 #define MAT(field, rows, cols, ...)                                                \
     snprintf(n, sizeof n, __VA_ARGS__);                                            \
-    if ((st = r1c_bind_matrix(m, n, rows, cols, &(field))) != R1C_OK) return st
+    if ((st = r1c_bind_matrix(m, n, rows, cols, &(field))) != R1C_OK) return st; \
+    r1c_model_matmul_only(field)
 #define VEC(field, len, ...)                                                       \
     snprintf(n, sizeof n, __VA_ARGS__);                                            \
     if ((st = r1c_bind_vector(m, n, len, &(field))) != R1C_OK) return st
@@ -81,7 +82,9 @@ static r1c_status bind_layer(r1c_model *m, int l, r1c_ds_layer *L) {
     }
     MAT(L->wkv_a, kvl + rope, D, "model.layers.%d.self_attn.kv_a_proj_with_mqa.weight", l);
     VEC(L->kv_a_norm, kvl, "model.layers.%d.self_attn.kv_a_layernorm.weight", l);
-    MAT(L->wkv_b, H * (c->qk_nope_head_dim + vd), kvl, "model.layers.%d.self_attn.kv_b_proj.weight", l);
+    /* (kv_b is also read by rows: decode absorbs it into the query and the output) */
+    snprintf(n, sizeof n, "model.layers.%d.self_attn.kv_b_proj.weight", l);
+    if ((st = r1c_bind_matrix(m, n, H * (c->qk_nope_head_dim + vd), kvl, &L->wkv_b)) != R1C_OK) return st;
     MAT(L->wo, D, H * vd, "model.layers.%d.self_attn.o_proj.weight", l);
     VEC(L->ffn_norm, D, "model.layers.%d.post_attention_layernorm.weight", l);
     if (!is_moe_layer(c, l)) {
@@ -174,6 +177,7 @@ static r1c_status ds_bind(r1c_model *m) {
     if ((st = r1c_bind_vector(m, "model.norm.weight", D, &m->final_norm)) != R1C_OK) return st;
     if (c->tie_word_embeddings) m->lm_head = m->embed;
     else if ((st = r1c_bind_matrix(m, "lm_head.weight", V, D, &m->lm_head)) != R1C_OK) return st;
+    else r1c_model_matmul_only(m->lm_head);
     /* multi-token-prediction layers (used for speculative decoding later): loaded when present */
     int64_t mtp_bytes = 0, before = m->weight_bytes;
     for (int i = 0; i < c->num_nextn_predict_layers; i++) {

@@ -32,7 +32,8 @@ static r1c_status bind_layer(r1c_model *m, int l, r1c_dense_layer *L) {
     r1c_status st;
 #define MAT(field, suffix, rows, cols)                                             \
     snprintf(n, sizeof n, "model.layers.%d.%s.weight", l, suffix);                 \
-    if ((st = r1c_bind_matrix(m, n, rows, cols, &L->field)) != R1C_OK) return st
+    if ((st = r1c_bind_matrix(m, n, rows, cols, &L->field)) != R1C_OK) return st; \
+    r1c_model_matmul_only(L->field)
 #define VEC(field, suffix, len)                                                    \
     snprintf(n, sizeof n, "model.layers.%d.%s", l, suffix);                        \
     if ((st = r1c_bind_vector(m, n, len, &L->field)) != R1C_OK) return st
@@ -109,6 +110,8 @@ static r1c_status dense_bind(r1c_model *m) {
         m->lm_head = m->embed;
     } else if ((st = r1c_bind_matrix(m, "lm_head.weight", V, D, &m->lm_head)) != R1C_OK) {
         return st;
+    } else {
+        r1c_model_matmul_only(m->lm_head);
     }
     /* a decode step reads every weight once, but only one row of the embedding table */
     m->decode_bytes = m->weight_bytes - (c->tie_word_embeddings ? 0 : (int64_t)m->embed->nbytes);

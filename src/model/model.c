@@ -10,6 +10,8 @@
 #include "../base/error.h"
 #include "../base/file.h"
 #include "../base/mem.h"
+#include "../tensor/kernels.h"
+#include "../tensor/quant.h"
 
 static const r1c_arch *const g_archs[] = {&r1c_arch_qwen2, &r1c_arch_llama, &r1c_arch_deepseek_v2, &r1c_arch_deepseek_v3};
 
@@ -161,6 +163,57 @@ r1c_status r1c_bind_vector(r1c_model *m, const char *name, int64_t n, const floa
     return R1C_OK;
 }
 
+void r1c_model_matmul_only(const r1c_tensor *t) {
+    if (t) ((r1c_tensor *)t)->packed = -1; /* a view in the model's own table (add_bound) */
+}
+
+static int by_data(const void *a, const void *b) {
+    const r1c_tensor *x = *(const r1c_tensor *const *)a, *y = *(const r1c_tensor *const *)b;
+    return (uintptr_t)x->data < (uintptr_t)y->data ? -1 : (uintptr_t)x->data > (uintptr_t)y->data;
+}
+
+/* The marked matrices, rewritten in place (the memory is the model's: read, not mapped), one
+ * matrix per task on all threads. Bytes bound more than once are packed once, and only when
+ * every view of them is marked (a tied embedding table is read by rows). */
+static r1c_status pack_marked(r1c_model *m) {
+    const char *env = getenv("R1C_PACK");
+    const r1c_quant_kernels *Q = r1c_kernels_get()->quant;
+    const int on = !m->use_mmap && Q->q4_0_r16 && Q->q8_0_r16 && !(env && strcmp(env, "0") == 0);
+    r1c_tensor **order = on ? malloc(sizeof *order * (size_t)(m->n_bound ? m->n_bound : 1)) : NULL;
+    if (on && !order) return r1c_error(R1C_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < m->n_bound; i++) {
+        r1c_tensor *t = &m->bound[i];
+        if (t->packed == -1)
+            t->packed = on && t->n_dims == 2 && r1c_quant_packable(t->dtype, t->shape[0], t->shape[1]) ? 1 : 0;
+        if (order) order[i] = t;
+    }
+    if (!on) return R1C_OK;
+    qsort(order, (size_t)m->n_bound, sizeof *order, by_data);
+    for (int i = 0, j; i < m->n_bound; i = j) { /* runs of views of the same bytes */
+        int all = 1;
+        for (j = i; j < m->n_bound && order[j]->data == order[i]->data; j++) all &= order[j]->packed == 1;
+        for (int v = i; v < j; v++) order[v]->packed = !all ? 0 : v == i ? 1 : 2; /* 2: packed by view i */
+    }
+    int failed = 0;
+#pragma omp parallel for schedule(dynamic, 1) reduction(| : failed)
+    for (int i = 0; i < m->n_bound; i++) {
+        r1c_tensor *t = &m->bound[i];
+        if (t->packed != 1) continue;
+        const uint64_t rb = r1c_dtype_row_bytes(t->dtype, (uint64_t)t->shape[1]);
+        void *tmp = malloc(R1C_PACK_ROWS * rb);
+        if (!tmp) {
+            failed = 1;
+            continue;
+        }
+        r1c_quant_pack_rows(t->dtype, (void *)t->data, t->shape[0], t->shape[1], tmp);
+        free(tmp);
+    }
+    for (int i = 0; i < m->n_bound; i++)
+        if (m->bound[i].packed == 2) m->bound[i].packed = 1;
+    free(order);
+    return failed ? r1c_error(R1C_ERR_NOMEM, "%s: out of memory while laying out the weights", m->dir) : R1C_OK;
+}
+
 r1c_status r1c_model_load(const char *dir, const r1c_load_params *params, r1c_model **out) {
     *out = NULL;
     if (!dir) return r1c_error(R1C_ERR_INVALID_ARG, "no model directory given");
@@ -201,6 +254,7 @@ r1c_status r1c_model_load(const char *dir, const r1c_load_params *params, r1c_mo
         m->bound = calloc((size_t)cap, sizeof *m->bound);
         m->cap_bound = m->bound ? cap : 0;
         st = m->bound ? m->arch->bind(m) : r1c_error(R1C_ERR_NOMEM, "out of memory");
+        if (st == R1C_OK) st = pack_marked(m);
     }
     if (st != R1C_OK) {
         r1c_model_free(m);
@@ -253,6 +307,7 @@ void r1c_model_get_info(const r1c_model *m, r1c_model_info *info) {
     for (int i = 0; i < c->n_eos && i < 8; i++) info->eos_ids[i] = c->eos_token_id[i];
     info->use_mmap = m->use_mmap;
     info->file_type = m->file_type;
+    for (int i = 0; i < m->n_bound; i++) info->n_packed += m->bound[i].packed == 1;
     if (c->is_deepseek) {
         const int64_t L = c->num_hidden_layers, H = c->num_attention_heads;
         info->mla = 1;

@@ -72,6 +72,11 @@ r1c_status r1c_bind_matrix(r1c_model *m, const char *name, int64_t rows, int64_t
 /* A vector of n, widened to an owned f32 array. */
 r1c_status r1c_bind_vector(r1c_model *m, const char *name, int64_t n, const float **out);
 int r1c_model_has_tensor(const r1c_model *m, const char *name);
+/* Marks a bound matrix the forward pass reads only through r1c_matmul (never row by row): after
+ * binding, such Q8_0 / Q4_0 matrices are stored row-interleaved (quant.h) when the kernels in
+ * use have kernels for that layout and the weights were read into memory (a mapped file is left
+ * as it is; R1C_PACK=0 turns it off, to compare). */
+void r1c_model_matmul_only(const r1c_tensor *t);
 /* Hands an r1c_alloc'd buffer to the model, freed with it (frees p on failure). */
 r1c_status r1c_model_own(r1c_model *m, void *p);
 

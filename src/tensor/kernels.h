@@ -54,6 +54,10 @@ typedef struct r1c_quant_kernels {
     /* one Q8_0 / Q4_0 row of n to f32, bit-equal to r1c_dequantize_row (NULL: that) */
     void (*dequant_q8_0)(const void *src, float *dst, int64_t n);
     void (*dequant_q4_0)(const void *src, float *dst, int64_t n);
+    /* Row-interleaved Q8_0 / Q4_0 weights (quant.h's R16 layout): w at the first row of a group
+     * of 16, n a multiple of 16, otherwise as above. NULL: ops.c unpacks row by row (portable). */
+    r1c_qmatvec_fn q8_0_r16, q4_0_r16;
+    r1c_qgemm_fn gemm_q8_0_r16, gemm_q4_0_r16;
 } r1c_quant_kernels;
 
 typedef struct r1c_kernels {

@@ -217,9 +217,32 @@ static void pack_panel(int q4, const uint8_t *w, size_t rb, int nr, int64_t nb, 
     }
 }
 
-static inline __attribute__((always_inline)) void gemm_tile(const uint8_t *panel, const r1c_qgemm_act *x, int64_t t0,
-                                                            const int tt, int bias, float *y, int64_t ldy,
-                                                            __mmask16 rows) {
+/* Where a tile's weights come from: a panel packed per call (above), or weights stored
+ * row-interleaved at load (quant.h's R16 layout: f16 scales first, Q4_0 as nibbles). */
+enum { SRC_PANEL, SRC_R16_Q8, SRC_R16_Q4 };
+
+/* block b's eight weight vectors (four-byte groups g, unsigned) and 16 row scales */
+static inline __attribute__((always_inline)) __m512 tile_weights(const uint8_t *pb, int src, __m512i W[8]) {
+    if (src == SRC_PANEL) {
+        for (int g = 0; g < 8; g++) W[g] = _mm512_load_si512((const void *)(pb + 64 * g));
+        return _mm512_load_ps((const float *)(pb + 8 * 64));
+    }
+    if (src == SRC_R16_Q4) {
+        const __m512i m = _mm512_set1_epi8(0x0f);
+        for (int v = 0; v < 4; v++) {
+            const __m512i q = _mm512_loadu_si512((const void *)(pb + 32 + 64 * v));
+            W[v] = _mm512_and_si512(q, m);
+            W[4 + v] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m);
+        }
+    } else {
+        for (int g = 0; g < 8; g++) W[g] = _mm512_loadu_si512((const void *)(pb + 32 + 64 * g));
+    }
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pb));
+}
+
+static inline __attribute__((always_inline)) void gemm_tile(const uint8_t *panel, size_t bstride, int src,
+                                                            const r1c_qgemm_act *x, int64_t t0, const int tt, int bias,
+                                                            float *y, int64_t ldy, __mmask16 rows) {
     const int64_t nb = x->nb, k = x->k;
     __m512 Y[GEMM_TT];
     const int8_t *xq[GEMM_TT];
@@ -232,10 +255,8 @@ static inline __attribute__((always_inline)) void gemm_tile(const uint8_t *panel
         xs[t] = x->sum + (t0 + t) * nb;
     }
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *pb = panel + (size_t)b * PANEL_BLOCK;
         __m512i W[8];
-        for (int g = 0; g < 8; g++) W[g] = _mm512_load_si512((const void *)(pb + 64 * g));
-        const __m512 dw = _mm512_load_ps((const float *)(pb + 8 * 64));
+        const __m512 dw = tile_weights(panel + (size_t)b * bstride, src, W);
         for (int t = 0; t < tt; t++) {
             const int32_t *xg = (const int32_t *)(xq[t] + 32 * b);
             __m512i acc = _mm512_set1_epi32(-bias * xs[t][b]); /* exact: |sum| <= 32 x 128 */
@@ -293,7 +314,7 @@ static void gemm_q_0(int q4, const void *w, size_t rb, const r1c_qgemm_act *x, f
             const __mmask16 rows = (__mmask16)((1u << nr) - 1);
             const uint8_t *panel = panels + (size_t)p * pbytes;
             float *yp = y + 16 * p;
-#define Q0_CALL(tt) gemm_tile(panel, x, t0, tt, bias, yp, ldy, rows)
+#define Q0_CALL(tt) gemm_tile(panel, PANEL_BLOCK, SRC_PANEL, x, t0, tt, bias, yp, ldy, rows)
             TILE_SWITCH(tb0, tb1, GEMM_TT, Q0_CALL);
 #undef Q0_CALL
         }
@@ -305,6 +326,116 @@ static void gemm_q8_0(const void *w, size_t rb, const r1c_qgemm_act *x, float *y
 }
 static void gemm_q4_0(const void *w, size_t rb, const r1c_qgemm_act *x, float *y, int64_t ldy, int64_t n) {
     gemm_q_0(1, w, rb, x, y, ldy, n);
+}
+
+/* ---------------------------------------------------------------- Q8_0, Q4_0 stored row-interleaved */
+
+/* The GEMM straight from the stored layout: no packing per call. */
+static inline __attribute__((always_inline)) void gemm_r16(int q4, const void *w, size_t rb, const r1c_qgemm_act *x, float *y, int64_t ldy, int64_t n) {
+    const int bias = q4 ? 8 : 128, src = q4 ? SRC_R16_Q4 : SRC_R16_Q8;
+    const size_t bstride = 16 * (q4 ? sizeof(r1c_block_q4_0) : sizeof(r1c_block_q8_0));
+    int64_t tb = x->k > 0 ? GEMM_X_BYTES / x->k : x->T;
+    tb = tb < GEMM_TT ? GEMM_TT : tb / GEMM_TT * GEMM_TT;
+    for (int64_t tb0 = 0; tb0 < x->T; tb0 += tb) {
+        const int64_t tb1 = tb0 + tb < x->T ? tb0 + tb : x->T;
+        for (int64_t p = 0; p < n / 16; p++) {
+            const uint8_t *grp = (const uint8_t *)w + (size_t)(16 * p) * rb;
+            float *yp = y + 16 * p;
+#define R16_CALL(tt) gemm_tile(grp, bstride, src, x, t0, tt, bias, yp, ldy, 0xffff)
+            TILE_SWITCH(tb0, tb1, GEMM_TT, R16_CALL);
+#undef R16_CALL
+        }
+    }
+}
+static void gemm_q8_0_r16(const void *w, size_t rb, const r1c_qgemm_act *x, float *y, int64_t ldy, int64_t n) {
+    gemm_r16(0, w, rb, x, y, ldy, n);
+}
+static void gemm_q4_0_r16(const void *w, size_t rb, const r1c_qgemm_act *x, float *y, int64_t ldy, int64_t n) {
+    gemm_r16(1, w, rb, x, y, ldy, n);
+}
+
+/* The matrix-vector product: per block, the activations' eight four-byte groups broadcast once
+ * and used by S groups of 16 rows (S streams n/S rows apart for the prefetchers); a group's
+ * block is 8 vpdpbusd in two chains, the exact sums of its 16 rows, then one convert and fma. */
+static inline __attribute__((always_inline)) void r16_block(const uint8_t *pb, int q4, const __m512i X[8], __m512i negsum,
+                                                            __m512 dx, __m512 *acc) {
+    __m512i a0 = negsum, a1 = _mm512_setzero_si512();
+    if (q4) {
+        const __m512i m = _mm512_set1_epi8(0x0f);
+        for (int v = 0; v < 4; v++) {
+            const __m512i q = _mm512_loadu_si512((const void *)(pb + 32 + 64 * v));
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(q, m), X[v]);
+            a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(_mm512_srli_epi16(q, 4), m), X[4 + v]);
+        }
+    } else {
+        for (int g = 0; g < 8; g += 2) {
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512((const void *)(pb + 32 + 64 * g)), X[g]);
+            a1 = _mm512_dpbusd_epi32(a1, _mm512_loadu_si512((const void *)(pb + 96 + 64 * g)), X[g + 1]);
+        }
+    }
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pb));
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a0, a1)), _mm512_mul_ps(dw, dx), *acc);
+}
+
+static inline __attribute__((always_inline)) void r16_groups(const uint8_t *w, size_t gstride, const int S,
+                                                             const r1c_block_q8_0 *x, const int32_t *negsum,
+                                                             const float *xd, int64_t nb, int q4, float *y,
+                                                             int64_t ystride) {
+    const size_t bstride = 16 * (q4 ? sizeof(r1c_block_q4_0) : sizeof(r1c_block_q8_0));
+    __m512 acc[4];
+    for (int s = 0; s < S; s++) acc[s] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m512i X[8];
+        for (int g = 0; g < 8; g++) {
+            int32_t v;
+            memcpy(&v, x[b].qs + 4 * g, 4);
+            X[g] = _mm512_set1_epi32(v);
+        }
+        const __m512i ns = _mm512_set1_epi32(negsum[b]);
+        const __m512 dx = _mm512_set1_ps(xd[b]);
+        for (int s = 0; s < S; s++) r16_block(w + (size_t)s * gstride + (size_t)b * bstride, q4, X, ns, dx, &acc[s]);
+    }
+    for (int s = 0; s < S; s++) _mm512_storeu_ps(y + s * ystride, acc[s]);
+}
+
+#define R16_STACK_BLOCKS 1024
+
+static inline __attribute__((always_inline)) void matvec_r16(int q4, const void *w, size_t rb, const void *xq, float *y, int64_t k, int64_t n) {
+    const int64_t nb = k / 32;
+    const r1c_block_q8_0 *x = xq;
+    int32_t ns_stack[R16_STACK_BLOCKS];
+    float xd_stack[R16_STACK_BLOCKS];
+    int32_t *negsum = ns_stack;
+    float *xd = xd_stack;
+    void *heap = NULL;
+    if (nb > R16_STACK_BLOCKS) {
+        heap = malloc((sizeof(int32_t) + sizeof(float)) * (size_t)nb);
+        if (!heap) {
+            for (int64_t r = 0; r < n; r++) y[r] = __builtin_nanf("");
+            return;
+        }
+        negsum = heap;
+        xd = (float *)(negsum + nb);
+    }
+    const int bias = q4 ? 8 : 128;
+    for (int64_t b = 0; b < nb; b++) {
+        int32_t s = 0;
+        for (int i = 0; i < 32; i++) s += x[b].qs[i];
+        negsum[b] = -bias * s;
+        xd[b] = f16(x[b].d);
+    }
+    const int64_t np = n / 16, Q = np / 4;
+    const size_t gb = 16 * rb;
+    const uint8_t *W = w;
+    for (int64_t p = 0; p < Q; p++) r16_groups(W + (size_t)p * gb, (size_t)Q * gb, 4, x, negsum, xd, nb, q4, y + 16 * p, 16 * Q);
+    for (int64_t p = 4 * Q; p < np; p++) r16_groups(W + (size_t)p * gb, 0, 1, x, negsum, xd, nb, q4, y + 16 * p, 0);
+    free(heap);
+}
+static void matvec_q8_0_r16(const void *w, size_t rb, const void *xq, float *y, int64_t k, int64_t n) {
+    matvec_r16(0, w, rb, xq, y, k, n);
+}
+static void matvec_q4_0_r16(const void *w, size_t rb, const void *xq, float *y, int64_t k, int64_t n) {
+    matvec_r16(1, w, rb, xq, y, k, n);
 }
 
 /* ---------------------------------------------------------------- Q4_K, Q6_K matvec (decode) */
@@ -794,4 +925,5 @@ static void dequant_q4_0(const void *src, float *dst, int64_t n) {
 
 const r1c_quant_kernels r1c_quant_kernels_vnni = {matvec_q8_0,  matvec_q4_0,  matvec_q4_K, matvec_q6_K, gemm_q8_0,
                                                    gemm_q4_0,    gemm_q4_K,    gemm_q6_K,   act_q8_0,    dequant_q8_0,
-                                                   dequant_q4_0};
+                                                   dequant_q4_0, matvec_q8_0_r16, matvec_q4_0_r16, gemm_q8_0_r16,
+                                                   gemm_q4_0_r16};

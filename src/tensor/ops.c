@@ -120,9 +120,11 @@ static int64_t chunk_rows(const r1c_mm_job *jobs, int n_jobs, int64_t total, int
     int64_t row_bytes = (int64_t)r1c_dtype_row_bytes(w->dtype, (uint64_t)w->shape[1]);
     if (row_bytes <= 0) row_bytes = w->shape[1];
     int64_t c = 8 * ((STREAM_BYTES + row_bytes - 1) / row_bytes);
-    int64_t balance = total / (4 * (int64_t)nt) / 8 * 8;
+    int64_t balance = total / (4 * (int64_t)nt);
     if (c > balance) c = balance;
-    return c < 8 ? 8 : c;
+    /* a multiple of 16: row-interleaved weights (quant.h) come in groups of 16 rows */
+    c = (c + R1C_PACK_ROWS - 1) / R1C_PACK_ROWS * R1C_PACK_ROWS;
+    return c < R1C_PACK_ROWS ? R1C_PACK_ROWS : c;
 }
 
 /* Quantised weights take quantised activations (quant.h): each token row of each distinct
@@ -183,16 +185,42 @@ static const qact *quantize_inputs(const r1c_mm_job *jobs, int n_jobs, const flo
         else r1c_quantize_act(a, xj + (int64_t)t * ldx, q + rb * (uint64_t)t, (int64_t)k);
     }
     qa[*n_qa] = (qact){.x = xj, .type = a, .q = q, .row_bytes = rb};
-    if (T > 1 && a == R1C_Q8_0 && (Q->gemm_q8_0 || Q->gemm_q4_0)) prepare_gemm_act(&qa[*n_qa], (int64_t)k, T, nth);
+    if (T > 1 && a == R1C_Q8_0 && (Q->gemm_q8_0 || Q->gemm_q4_0 || Q->gemm_q8_0_r16 || Q->gemm_q4_0_r16)) prepare_gemm_act(&qa[*n_qa], (int64_t)k, T, nth);
     return &qa[(*n_qa)++];
 }
 
 /* rows [r0, r1) of a quantised matrix against token rows of quantised activations; y: the
  * output of row r0 of token 0 */
+/* Row-interleaved weights (quant.h) with a kernel table that has no kernels for them: each row
+ * back to plain blocks, then the portable dot product (the same canonical order). */
+static void packed_rows_portable(const r1c_tensor *w, const qact *qa, int T, float *y, int64_t ldy, int64_t r0,
+                                 int64_t r1) {
+    const int64_t k = w->shape[1];
+    uint8_t *row = malloc(r1c_dtype_row_bytes(w->dtype, (uint64_t)k));
+    for (int64_t r = r0; r < r1; r++) {
+        if (row) r1c_quant_unpack_row(w->dtype, w->data, k, r, row);
+        for (int t = 0; t < T; t++)
+            y[(int64_t)t * ldy + r - r0] = row ? r1c_quant_dot(w->dtype, row, qa->q + qa->row_bytes * (uint64_t)t, k)
+                                               : __builtin_nanf("");
+    }
+    free(row);
+}
+
 static void quant_rows(const r1c_tensor *w, const qact *qa, int T, float *y, int64_t ldy, int64_t r0, int64_t r1) {
     const r1c_quant_kernels *Q = r1c_kernels_get()->quant;
     const int64_t k = w->shape[1];
     const uint64_t rb = r1c_dtype_row_bytes(w->dtype, (uint64_t)k);
+    if (w->packed) { /* r0, r1: multiples of 16 (chunk_rows) */
+        const int q4 = w->dtype == R1C_Q4_0;
+        r1c_qmatvec_fn pf = q4 ? Q->q4_0_r16 : Q->q8_0_r16;
+        r1c_qgemm_fn pg = q4 ? Q->gemm_q4_0_r16 : Q->gemm_q8_0_r16;
+        const uint8_t *w0 = (const uint8_t *)w->data + (uint64_t)r0 * rb;
+        if (!pf || r0 % R1C_PACK_ROWS || (r1 - r0) % R1C_PACK_ROWS) packed_rows_portable(w, qa, T, y, ldy, r0, r1);
+        else if (T > 1 && pg && qa->g.q) pg(w0, rb, &qa->g, y, ldy, r1 - r0);
+        else
+            for (int t = 0; t < T; t++) pf(w0, rb, qa->q + qa->row_bytes * (uint64_t)t, y + (int64_t)t * ldy, k, r1 - r0);
+        return;
+    }
     r1c_qmatvec_fn f = w->dtype == R1C_Q8_0 ? Q->q8_0 : w->dtype == R1C_Q4_0 ? Q->q4_0 : w->dtype == R1C_Q4_K ? Q->q4_K : Q->q6_K;
     r1c_qgemm_fn g = w->dtype == R1C_Q8_0 ? Q->gemm_q8_0 : w->dtype == R1C_Q4_0 ? Q->gemm_q4_0 : NULL;
     if (T > 1 && g && qa->g.q) {
@@ -272,6 +300,14 @@ void r1c_row_to_f32(const r1c_tensor *w, int64_t r, float *dst) {
     case R1C_F16: K->f16_to_f32((const uint16_t *)w->data + r * k, dst, k); break;
     case R1C_Q8_0: case R1C_Q4_0: case R1C_Q4_K: case R1C_Q6_K: {
         const uint8_t *src = (const uint8_t *)w->data + (uint64_t)r * r1c_dtype_row_bytes(w->dtype, (uint64_t)k);
+        if (w->packed) {
+            uint8_t *row = malloc(r1c_dtype_row_bytes(w->dtype, (uint64_t)k));
+            if (row) r1c_quant_unpack_row(w->dtype, w->data, k, r, row);
+            if (row) r1c_dequantize_row(w->dtype, row, dst, k);
+            else for (int64_t i = 0; i < k; i++) dst[i] = __builtin_nanf("");
+            free(row);
+            break;
+        }
         if (w->dtype == R1C_Q8_0 && K->quant->dequant_q8_0) K->quant->dequant_q8_0(src, dst, k);
         else if (w->dtype == R1C_Q4_0 && K->quant->dequant_q4_0) K->quant->dequant_q4_0(src, dst, k);
         else r1c_dequantize_row(w->dtype, src, dst, k);

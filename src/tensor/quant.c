@@ -623,3 +623,47 @@ float r1c_quant_dot(r1c_dtype weight, const void *w, const void *xq, int64_t n) 
     default: return 0.0f; /* no quantised dot product for this type */
     }
 }
+
+/* ------------------------------------------------------------ row-interleaved Q8_0 / Q4_0 */
+
+int r1c_quant_packable(r1c_dtype t, int64_t rows, int64_t cols) {
+    return (t == R1C_Q8_0 || t == R1C_Q4_0) && rows > 0 && rows % R1C_PACK_ROWS == 0 && cols > 0 && cols % 32 == 0;
+}
+
+/* where byte j of row i's block qs (and its scale) go inside a packed block */
+static inline size_t packed_qs_at(int i, int j) { return 32 + 64 * (size_t)(j / 4) + 4 * (size_t)i + (size_t)(j % 4); }
+
+void r1c_quant_pack_rows(r1c_dtype t, void *data, int64_t n, int64_t k, void *tmp) {
+    const int q4 = t == R1C_Q4_0;
+    const size_t bsize = q4 ? sizeof(r1c_block_q4_0) : sizeof(r1c_block_q8_0), nq = bsize - 2;
+    const int64_t nb = k / 32;
+    const size_t rb = (size_t)nb * bsize, pb = 16 * bsize; /* bytes of a row; of a packed block */
+    const uint8_t flip = q4 ? 0 : 0x80;
+    for (int64_t g = 0; g < n / R1C_PACK_ROWS; g++) {
+        uint8_t *grp = (uint8_t *)data + (size_t)g * 16 * rb;
+        memcpy(tmp, grp, 16 * rb);
+        for (int i = 0; i < 16; i++)
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *src = (const uint8_t *)tmp + (size_t)i * rb + (size_t)b * bsize;
+                uint8_t *dst = grp + (size_t)b * pb;
+                memcpy(dst + 2 * i, src, 2);
+                for (size_t j = 0; j < nq; j++) dst[packed_qs_at(i, (int)j)] = src[2 + j] ^ flip;
+            }
+    }
+}
+
+void r1c_quant_unpack_row(r1c_dtype t, const void *data, int64_t k, int64_t r, void *dst) {
+    const int q4 = t == R1C_Q4_0;
+    const size_t bsize = q4 ? sizeof(r1c_block_q4_0) : sizeof(r1c_block_q8_0), nq = bsize - 2;
+    const int64_t nb = k / 32;
+    const size_t rb = (size_t)nb * bsize, pb = 16 * bsize;
+    const uint8_t flip = q4 ? 0 : 0x80;
+    const uint8_t *grp = (const uint8_t *)data + (size_t)(r / 16) * 16 * rb;
+    const int i = (int)(r % 16);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *src = grp + (size_t)b * pb;
+        uint8_t *out = (uint8_t *)dst + (size_t)b * bsize;
+        memcpy(out, src + 2 * i, 2);
+        for (size_t j = 0; j < nq; j++) out[2 + j] = src[packed_qs_at(i, (int)j)] ^ flip;
+    }
+}

@@ -93,4 +93,21 @@ void r1c_quantize_act(r1c_dtype act, const float *src, void *dst, int64_t n);
 /* The canonical dot product of one weight row with quantised activations (portable code). */
 float r1c_quant_dot(r1c_dtype weight, const void *w, const void *xq, int64_t n);
 
+/* Row-interleaved Q8_0 / Q4_0 ("R16"): groups of 16 rows stored so that one 64-byte vector
+ * holds 4 consecutive bytes of each of the 16 rows' block (rows in vector lanes, as a GEMM
+ * panel wants them). A group of 16 rows keeps the bytes 16 plain rows take, so row r0 of a
+ * matrix (r0 a multiple of 16) is still at r0 x row_bytes. Block b of a group:
+ *   Q8_0: 16 f16 scales (row order), then for g = 0..7 the 16 rows' bytes 4g..4g+3 of qs,
+ *         each XOR 0x80 (= q + 128: unsigned for vpdpbusd), 64 bytes per g: 544 bytes;
+ *   Q4_0: 16 f16 scales, then for v = 0..3 the 16 rows' bytes 4v..4v+3 of qs (low nibbles:
+ *         elements 4v..4v+3, high: 16 + 4v..), 64 bytes per v: 288 bytes.
+ * Values and the canonical order are unchanged: only where the bytes sit. */
+#define R1C_PACK_ROWS 16
+/* whether a matrix of this type and shape can be packed */
+int r1c_quant_packable(r1c_dtype t, int64_t rows, int64_t cols);
+/* n rows (a multiple of 16) of k columns, in place; tmp: 16 x row_bytes scratch */
+void r1c_quant_pack_rows(r1c_dtype t, void *data, int64_t n, int64_t k, void *tmp);
+/* row r of a packed matrix back to plain blocks (row_bytes at dst) */
+void r1c_quant_unpack_row(r1c_dtype t, const void *data, int64_t k, int64_t r, void *dst);
+
 #endif

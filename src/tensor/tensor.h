@@ -11,6 +11,7 @@
 typedef struct r1c_tensor {
     const char *name;
     r1c_dtype dtype;
+    int packed; /* Q8_0 / Q4_0 rows interleaved in groups of 16 (quant.h, R1C_PACK_ROWS), set at load */
     int n_dims;
     int64_t shape[R1C_MAX_DIMS]; /* outermost first, as in safetensors / PyTorch */
     const void *data;
