@@ -4,7 +4,7 @@
  *    around the tile boundaries and up to 4097, head dims 16/64/128, and for MLA's two-part keys;
  *    the bound is derived from float32 rounding (eps = 2^-23), not tuned to pass;
  *  - bit-identity (memcmp) with a scalar implementation, written here, of ops.h's canonical
- *    order (canonical dot through r1c_dot_f32, expf, fmaf), under every kernel table, however
+ *    order (canonical dot through r1c_dot_f32, r1c_exp, fmaf), under every kernel table, however
  *    the queries are grouped into r1c_attention calls, and with per-query key counts (causal);
  *  - score ranges that overflow exp() without the running maximum: a maximum that moves late
  *    or every key, scores around +-3e4, keys whose score is -inf (a whole first tile of them),
@@ -18,6 +18,7 @@
 
 #include "r1c.h"
 #include "tensor/ops.h"
+#include "tensor/vexp.h"
 #include "test_util.h"
 
 #define TILE R1C_ATTN_TILE
@@ -44,7 +45,7 @@ static void tiled_ref(const r1c_attn *a, const float *q, const float *q2, int n,
             if (s[j] > mt) mt = s[j];
         if (mt > m) {
             if (m > -INFINITY) {
-                const float al = expf(m - mt);
+                const float al = r1c_exp(m - mt);
                 l = l * al;
                 for (int d = 0; d < a->dv; d++) out[d] = out[d] * al;
             }
@@ -52,7 +53,7 @@ static void tiled_ref(const r1c_attn *a, const float *q, const float *q2, int n,
         }
         if (m == -INFINITY) continue;
         for (int j = 0; j < nk; j++) {
-            const float p = expf(s[j] - m);
+            const float p = r1c_exp(s[j] - m);
             l = l + p;
             const float *v = a->v + (int64_t)(j0 + j) * a->ldv;
             for (int d = 0; d < a->dv; d++) out[d] = fmaf(p, v[d], out[d]);
@@ -88,7 +89,7 @@ static double exact_ref(const r1c_attn *a, const float *q, const float *q2, int 
  *    factor within exp(+-2 max ds);
  *  - exp's argument s_j - m (and, for a key seen before the maximum grew, the rescaling
  *    factors' arguments, whose sum is at most m - s_j) is rounded: relative error
- *    <= 2 eps (m - s_j), plus one ulp per expf and one rounding per rescale (4 eps per tile);
+ *    <= 2 eps (m - s_j), plus one ulp per r1c_exp and one rounding per rescale (4 eps per tile);
  *  - the sequential sums of l and o: n eps each, and the final division.
  * So |err_d| <= sum_j w_j |v_jd| (expm1(4 ds) + (2n + 4 tiles + 8) eps + 2 eps (m - s_j)). */
 static double bound(const r1c_attn *a, const float *q, const float *q2, int n, const double *sd, const double *w,

@@ -7,7 +7,9 @@
 #include <math.h>
 
 #include "r1c.h"
+#include "tensor/kernels.h"
 #include "tensor/ops.h"
+#include "tensor/vexp.h"
 #include "test_util.h"
 
 /* ----------------------------------------------------------------- rmsnorm */
@@ -155,7 +157,7 @@ static void test_silu_mul(void) {
     static const float edges[] = {0.0f, -0.0f, 88.0f, -88.0f, 89.0f, -89.0f, 100.0f, -100.0f, 1e-20f, -1e-20f};
     for (int i = 0; i < 10; i++) g[i] = edges[i], u[i] = 1.5f;
     memcpy(out, g, sizeof out);
-    r1c_silu_mul(out, u, N);
+    r1c_silu_mul(NULL, out, u, N);
     int bad = 0;
     for (int i = 0; i < N; i++) {
         double ref = (double)g[i] / (1.0 + exp(-(double)g[i])) * u[i];
@@ -168,6 +170,45 @@ static void test_silu_mul(void) {
         }
     }
     CHECK(bad == 0, "silu_mul: %d of %d off the reference", bad, N);
+}
+
+/* r1c_exp (vexp.h): under 1 ulp of double exp on a sample of every float in range, the stated
+ * results outside it; each table's exp_minus and silu_mul give the portable bits, lane and tail. */
+static void test_exp(void) {
+    double worst = 0;
+    long n = 0;
+    for (float x = R1C_EXP_LO; x <= R1C_EXP_HI; x = nextafterf(x + fabsf(x) * 0x1p-12f, INFINITY), n++) {
+        const double r = exp((double)x), ulp = ldexp(1.0, ilogb(r) - 23), e = fabs((double)r1c_exp(x) - r) / ulp;
+        if (e > worst) worst = e;
+    }
+    printf("r1c_exp: max error %.3f ulp over %ld sampled floats\n", worst, n);
+    CHECK(worst < 1.0, "r1c_exp: %.3f ulp", worst);
+    CHECK(r1c_exp(89.0f) == INFINITY && r1c_exp(INFINITY) == INFINITY && r1c_exp(-88.0f) == 0.0f && r1c_exp(-INFINITY) == 0.0f &&
+              isnan(r1c_exp(NAN)) && r1c_exp(0.0f) == 1.0f && r1c_exp(-0.0f) == 1.0f,
+          "r1c_exp outside the range");
+    static const char *isas[] = {"generic", "avx2", "avx512", "avx512vbmi", "neon", "neon_dotprod"};
+    enum { N = 1000 };
+    static float x[N], u[N], ref[N], got[N], gu[N];
+    uint64_t seed = 0xe4e4;
+    for (int i = 0; i < N; i++) x[i] = test_randf(&seed) * 120.0f, u[i] = test_randf(&seed) * 3.0f;
+    static const float edges[] = {0.0f, -0.0f, 88.37f, 88.38f, -87.33f, -87.34f, INFINITY, -INFINITY, 1e-30f, -1e-30f, 1e30f, -1e30f};
+    for (int i = 0; i < 12; i++) x[3 * i] = edges[i];
+    int tables = 0;
+    for (size_t t = 0; t < sizeof isas / sizeof *isas; t++) {
+        const r1c_kernels *K = r1c_kernels_by_name(isas[t]);
+        if (!K || !K->exp_minus || !K->silu_mul) continue;
+        tables++;
+        for (int len = 1; len <= N; len = len < 40 ? len + 1 : len * 3) {
+            const float m = len % 3 ? 0.0f : 1.5f;
+            for (int i = 0; i < len; i++) ref[i] = r1c_exp(x[i] - m), got[i] = x[i];
+            K->exp_minus(got, m, len);
+            CHECK(!memcmp(got, ref, sizeof(float) * (size_t)len), "%s exp_minus n=%d differs from r1c_exp", isas[t], len);
+            for (int i = 0; i < len; i++) ref[i] = r1c_silu_mul1(x[i], u[i]), gu[i] = x[i];
+            K->silu_mul(gu, u, len);
+            CHECK(!memcmp(gu, ref, sizeof(float) * (size_t)len), "%s silu_mul n=%d differs from r1c_silu_mul1", isas[t], len);
+        }
+    }
+    printf("exp_minus / silu_mul: %d kernel tables bit-equal to the portable code\n", tables);
 }
 
 /* ------------------------------------------------------------------ attend */
@@ -293,6 +334,7 @@ int main(void) {
     test_rmsnorm();
     test_rope();
     test_silu_mul();
+    test_exp();
     test_attend();
     return test_summary("test_ops");
 }

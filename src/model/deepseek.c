@@ -364,7 +364,7 @@ static float *arch_buf(r1c_ctx *c, size_t floats) {
 static void embed_row(const r1c_tensor *e, int32_t id, float *out) { r1c_row_to_f32(e, id, out); }
 
 /* h[t] (T x F) = silu(h[t]) * u[t] */
-static void swiglu(float *g, const float *u, int64_t n) { r1c_silu_mul(g, u, n); }
+static void swiglu(const r1c_exec *ex, float *g, const float *u, int64_t n) { r1c_silu_mul(ex, g, u, n); }
 
 /* One MLP y = down(silu(gate x) * up x) for T rows of x (ld D), into y (ld D). */
 static void mlp(r1c_ctx *c, const r1c_tensor *wg, const r1c_tensor *wu, const r1c_tensor *wd, const float *x, int T,
@@ -372,7 +372,7 @@ static void mlp(r1c_ctx *c, const r1c_tensor *wg, const r1c_tensor *wu, const r1
     const int64_t D = c->m->cfg.hidden_size, F = wg->shape[0];
     r1c_mm_job gu[2] = {{.w = wg, .y = hg, .ldy = F}, {.w = wu, .y = hu, .ldy = F}};
     r1c_matmul(&c->ex, gu, 2, x, D, T);
-    swiglu(hg, hu, (int64_t)T * F);
+    swiglu(&c->ex, hg, hu, (int64_t)T * F);
     r1c_mm_job down = {.w = wd, .y = y, .ldy = D};
     r1c_matmul(&c->ex, &down, 1, hg, F, T);
 }
@@ -408,7 +408,7 @@ static r1c_status moe_one(r1c_ctx *c, const r1c_ds_layer *L, const float *x, con
         dn[nd++] = (r1c_mm_job){.w = L->w_down, .y = yo + k * D, .ldy = D, .x = hg + k * F};
     }
     r1c_matmul(&c->ex, gu, ng, x, D, 1);
-    swiglu(hg, hu, k * F + (L->w_gate ? SF : 0));
+    swiglu(&c->ex, hg, hu, k * F + (L->w_gate ? SF : 0));
     r1c_matmul(&c->ex, dn, nd, hg, F, 1);
     memset(out, 0, sizeof(float) * (size_t)D);
     for (int j = 0; j < k; j++) {

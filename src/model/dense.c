@@ -202,7 +202,7 @@ static r1c_status dense_forward(r1c_ctx *c, const int32_t *ids, int T, float *lo
         for (int t = 0; t < T; t++) r1c_rmsnorm(c->xb + t * D, c->x + t * D, L->ffn_norm, D, eps);
         r1c_mm_job gu[2] = {{.w = L->wgate, .y = c->hb, .ldy = F}, {.w = L->wup, .y = c->hb2, .ldy = F}};
         r1c_matmul(ex, gu, 2, c->xb, D, T);
-        r1c_silu_mul(c->hb, c->hb2, T * F);
+        r1c_silu_mul(ex, c->hb, c->hb2, T * F);
         r1c_mm_job down = {.w = L->wdown, .y = c->xb2, .ldy = D};
         r1c_matmul(ex, &down, 1, c->hb, F, T);
         for (int64_t i = 0; i < T * D; i++) c->x[i] += c->xb2[i];

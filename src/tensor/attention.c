@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "vexp.h"
 
 #define TILE R1C_ATTN_TILE
 #define MAXQ R1C_ATTN_MAXQ
@@ -88,17 +89,17 @@ static void part(const r1c_attn *a, const r1c_attn_query *qs, int nq, int j0, in
                 if (si[j] > mt) mt = si[j];
             if (mt > m) {
                 if (m > -INFINITY) {
-                    const float al = expf(m - mt);
+                    const float al = r1c_exp(m - mt);
                     l = l * al;
                     for (int d = 0; d < dv; d++) o[d] = o[d] * al;
                 }
                 m = mt;
             }
             if (m == -INFINITY) n = 0;
-            for (int j = 0; j < n; j++) {
-                si[j] = expf(si[j] - m);
-                l = l + si[j];
-            }
+            if (K->exp_minus) K->exp_minus(si, m, n);
+            else
+                for (int j = 0; j < n; j++) si[j] = r1c_exp(si[j] - m);
+            for (int j = 0; j < n; j++) l = l + si[j];
             ml[2 * i] = m, ml[2 * i + 1] = l;
             cnt[i] = n;
         }

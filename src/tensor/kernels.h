@@ -85,6 +85,10 @@ typedef struct r1c_kernels {
     void (*f16_to_f32)(const uint16_t *src, float *dst, int64_t n);
     /* y[i] += a * x[i] (fused), order-free. */
     void (*axpy)(float a, const float *x, float *y, int64_t n);
+    /* x[i] = r1c_exp(x[i] - m); g[i] = r1c_silu_mul1(g[i], u[i]) (vexp.h: bit-equal in every
+     * table; NULL: the portable loop) */
+    void (*exp_minus)(float *x, float m, int64_t n);
+    void (*silu_mul)(float *g, const float *u, int64_t n);
     const r1c_quant_kernels *quant;
 } r1c_kernels;
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "vexp.h"
 
 typedef struct { __m256 lo, hi; } v16;
 
@@ -174,6 +175,43 @@ static void axpy(float a, const float *x, float *y, int64_t n) {
     for (; i < n; i++) y[i] = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(x[i]), _mm_set_ss(y[i])));
 }
 
+/* ---------------------------------------------------------------- r1c_exp (vexp.h), 8 lanes */
+
+static inline __m256 vexp8(__m256 x) {
+    __m256 kf = _mm256_fmadd_ps(x, _mm256_set1_ps(R1C_EXP_LOG2E), _mm256_set1_ps(R1C_EXP_SHIFT));
+    const __m256i ki = _mm256_sub_epi32(_mm256_castps_si256(kf), _mm256_set1_epi32(0x4B400000));
+    kf = _mm256_sub_ps(kf, _mm256_set1_ps(R1C_EXP_SHIFT));
+    __m256 r = _mm256_fmadd_ps(kf, _mm256_set1_ps(-R1C_EXP_LN2_HI), x);
+    r = _mm256_fmadd_ps(kf, _mm256_set1_ps(-R1C_EXP_LN2_LO), r);
+    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(R1C_EXP_C7), r, _mm256_set1_ps(R1C_EXP_C6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(R1C_EXP_C5));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(R1C_EXP_C4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(R1C_EXP_C3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(R1C_EXP_C2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ki, _mm256_set1_epi32(127)), 23));
+    __m256 y = _mm256_mul_ps(p, scale);
+    y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, _mm256_set1_ps(R1C_EXP_HI), _CMP_GT_OQ));
+    return _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(x, _mm256_set1_ps(R1C_EXP_LO), _CMP_LT_OQ));
+}
+
+static void exp_minus(float *x, float m, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, vexp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(m))));
+    for (; i < n; i++) x[i] = r1c_exp(x[i] - m);
+}
+
+static void silu_mul(float *g, const float *u, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(g + i);
+        const __m256 e = vexp8(_mm256_sub_ps(_mm256_setzero_ps(), v));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) g[i] = r1c_silu_mul1(g[i], u[i]);
+}
+
 const r1c_kernels r1c_kernels_avx2 = {
     .name = "avx2",
     .matvec_f32 = matvec_f32,
@@ -186,5 +224,7 @@ const r1c_kernels r1c_kernels_avx2 = {
     .bf16_to_f32 = bf16_to_f32,
     .f16_to_f32 = f16_to_f32,
     .axpy = axpy,
+    .exp_minus = exp_minus,
+    .silu_mul = silu_mul,
     .quant = &r1c_quant_kernels_avx2,
 };

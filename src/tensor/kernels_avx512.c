@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "vexp.h"
 
 static inline float hsum(__m512 v) {
     __m256 lo = _mm512_castps512_ps256(v);
@@ -383,6 +384,43 @@ static void axpy(float a, const float *x, float *y, int64_t n) {
     }
 }
 
+/* ---------------------------------------------------------------- r1c_exp (vexp.h), 16 lanes */
+
+static inline __m512 vexp16(__m512 x) {
+    __m512 kf = _mm512_fmadd_ps(x, _mm512_set1_ps(R1C_EXP_LOG2E), _mm512_set1_ps(R1C_EXP_SHIFT));
+    const __m512i ki = _mm512_sub_epi32(_mm512_castps_si512(kf), _mm512_set1_epi32(0x4B400000));
+    kf = _mm512_sub_ps(kf, _mm512_set1_ps(R1C_EXP_SHIFT));
+    __m512 r = _mm512_fmadd_ps(kf, _mm512_set1_ps(-R1C_EXP_LN2_HI), x);
+    r = _mm512_fmadd_ps(kf, _mm512_set1_ps(-R1C_EXP_LN2_LO), r);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(R1C_EXP_C7), r, _mm512_set1_ps(R1C_EXP_C6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(R1C_EXP_C5));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(R1C_EXP_C4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(R1C_EXP_C3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(R1C_EXP_C2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    const __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(ki, _mm512_set1_epi32(127)), 23));
+    __m512 y = _mm512_mul_ps(p, scale);
+    y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, _mm512_set1_ps(R1C_EXP_HI), _CMP_GT_OQ), _mm512_set1_ps(INFINITY));
+    return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, _mm512_set1_ps(R1C_EXP_LO), _CMP_LT_OQ), _mm512_setzero_ps());
+}
+
+static void exp_minus(float *x, float m, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, vexp16(_mm512_sub_ps(_mm512_loadu_ps(x + i), _mm512_set1_ps(m))));
+    for (; i < n; i++) x[i] = r1c_exp(x[i] - m);
+}
+
+static void silu_mul(float *g, const float *u, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v = _mm512_loadu_ps(g + i);
+        const __m512 e = vexp16(_mm512_sub_ps(_mm512_setzero_ps(), v));
+        _mm512_storeu_ps(g + i, _mm512_mul_ps(_mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), e)), _mm512_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) g[i] = r1c_silu_mul1(g[i], u[i]);
+}
+
 const r1c_kernels r1c_kernels_avx512_vbmi = {
     .name = "avx512vbmi",
     .matvec_f32 = matvec_f32,
@@ -395,6 +433,8 @@ const r1c_kernels r1c_kernels_avx512_vbmi = {
     .bf16_to_f32 = bf16_to_f32,
     .f16_to_f32 = f16_to_f32,
     .axpy = axpy,
+    .exp_minus = exp_minus,
+    .silu_mul = silu_mul,
     .quant = &r1c_quant_kernels_vnni,
 };
 
@@ -410,5 +450,7 @@ const r1c_kernels r1c_kernels_avx512 = {
     .bf16_to_f32 = bf16_to_f32,
     .f16_to_f32 = f16_to_f32,
     .axpy = axpy,
+    .exp_minus = exp_minus,
+    .silu_mul = silu_mul,
     .quant = &r1c_quant_kernels_avx2,
 };

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "vexp.h"
 #include "quant.h"
 
 typedef float (*load_fn)(const void *w, int64_t i);
@@ -93,7 +94,15 @@ QROWS(qrows_q8_0, R1C_Q8_0)
 QROWS(qrows_q4_0, R1C_Q4_0)
 QROWS(qrows_q4_K, R1C_Q4_K)
 QROWS(qrows_q6_K, R1C_Q6_K)
-const r1c_quant_kernels r1c_quant_kernels_generic = {qrows_q8_0, qrows_q4_0, qrows_q4_K, qrows_q6_K, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+const r1c_quant_kernels r1c_quant_kernels_generic = {qrows_q8_0, qrows_q4_0, qrows_q4_K, qrows_q6_K, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+
+static void exp_minus(float *x, float m, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = r1c_exp(x[i] - m);
+}
+
+static void silu_mul(float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) g[i] = r1c_silu_mul1(g[i], u[i]);
+}
 
 const r1c_kernels r1c_kernels_generic = {
     .name = "generic",
@@ -107,5 +116,7 @@ const r1c_kernels r1c_kernels_generic = {
     .bf16_to_f32 = bf16_to_f32,
     .f16_to_f32 = f16_to_f32,
     .axpy = axpy,
+    .exp_minus = exp_minus,
+    .silu_mul = silu_mul,
     .quant = &r1c_quant_kernels_generic,
 };

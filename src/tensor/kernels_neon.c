@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "vexp.h"
 #include "quant.h"
 
 /* ---------------------------------------------------------------- quantised, plain NEON */
@@ -267,6 +268,43 @@ static void axpy(float a, const float *x, float *y, int64_t n) {
     for (; i < n; i++) y[i] = fmaf(a, x[i], y[i]);
 }
 
+/* ---------------------------------------------------------------- r1c_exp (vexp.h), 4 lanes */
+
+static inline float32x4_t vexp4(float32x4_t x) {
+    float32x4_t kf = vfmaq_f32(vdupq_n_f32(R1C_EXP_SHIFT), x, vdupq_n_f32(R1C_EXP_LOG2E));
+    const int32x4_t ki = vsubq_s32(vreinterpretq_s32_f32(kf), vdupq_n_s32(0x4B400000));
+    kf = vsubq_f32(kf, vdupq_n_f32(R1C_EXP_SHIFT));
+    float32x4_t r = vfmaq_f32(x, kf, vdupq_n_f32(-R1C_EXP_LN2_HI));
+    r = vfmaq_f32(r, kf, vdupq_n_f32(-R1C_EXP_LN2_LO));
+    float32x4_t p = vfmaq_f32(vdupq_n_f32(R1C_EXP_C6), vdupq_n_f32(R1C_EXP_C7), r);
+    p = vfmaq_f32(vdupq_n_f32(R1C_EXP_C5), p, r);
+    p = vfmaq_f32(vdupq_n_f32(R1C_EXP_C4), p, r);
+    p = vfmaq_f32(vdupq_n_f32(R1C_EXP_C3), p, r);
+    p = vfmaq_f32(vdupq_n_f32(R1C_EXP_C2), p, r);
+    p = vfmaq_f32(vdupq_n_f32(1.0f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(1.0f), p, r);
+    const float32x4_t scale = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(ki, vdupq_n_s32(127)), 23));
+    float32x4_t y = vmulq_f32(p, scale);
+    y = vbslq_f32(vcgtq_f32(x, vdupq_n_f32(R1C_EXP_HI)), vdupq_n_f32(INFINITY), y);
+    return vbslq_f32(vcltq_f32(x, vdupq_n_f32(R1C_EXP_LO)), vdupq_n_f32(0.0f), y);
+}
+
+static void exp_minus(float *x, float m, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(x + i, vexp4(vsubq_f32(vld1q_f32(x + i), vdupq_n_f32(m))));
+    for (; i < n; i++) x[i] = r1c_exp(x[i] - m);
+}
+
+static void silu_mul(float *g, const float *u, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float32x4_t v = vld1q_f32(g + i);
+        const float32x4_t e = vexp4(vnegq_f32(v));
+        vst1q_f32(g + i, vmulq_f32(vdivq_f32(v, vaddq_f32(vdupq_n_f32(1.0f), e)), vld1q_f32(u + i)));
+    }
+    for (; i < n; i++) g[i] = r1c_silu_mul1(g[i], u[i]);
+}
+
 const r1c_kernels r1c_kernels_neon = {
     .name = "neon",
     .matvec_f32 = matvec_f32,
@@ -279,6 +317,8 @@ const r1c_kernels r1c_kernels_neon = {
     .bf16_to_f32 = bf16_to_f32,
     .f16_to_f32 = f16_to_f32,
     .axpy = axpy,
+    .exp_minus = exp_minus,
+    .silu_mul = silu_mul,
     .quant = &r1c_quant_kernels_neon,
 };
 
@@ -296,5 +336,7 @@ const r1c_kernels r1c_kernels_neon_dotprod = {
     .bf16_to_f32 = bf16_to_f32,
     .f16_to_f32 = f16_to_f32,
     .axpy = axpy,
+    .exp_minus = exp_minus,
+    .silu_mul = silu_mul,
     .quant = &r1c_quant_kernels_neon_dotprod,
 };

@@ -377,6 +377,9 @@ static inline __attribute__((always_inline)) void r16_block(const uint8_t *pb, i
     *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a0, a1)), _mm512_mul_ps(dw, dx), *acc);
 }
 
+#ifndef R16_PF
+#define R16_PF 8
+#endif
 static inline __attribute__((always_inline)) void r16_groups(const uint8_t *w, size_t gstride, const int S,
                                                              const r1c_block_q8_0 *x, const int32_t *negsum,
                                                              const float *xd, int64_t nb, int q4, float *y,
@@ -393,7 +396,11 @@ static inline __attribute__((always_inline)) void r16_groups(const uint8_t *w, s
         }
         const __m512i ns = _mm512_set1_epi32(negsum[b]);
         const __m512 dx = _mm512_set1_ps(xd[b]);
-        for (int s = 0; s < S; s++) r16_block(w + (size_t)s * gstride + (size_t)b * bstride, q4, X, ns, dx, &acc[s]);
+        for (int s = 0; s < S; s++) {
+            const uint8_t *pf = w + (size_t)s * gstride + (size_t)(b + R16_PF) * bstride;
+            for (size_t o = 0; o < bstride; o += 64) _mm_prefetch((const char *)pf + o, _MM_HINT_T0);
+            r16_block(w + (size_t)s * gstride + (size_t)b * bstride, q4, X, ns, dx, &acc[s]);
+        }
     }
     for (int s = 0; s < S; s++) _mm512_storeu_ps(y + s * ystride, acc[s]);
 }

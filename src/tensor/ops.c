@@ -7,6 +7,7 @@
 
 #include "../base/parallel.h"
 #include "quant.h"
+#include "vexp.h"
 
 /* GEMM blocking: a panel of NB weight rows x KB columns (widened to f32 once per token block),
  * TB tokens per block, K in blocks of KB (a multiple of 16, so lanes keep their k mod 16). */
@@ -345,6 +346,17 @@ void r1c_rope(float *x, int n_heads, int head_dim, const float *cs, const float 
     }
 }
 
-void r1c_silu_mul(float *g, const float *u, int64_t n) {
-    for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+void r1c_silu_mul(const r1c_exec *ex, float *g, const float *u, int64_t n) {
+    const r1c_kernels *K = r1c_kernels_get();
+    const int64_t piece = 1 << 14; /* elements per task */
+    const int64_t n_pieces = (n + piece - 1) / piece;
+    const int nt = ex && n_pieces > 1 ? ex->n_threads : 1;
+    (void)nt; /* used by the pragma only */
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t p = 0; p < n_pieces; p++) {
+        const int64_t i0 = p * piece, m = n - i0 < piece ? n - i0 : piece;
+        if (K->silu_mul) K->silu_mul(g + i0, u + i0, m);
+        else
+            for (int64_t i = i0; i < i0 + m; i++) g[i] = r1c_silu_mul1(g[i], u[i]);
+    }
 }

@@ -50,8 +50,9 @@ void r1c_rmsnorm(float *out, const float *x, const float *w, int64_t n, float ep
  * llama.cpp NORM): pairs (2j, 2j+1). */
 void r1c_rope(float *x, int n_heads, int head_dim, const float *cs, const float *sn, int interleaved);
 
-/* g[i] = silu(g[i]) * u[i] */
-void r1c_silu_mul(float *g, const float *u, int64_t n);
+/* g[i] = silu(g[i]) * u[i], as vexp.h's r1c_silu_mul1 (every kernel table gives the same bits);
+ * long arrays are split across ex's threads (ex may be NULL: one thread) */
+void r1c_silu_mul(const r1c_exec *ex, float *g, const float *u, int64_t n);
 
 /* ---------------------------------------------------------------- attention
  *
@@ -77,7 +78,8 @@ void r1c_silu_mul(float *g, const float *u, int64_t n);
  * token by token, and for any thread count: each query's sequence of operations above is fixed,
  * however many queries are processed together (below) or which thread runs them.
  * Every float operation is single rounding (ops are built with -ffp-contract=off; fma is the
- * kernels' axpy, bit-identical in every table), and expf is the C library's.
+ * kernels' axpy, bit-identical in every table), and expf is r1c_exp (vexp.h: the same bits in
+ * every table).
  * Scores all -inf give 0/0 = NaN (as a plain softmax does); a +inf or NaN score gives NaN. */
 #define R1C_ATTN_TILE 128
 #define R1C_ATTN_MAXQ 16 /* queries per r1c_attention call's inner batch (more are split) */
