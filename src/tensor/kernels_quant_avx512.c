@@ -681,27 +681,74 @@ _Static_assert(GEMM_TT == 8 && KT == 8, "TILE_SWITCH spells out remainders 1..7"
 #define Q4K_PANEL (8 * 8 * 64 + 8 * 64 + 4 * 64 + 2 * 64) /* W, sc, min pairs, d, dmin */
 #define Q6K_PANEL (16 * 4 * 64 + 16 * 64 + 64)            /* W, sc, d */
 
+/* 16 rows of 256 unsigned bytes -> pw[16 g + i] = bytes 4g..4g+3 of row i (rows into lanes):
+ * four 16 x 16 transposes of 32-bit words (unpack 32, unpack 64, then two 128-bit shuffles). */
+static inline void rows_to_lanes(const uint8_t (*q)[R1C_QK_K], uint32_t *pw) {
+    for (int c = 0; c < 4; c++) {
+        __m512i v[16], t[16];
+        for (int r = 0; r < 16; r++) v[r] = _mm512_load_si512((const void *)(q[r] + 64 * c));
+        for (int r = 0; r < 16; r += 2) {
+            t[r] = _mm512_unpacklo_epi32(v[r], v[r + 1]);
+            t[r + 1] = _mm512_unpackhi_epi32(v[r], v[r + 1]);
+        }
+        /* rows 4b..4b+3: u[4b + j] holds column j + 4 m in 128-bit lane m */
+        for (int b = 0; b < 4; b++) {
+            const __m512i *s = t + 4 * b;
+            v[4 * b + 0] = _mm512_unpacklo_epi64(s[0], s[2]);
+            v[4 * b + 1] = _mm512_unpackhi_epi64(s[0], s[2]);
+            v[4 * b + 2] = _mm512_unpacklo_epi64(s[1], s[3]);
+            v[4 * b + 3] = _mm512_unpackhi_epi64(s[1], s[3]);
+        }
+        for (int j = 0; j < 4; j++) {
+            const __m512i a02 = _mm512_shuffle_i32x4(v[j], v[4 + j], 0x88), a13 = _mm512_shuffle_i32x4(v[j], v[4 + j], 0xDD);
+            const __m512i b02 = _mm512_shuffle_i32x4(v[8 + j], v[12 + j], 0x88), b13 = _mm512_shuffle_i32x4(v[8 + j], v[12 + j], 0xDD);
+            const int g = 16 * c + j;
+            _mm512_store_si512((void *)(pw + 16 * (g + 0)), _mm512_shuffle_i32x4(a02, b02, 0x88));
+            _mm512_store_si512((void *)(pw + 16 * (g + 8)), _mm512_shuffle_i32x4(a02, b02, 0xDD));
+            _mm512_store_si512((void *)(pw + 16 * (g + 4)), _mm512_shuffle_i32x4(a13, b13, 0x88));
+            _mm512_store_si512((void *)(pw + 16 * (g + 12)), _mm512_shuffle_i32x4(a13, b13, 0xDD));
+        }
+    }
+}
+
+/* Q4_K: element 64j + l (l < 32) is the low nibble of qs[32j + l], 64j + 32 + l its high one */
+static inline void q4_K_row_ints(const uint8_t *qs, uint8_t *u) {
+    const __m512i m = _mm512_set1_epi8(0x0f);
+    for (int h = 0; h < 2; h++) {
+        const __m512i z = _mm512_loadu_si512((const void *)(qs + 64 * h));
+        const __m512i lo = _mm512_and_si512(z, m), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m);
+        _mm512_store_si512((void *)(u + 128 * h), _mm512_shuffle_i64x2(lo, hi, 0x44));
+        _mm512_store_si512((void *)(u + 128 * h + 64), _mm512_shuffle_i64x2(lo, hi, 0xEE));
+    }
+}
+
 static void pack_q4_K(const uint8_t *w, size_t rb, int nr, int64_t nsb, uint8_t *panel) {
+    _Alignas(64) uint8_t q[16][R1C_QK_K];
     for (int64_t B = 0; B < nsb; B++) {
         uint8_t *p = panel + (size_t)B * Q4K_PANEL;
-        uint32_t *pw = (uint32_t *)p;
         int32_t *psc = (int32_t *)(p + 4096), *pmn = (int32_t *)(p + 4096 + 512);
         float *pd = (float *)(p + 4096 + 512 + 256), *pdm = pd + 16;
         for (int i = 0; i < 16; i++) {
-            uint8_t q[R1C_QK_K] = {0}, sc[8] = {0}, mn[8] = {0};
+            uint8_t sc[8] = {0}, mn[8] = {0};
             uint16_t d = 0, dm = 0;
             if (i < nr) {
-                const uint8_t *blk = w + (size_t)i * rb + (size_t)B * sizeof(r1c_block_q4_K);
-                r1c_q4_K_ints(blk, q, sc, mn);
+                const uint8_t *blk = w + (size_t)i * rb + (size_t)B * sizeof(r1c_block_q4_K), *k = blk + 4;
+                q4_K_row_ints(blk + 16, q[i]);
+                for (int j = 0; j < 8; j++) { /* llama.cpp's get_scale_min_k4 */
+                    sc[j] = j < 4 ? k[j] & 63 : (uint8_t)((k[j + 4] & 0xF) | ((k[j - 4] >> 6) << 4));
+                    mn[j] = j < 4 ? k[j + 4] & 63 : (uint8_t)((k[j + 4] >> 4) | ((k[j] >> 6) << 4));
+                }
                 memcpy(&d, blk, 2);
                 memcpy(&dm, blk + 2, 2);
+            } else {
+                memset(q[i], 0, R1C_QK_K);
             }
-            for (int g = 0; g < 64; g++) memcpy(&pw[16 * g + i], q + 4 * g, 4);
             for (int s = 0; s < 8; s++) psc[16 * s + i] = sc[s];
             for (int pr = 0; pr < 4; pr++) pmn[16 * pr + i] = (int32_t)((uint32_t)mn[2 * pr] | ((uint32_t)mn[2 * pr + 1] << 16));
             pd[i] = f16(d);
             pdm[i] = f16(dm);
         }
+        rows_to_lanes((const uint8_t(*)[R1C_QK_K])q, (uint32_t *)p);
     }
 }
 
@@ -745,30 +792,44 @@ static inline __attribute__((always_inline)) void q4_K_tile(const uint8_t *panel
     for (int t = 0; t < tt; t++) _mm512_mask_storeu_ps(y + t * ldy, rows, Y[t]);
 }
 
+/* Q6_K as unsigned q + 32 (6 bits): per 128-element half, ql[l] / ql[l + 32] hold the low 4
+ * bits of l, l + 32 (low nibbles) and l + 64, l + 96 (high), qh[l] their top 2 bits in pairs */
+static inline void q6_K_row_ints(const uint8_t *blk, uint8_t *u) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = blk + 64 * h, *qh = blk + offsetof(r1c_block_q6_K, qh) + 32 * h;
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+        const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+#define TOP(sh) _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, sh), m2), 4)
+        _mm256_store_si256((__m256i *)(u + 128 * h), _mm256_or_si256(_mm256_and_si256(l0, m4), TOP(0)));
+        _mm256_store_si256((__m256i *)(u + 128 * h + 32), _mm256_or_si256(_mm256_and_si256(l1, m4), TOP(2)));
+        _mm256_store_si256((__m256i *)(u + 128 * h + 64), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), TOP(4)));
+        _mm256_store_si256((__m256i *)(u + 128 * h + 96), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), TOP(6)));
+#undef TOP
+    }
+}
+
 static void pack_q6_K(const uint8_t *w, size_t rb, int nr, int64_t nsb, uint8_t *panel) {
+    _Alignas(64) uint8_t q[16][R1C_QK_K];
     for (int64_t B = 0; B < nsb; B++) {
         uint8_t *p = panel + (size_t)B * Q6K_PANEL;
-        uint32_t *pw = (uint32_t *)p;
         int32_t *psc = (int32_t *)(p + 4096);
         float *pd = (float *)(p + 4096 + 1024);
         for (int i = 0; i < 16; i++) {
-            int8_t q[R1C_QK_K];
-            uint8_t u[R1C_QK_K];
             int8_t sc[16] = {0};
             uint16_t d = 0;
             if (i < nr) {
                 const uint8_t *blk = w + (size_t)i * rb + (size_t)B * sizeof(r1c_block_q6_K);
-                r1c_q6_K_ints(blk, q);
+                q6_K_row_ints(blk, q[i]);
                 memcpy(sc, blk + offsetof(r1c_block_q6_K, scales), 16);
                 memcpy(&d, blk + offsetof(r1c_block_q6_K, d), 2);
-                for (int e = 0; e < R1C_QK_K; e++) u[e] = (uint8_t)(q[e] + 32);
             } else {
-                memset(u, 0, sizeof u);
+                memset(q[i], 0, R1C_QK_K);
             }
-            for (int g = 0; g < 64; g++) memcpy(&pw[16 * g + i], u + 4 * g, 4);
             for (int s = 0; s < 16; s++) psc[16 * s + i] = sc[s];
             pd[i] = f16(d);
         }
+        rows_to_lanes((const uint8_t(*)[R1C_QK_K])q, (uint32_t *)p);
     }
 }
 
