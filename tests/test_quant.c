@@ -1284,6 +1284,40 @@ static void test_packed(void) {
     free(e.scratch[0]), free(e.scratch[1]);
 }
 
+/* r1c_matvec_t (W^T x, as MLA's absorbed decode uses kv_b): under every table, the bits of one
+ * axpy per widened row, rows in order; K = 480 (15 blocks: a partial group of four), 128 rows. */
+static void test_matvec_t(void) {
+    uint64_t seed = 0x7a7a;
+    const int64_t K = 480, R = 128;
+    char isa_default[32];
+    snprintf(isa_default, sizeof isa_default, "%s", r1c_kernel_isa());
+    float *x = xmalloc(sizeof(float) * R), *ref = xmalloc(sizeof(float) * K), *got = xmalloc(sizeof(float) * K),
+          *row = xmalloc(sizeof(float) * K);
+    for (int64_t i = 0; i < R; i++) x[i] = (float)gauss(&seed);
+    int runs = 0;
+    for (int ti = 0; ti < 2; ti++) {
+        r1c_tensor w = make_qweight(ti ? R1C_Q4_0 : R1C_Q8_0, R, K, &seed);
+        const size_t rb = (size_t)r1c_dtype_row_bytes(w.dtype, (uint64_t)K);
+        for (int64_t c = 0; c < K; c++) ref[c] = 0.0f;
+        for (int64_t r = 5; r < R; r++) {
+            r1c_dequantize_row(w.dtype, (const uint8_t *)w.data + (size_t)r * rb, row, K);
+            for (int64_t c = 0; c < K; c++) ref[c] = fmaf(x[r - 5], row[c], ref[c]);
+        }
+        for (int i = 0; i < N_ISA; i++) {
+            if (!r1c_kernels_by_name(ISA_NAMES[i])) continue;
+            CHECK(r1c_force_kernel_isa(ISA_NAMES[i]) == R1C_OK, "cannot select %s", ISA_NAMES[i]);
+            r1c_matvec_t(&w, 5, R, x, got, row);
+            CHECK(!memcmp(got, ref, sizeof(float) * (size_t)K), "%s: r1c_matvec_t on %s differs from axpy per row", ISA_NAMES[i],
+                  r1c_dtype_name(w.dtype));
+            runs++;
+        }
+        free((void *)w.data);
+    }
+    CHECK(r1c_force_kernel_isa(isa_default) == R1C_OK, "cannot restore %s", isa_default);
+    printf("r1c_matvec_t: %d runs bit-equal to an axpy per row\n", runs);
+    free(x), free(ref), free(got), free(row);
+}
+
 /* Each table's activation quantiser (r1c_quant_kernels.act_q8_0) against r1c_quantize_row, byte
  * for byte: random rows, exact ties (x / d = k + 0.5), zeros, subnormals, NaN and infinities. */
 static void test_act_tables(void) {
@@ -1377,6 +1411,7 @@ int main(void) {
     test_kernel_tables(0);
     test_act_tables();
     test_packed();
+    test_matvec_t();
     /* 6 */
     test_ops();
     /* 5, rows at odd addresses: last, since a kernel that reads block fields through misaligned

@@ -239,21 +239,16 @@ static size_t ds_scratch(const r1c_model *m) {
 static void attend_absorbed(const r1c_model *m, const r1c_ds_layer *L, const float *q, const float *cache, int n_keys,
                             int h0, int h1, float *scratch, float *out) {
     const r1c_hf_config *c = &m->cfg;
-    const r1c_kernels *K = r1c_kernels_get();
     const int kvl = c->kv_lora_rank, rope = c->qk_rope_head_dim, nope = c->qk_nope_head_dim, vd = c->v_head_dim;
     const int64_t stride = kvl + rope, qhd = nope + rope;
     const int nh = h1 - h0;
     float *q_abs = scratch, *lat = q_abs + (int64_t)nh * kvl, *row = lat + (int64_t)nh * kvl, *ascr = row + kvl;
-    r1c_attn_query qs[R1C_ATTN_MAXQ];
+    r1c_attn_query qs[R1C_ATTN_MAXQ] = {{0}};
     for (int i = 0; i < nh; i++) {
         const int64_t row0 = (int64_t)(h0 + i) * (nope + vd);
         const float *qh = q + (h0 + i) * qhd;
         float *qa = q_abs + (int64_t)i * kvl;
-        memset(qa, 0, sizeof(float) * (size_t)kvl);
-        for (int r = 0; r < nope; r++) { /* q_abs = W_uk^T q_nope */
-            r1c_row_to_f32(L->wkv_b, row0 + r, row);
-            K->axpy(qh[r], row, qa, kvl);
-        }
+        r1c_matvec_t(L->wkv_b, row0, row0 + nope, qh, qa, row); /* q_abs = W_uk^T q_nope */
         qs[i] = (r1c_attn_query){.q = qa, .q2 = qh + nope, .out = lat + (int64_t)i * kvl, .n_keys = n_keys};
     }
     const r1c_attn a = {.k = cache, .k2 = cache + kvl, .v = cache, .ldk = stride, .ldk2 = stride, .ldv = stride,
@@ -274,7 +269,7 @@ static void attend_plain(const r1c_model *m, const float *q, const float *cache,
     const int kvl = c->kv_lora_rank, rope = c->qk_rope_head_dim, nope = c->qk_nope_head_dim, vd = c->v_head_dim;
     const int64_t H = c->num_attention_heads, kv_stride = H * (nope + vd), head_off = (int64_t)h * (nope + vd);
     const int64_t qhd = nope + rope;
-    r1c_attn_query qs[R1C_ATTN_MAXQ];
+    r1c_attn_query qs[R1C_ATTN_MAXQ] = {{0}};
     for (int t = t0; t < t1; t++) {
         const float *qt = q + (int64_t)t * H * qhd + h * qhd;
         qs[t - t0] = (r1c_attn_query){.q = qt, .q2 = qt + nope, .out = att + (int64_t)t * H * vd + h * vd, .n_keys = pos0 + t + 1};

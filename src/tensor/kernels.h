@@ -58,6 +58,11 @@ typedef struct r1c_quant_kernels {
      * of 16, n a multiple of 16, otherwise as above. NULL: ops.c unpacks row by row (portable). */
     r1c_qmatvec_fn q8_0_r16, q4_0_r16;
     r1c_qgemm_fn gemm_q8_0_r16, gemm_q4_0_r16;
+    /* out[c] = sum over rows r < nr of x[r] w[r][c] (plain Q8_0 / Q4_0 rows, row_bytes apart, k
+     * columns): per column fma(x[r], w[r][c], acc) with r ascending from 0, i.e. the bits of an
+     * axpy per widened row. NULL: ops.c widens rows and calls axpy. */
+    void (*tmatvec_q8_0)(const void *w, size_t row_bytes, const float *x, int64_t nr, float *out, int64_t k);
+    void (*tmatvec_q4_0)(const void *w, size_t row_bytes, const float *x, int64_t nr, float *out, int64_t k);
 } r1c_quant_kernels;
 
 typedef struct r1c_kernels {

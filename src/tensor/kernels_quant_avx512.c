@@ -963,6 +963,54 @@ static void act_q8_0(const float *x, void *dst, int64_t n) {
 /* ---------------------------------------------------------------- dequantisation */
 
 /* y = q x f32(d) per element, one rounding each, as r1c_dequantize_row */
+/* One block of 32 weights widened exactly (q x d, as dequant_*), as two vectors */
+static inline __attribute__((always_inline)) void block_f32(int q4, const uint8_t *blk, __m512 *v0, __m512 *v1) {
+    uint16_t h;
+    memcpy(&h, blk, 2);
+    const __m512 d = _mm512_set1_ps(f16(h));
+    __m128i a, b;
+    if (q4) {
+        const __m128i m = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8), v = _mm_loadu_si128((const __m128i *)(blk + 2));
+        a = _mm_sub_epi8(_mm_and_si128(v, m), eight);
+        b = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m), eight);
+    } else {
+        a = _mm_loadu_si128((const __m128i *)(blk + 2));
+        b = _mm_loadu_si128((const __m128i *)(blk + 18));
+    }
+    *v0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(a)), d);
+    *v1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)), d);
+}
+
+/* out[c] = the sum over rows r < nr of x[r] w[r][c]: per column, fma(x[r], w[r][c], acc) with r
+ * ascending from acc = 0 (kernels.h); 128 columns (8 accumulators) at a time, all rows each. */
+static inline __attribute__((always_inline)) void tmatvec_q_0(int q4, const void *w, size_t rb, const float *x, int64_t nr,
+                                                              float *out, int64_t k) {
+    const size_t bsize = q4 ? sizeof(r1c_block_q4_0) : sizeof(r1c_block_q8_0);
+    const int64_t nb = k / 32;
+    for (int64_t b0 = 0; b0 < nb; b0 += 4) {
+        const int nbl = nb - b0 < 4 ? (int)(nb - b0) : 4;
+        __m512 acc[8];
+        for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
+        for (int64_t r = 0; r < nr; r++) {
+            const uint8_t *row = (const uint8_t *)w + (size_t)r * rb + (size_t)b0 * bsize;
+            const __m512 xr = _mm512_set1_ps(x[r]);
+            for (int j = 0; j < nbl; j++) {
+                __m512 v0, v1;
+                block_f32(q4, row + (size_t)j * bsize, &v0, &v1);
+                acc[2 * j] = _mm512_fmadd_ps(xr, v0, acc[2 * j]);
+                acc[2 * j + 1] = _mm512_fmadd_ps(xr, v1, acc[2 * j + 1]);
+            }
+        }
+        for (int j = 0; j < 2 * nbl; j++) _mm512_storeu_ps(out + 32 * b0 + 16 * j, acc[j]);
+    }
+}
+static void tmatvec_q8_0(const void *w, size_t rb, const float *x, int64_t nr, float *out, int64_t k) {
+    tmatvec_q_0(0, w, rb, x, nr, out, k);
+}
+static void tmatvec_q4_0(const void *w, size_t rb, const float *x, int64_t nr, float *out, int64_t k) {
+    tmatvec_q_0(1, w, rb, x, nr, out, k);
+}
+
 static void dequant_q8_0(const void *src, float *dst, int64_t n) {
     const uint8_t *s = src;
     for (int64_t b = 0; b < n / 32; b++) {
@@ -994,4 +1042,4 @@ static void dequant_q4_0(const void *src, float *dst, int64_t n) {
 const r1c_quant_kernels r1c_quant_kernels_vnni = {matvec_q8_0,  matvec_q4_0,  matvec_q4_K, matvec_q6_K, gemm_q8_0,
                                                    gemm_q4_0,    gemm_q4_K,    gemm_q6_K,   act_q8_0,    dequant_q8_0,
                                                    dequant_q4_0, matvec_q8_0_r16, matvec_q4_0_r16, gemm_q8_0_r16,
-                                                   gemm_q4_0_r16};
+                                                   gemm_q4_0_r16, tmatvec_q8_0, tmatvec_q4_0};

@@ -326,6 +326,23 @@ void r1c_row_to_f32(const r1c_tensor *w, int64_t r, float *dst) {
     }
 }
 
+void r1c_matvec_t(const r1c_tensor *w, int64_t r0, int64_t r1, const float *x, float *out, float *row) {
+    const r1c_kernels *K = r1c_kernels_get();
+    const int64_t k = w->shape[1];
+    void (*f)(const void *, size_t, const float *, int64_t, float *, int64_t) =
+        w->packed ? NULL : w->dtype == R1C_Q4_0 ? K->quant->tmatvec_q4_0 : w->dtype == R1C_Q8_0 ? K->quant->tmatvec_q8_0 : NULL;
+    if (f) {
+        const uint64_t rb = r1c_dtype_row_bytes(w->dtype, (uint64_t)k);
+        f((const uint8_t *)w->data + (uint64_t)r0 * rb, rb, x, r1 - r0, out, k);
+        return;
+    }
+    memset(out, 0, sizeof(float) * (size_t)k);
+    for (int64_t r = r0; r < r1; r++) {
+        r1c_row_to_f32(w, r, row);
+        K->axpy(x[r - r0], row, out, k);
+    }
+}
+
 void r1c_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
     const r1c_kernels *K = r1c_kernels_get();
     float ss = r1c_dot_f32(K, x, x, n);

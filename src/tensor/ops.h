@@ -40,6 +40,10 @@ void r1c_matmul(const r1c_exec *ex, const r1c_mm_job *jobs, int n_jobs, const fl
  * y[r - r0] = dot(row r of w, x) for r in [r0, r1) (canonical order), and one row widened to f32. */
 void r1c_matvec_rows(const r1c_tensor *w, const float *x, float *y, int64_t r0, int64_t r1);
 void r1c_row_to_f32(const r1c_tensor *w, int64_t r, float *dst);
+/* out[c] = sum over rows r in [r0, r1) of x[r - r0] w[r][c] (w transposed times x): per column,
+ * fma(x, w[r][c], acc) with r ascending from 0, whatever the dtype and kernels; row: scratch of
+ * shape[1] floats */
+void r1c_matvec_t(const r1c_tensor *w, int64_t r0, int64_t r1, const float *x, float *out, float *row);
 
 /* out = x / sqrt(mean(x^2) + eps) * w (as Hugging Face: normalise, then scale). */
 void r1c_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);
