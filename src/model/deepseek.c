@@ -443,18 +443,19 @@ static r1c_status moe(r1c_ctx *c, const r1c_ds_layer *L, const float *x, int T, 
         return st;
     }
     memset(out, 0, sizeof(float) * (size_t)(T * D));
+    const int nt = c->ex.n_threads;
+    (void)nt; /* used by the pragmas only */
     for (int e = 0; e < E; e++) {
-        int n = 0; /* gather the tokens that chose e */
+        int n = 0; /* the tokens that chose e (a token chooses an expert at most once) */
         for (int t = 0; t < T; t++)
             for (int j = 0; j < k; j++)
-                if (ids[t * k + j] == e) {
-                    rows[n] = t * k + j;
-                    memcpy(xg + (int64_t)n * D, x + (int64_t)t * D, sizeof(float) * (size_t)D);
-                    n++;
-                }
+                if (ids[t * k + j] == e) rows[n++] = t * k + j;
         if (!n) continue;
+#pragma omp parallel for num_threads(nt) schedule(static) if (n >= 8)
+        for (int i = 0; i < n; i++) memcpy(xg + (int64_t)i * D, x + (int64_t)(rows[i] / k) * D, sizeof(float) * (size_t)D);
         mlp(c, L->e_gate[e], L->e_up[e], L->e_down[e], xg, n, hg, hu, yo);
-        for (int i = 0; i < n; i++) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (n >= 8)
+        for (int i = 0; i < n; i++) { /* distinct tokens: each row of out has one writer */
             const int t = rows[i] / k;
             const float w = wts[rows[i]];
             for (int64_t d = 0; d < D; d++) out[(int64_t)t * D + d] += w * yo[(int64_t)i * D + d];
@@ -462,6 +463,7 @@ static r1c_status moe(r1c_ctx *c, const r1c_ds_layer *L, const float *x, int T, 
     }
     if (L->w_gate) {
         mlp(c, L->w_gate, L->w_up, L->w_down, x, T, hg, hu, yo);
+#pragma omp parallel for num_threads(nt) schedule(static) if (T >= 8)
         for (int64_t i = 0; i < (int64_t)T * D; i++) out[i] += yo[i];
     }
     free(ids);

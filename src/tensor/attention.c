@@ -103,8 +103,25 @@ static void part(const r1c_attn *a, const r1c_attn_query *qs, int nq, int j0, in
             ml[2 * i] = m, ml[2 * i + 1] = l;
             cnt[i] = n;
         }
-        /* key-major: each value row is read once per tile for every query */
-        for (int j = 0; j < nk; j++) {
+        /* the weighted values: per query, keys in order. Four queries at a time share each value
+         * row over the keys all of them see (K->pv); the rest key-major, one axpy per key and query */
+        int i0 = 0;
+        for (; K->pv && i0 < nq; i0 += 4) {
+            const int n4 = nq - i0 < 4 ? nq - i0 : 4;
+            int common = cnt[i0];
+            float *outs[4];
+            for (int i = 0; i < n4; i++) {
+                if (cnt[i0 + i] < common) common = cnt[i0 + i];
+                outs[i] = qs[i0 + i].out;
+            }
+            K->pv(s + (int64_t)i0 * TILE, TILE, n4, a->v + (int64_t)(jt - j0) * a->ldv, a->ldv, common, outs, dv);
+            for (int j = common; j < nk; j++) {
+                const float *vj = a->v + (int64_t)(jt - j0 + j) * a->ldv;
+                for (int i = i0; i < i0 + n4; i++)
+                    if (j < cnt[i]) K->axpy(s[i * TILE + j], vj, qs[i].out, dv);
+            }
+        }
+        for (int j = 0; !K->pv && j < nk; j++) {
             const float *vj = a->v + (int64_t)(jt - j0 + j) * a->ldv;
             for (int i = 0; i < nq; i++)
                 if (j < cnt[i]) K->axpy(s[i * TILE + j], vj, qs[i].out, dv);

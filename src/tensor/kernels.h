@@ -93,6 +93,10 @@ typedef struct r1c_kernels {
     /* x[i] = r1c_exp(x[i] - m); g[i] = r1c_silu_mul1(g[i], u[i]) (vexp.h: bit-equal in every
      * table; NULL: the portable loop) */
     void (*exp_minus)(float *x, float m, int64_t n);
+    /* Attention's weighted sum of values: for i < nq (<= 4), d < dv, keys j < nk in order,
+     * out[i][d] = fma(p[i * ldp + j], v[j * ldv + d], out[i][d]): the bits of one axpy per key
+     * and query, with the queries' outputs held in registers across the keys. NULL: axpy. */
+    void (*pv)(const float *p, int64_t ldp, int nq, const float *v, int64_t ldv, int nk, float *const *out, int dv);
     void (*silu_mul)(float *g, const float *u, int64_t n);
     const r1c_quant_kernels *quant;
 } r1c_kernels;

@@ -405,6 +405,43 @@ static inline __m512 vexp16(__m512 x) {
     return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, _mm512_set1_ps(R1C_EXP_LO), _CMP_LT_OQ), _mm512_setzero_ps());
 }
 
+/* NQ queries x 16 C floats of d (C vectors, m: the lanes of the last one) over all nk keys */
+static inline __attribute__((always_inline)) void pv_cols(const float *p, int64_t ldp, const int NQ, const float *v,
+                                                          int64_t ldv, int nk, float *const *out, int d0, const int C,
+                                                          __mmask16 m) {
+    __m512 acc[4][4];
+    for (int i = 0; i < NQ; i++)
+        for (int c = 0; c < C; c++) acc[i][c] = _mm512_maskz_loadu_ps(c == C - 1 ? m : 0xffff, out[i] + d0 + 16 * c);
+    for (int j = 0; j < nk; j++) {
+        __m512 V[4];
+        for (int c = 0; c < C; c++) V[c] = _mm512_maskz_loadu_ps(c == C - 1 ? m : 0xffff, v + (int64_t)j * ldv + d0 + 16 * c);
+        for (int i = 0; i < NQ; i++) {
+            const __m512 pij = _mm512_set1_ps(p[(int64_t)i * ldp + j]);
+            for (int c = 0; c < C; c++) acc[i][c] = _mm512_fmadd_ps(pij, V[c], acc[i][c]);
+        }
+    }
+    for (int i = 0; i < NQ; i++)
+        for (int c = 0; c < C; c++) _mm512_mask_storeu_ps(out[i] + d0 + 16 * c, c == C - 1 ? m : 0xffff, acc[i][c]);
+}
+
+static inline __attribute__((always_inline)) void pv_nq(const float *p, int64_t ldp, const int NQ, const float *v,
+                                                        int64_t ldv, int nk, float *const *out, int dv) {
+    int d0 = 0;
+    for (; d0 + 64 <= dv; d0 += 64) pv_cols(p, ldp, NQ, v, ldv, nk, out, d0, 4, 0xffff);
+    for (; d0 + 16 <= dv; d0 += 16) pv_cols(p, ldp, NQ, v, ldv, nk, out, d0, 1, 0xffff);
+    if (d0 < dv) pv_cols(p, ldp, NQ, v, ldv, nk, out, d0, 1, (__mmask16)((1u << (dv - d0)) - 1));
+}
+
+static void pv(const float *p, int64_t ldp, int nq, const float *v, int64_t ldv, int nk, float *const *out, int dv) {
+    switch (nq) {
+    case 4: pv_nq(p, ldp, 4, v, ldv, nk, out, dv); break;
+    case 3: pv_nq(p, ldp, 3, v, ldv, nk, out, dv); break;
+    case 2: pv_nq(p, ldp, 2, v, ldv, nk, out, dv); break;
+    case 1: pv_nq(p, ldp, 1, v, ldv, nk, out, dv); break;
+    default: break;
+    }
+}
+
 static void exp_minus(float *x, float m, int64_t n) {
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, vexp16(_mm512_sub_ps(_mm512_loadu_ps(x + i), _mm512_set1_ps(m))));
@@ -434,6 +471,7 @@ const r1c_kernels r1c_kernels_avx512_vbmi = {
     .f16_to_f32 = f16_to_f32,
     .axpy = axpy,
     .exp_minus = exp_minus,
+    .pv = pv,
     .silu_mul = silu_mul,
     .quant = &r1c_quant_kernels_vnni,
 };
@@ -451,6 +489,7 @@ const r1c_kernels r1c_kernels_avx512 = {
     .f16_to_f32 = f16_to_f32,
     .axpy = axpy,
     .exp_minus = exp_minus,
+    .pv = pv,
     .silu_mul = silu_mul,
     .quant = &r1c_quant_kernels_avx2,
 };

@@ -259,8 +259,13 @@ static inline __attribute__((always_inline)) void gemm_tile(const uint8_t *panel
         const __m512 dw = tile_weights(panel + (size_t)b * bstride, src, W);
         for (int t = 0; t < tt; t++) {
             const int32_t *xg = (const int32_t *)(xq[t] + 32 * b);
-            __m512i acc = _mm512_set1_epi32(-bias * xs[t][b]); /* exact: |sum| <= 32 x 128 */
-            for (int g = 0; g < 8; g++) acc = _mm512_dpbusd_epi32(acc, W[g], _mm512_set1_epi32(xg[g]));
+            /* two chains (integer sums: exact in any order); |sum| <= 32 x 128 */
+            __m512i acc = _mm512_set1_epi32(-bias * xs[t][b]), acc1 = _mm512_setzero_si512();
+            for (int g = 0; g < 8; g += 2) {
+                acc = _mm512_dpbusd_epi32(acc, W[g], _mm512_set1_epi32(xg[g]));
+                acc1 = _mm512_dpbusd_epi32(acc1, W[g + 1], _mm512_set1_epi32(xg[g + 1]));
+            }
+            acc = _mm512_add_epi32(acc, acc1);
             const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(xd[t][b]));
             Y[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), d, Y[t]);
         }

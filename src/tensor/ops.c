@@ -152,13 +152,16 @@ static void prepare_gemm_act(qact *a, int64_t k, int T, int nth) {
 #pragma omp parallel for schedule(static) num_threads(nth) if (T * k >= (1 << 16))
     for (int t = 0; t < T; t++) {
         const uint8_t *row = a->q + a->row_bytes * (uint64_t)t;
+        int8_t *qt = q + (size_t)t * qb;
         for (int64_t b = 0; b < nb; b++) {
-            r1c_block_q8_0 blk;
-            memcpy(&blk, row + (size_t)b * sizeof blk, sizeof blk);
-            memcpy(q + (size_t)t * qb + 32 * b, blk.qs, 32);
+            uint16_t h;
+            memcpy(&h, row + (size_t)b * sizeof(r1c_block_q8_0), 2);
+            memcpy(qt + 32 * b, row + (size_t)b * sizeof(r1c_block_q8_0) + 2, 32);
+            d[t * nb + b] = r1c_f16_to_f32(h);
+        }
+        for (int64_t b = 0; b < nb; b++) { /* (a plain loop over the copied values: vectorised) */
             int32_t s = 0;
-            for (int i = 0; i < 32; i++) s += blk.qs[i];
-            d[t * nb + b] = r1c_f16_to_f32(blk.d);
+            for (int i = 0; i < 32; i++) s += qt[32 * b + i];
             sum[t * nb + b] = s;
         }
     }
