@@ -28,13 +28,16 @@
  * canonical order): y[r] for r < n. */
 typedef void (*r1c_qmatvec_fn)(const void *w, size_t row_bytes, const void *xq, float *y, int64_t k, int64_t n);
 
-/* Q8_0 activations of T tokens laid out for a GEMM (ops.c prepares them once per matmul):
- * the int8 values without the scales, and per block the f32 scale and the exact sum of its 32
- * values (what an unsigned-times-signed product needs to take its offset back out). */
+/* Q8_0 activations of T tokens laid out for a GEMM (ops.c prepares them once per matmul), in
+ * groups of R1C_QGEMM_TT tokens so that a register tile finds its tokens at fixed offsets: for
+ * group g and block b, at tiles + (g * nb + b) * R1C_QGEMM_TILE_BYTES, the 8 tokens' 32 int8
+ * values (token i at byte 32 i), then their f32 scales, then the exact sums of their 32 values
+ * (what an unsigned-times-signed product needs to take its offset back out). Tokens past T in
+ * the last group are never read. */
+#define R1C_QGEMM_TT 8
+#define R1C_QGEMM_TILE_BYTES (R1C_QGEMM_TT * (32 + 4 + 4))
 typedef struct r1c_qgemm_act {
-    const int8_t *q;    /* row t at q + t * k: k values (k = nb * 32), 64-byte aligned rows */
-    const float *d;     /* [T][nb] */
-    const int32_t *sum; /* [T][nb] */
+    const uint8_t *tiles; /* 64-byte aligned */
     int64_t k, nb;
     int T;
 } r1c_qgemm_act;

@@ -187,6 +187,7 @@ static void matvec_q4_0(const void *w, size_t rb, const void *xq, float *y, int6
  * y = fma((float)s, f32(w.d) * f32(x.d), y), blocks in order. Register tile: 16 rows x 8
  * tokens (8 weight vectors + 8 accumulators + temporaries). */
 #define GEMM_TT 8
+_Static_assert(GEMM_TT == R1C_QGEMM_TT, "token tiles start at the activation groups");
 #define PANEL_BLOCK (8 * 64 + 64) /* bytes per block in a panel */
 
 static void pack_panel(int q4, const uint8_t *w, size_t rb, int nr, int64_t nb, uint8_t *panel) {
@@ -243,30 +244,26 @@ static inline __attribute__((always_inline)) __m512 tile_weights(const uint8_t *
 static inline __attribute__((always_inline)) void gemm_tile(const uint8_t *panel, size_t bstride, int src,
                                                             const r1c_qgemm_act *x, int64_t t0, const int tt, int bias,
                                                             float *y, int64_t ldy, __mmask16 rows) {
-    const int64_t nb = x->nb, k = x->k;
+    const int64_t nb = x->nb;
+    const uint8_t *xt = x->tiles + (size_t)(t0 / R1C_QGEMM_TT) * (size_t)nb * R1C_QGEMM_TILE_BYTES; /* t0: a multiple of 8 */
     __m512 Y[GEMM_TT];
-    const int8_t *xq[GEMM_TT];
-    const float *xd[GEMM_TT];
-    const int32_t *xs[GEMM_TT];
-    for (int t = 0; t < tt; t++) {
-        Y[t] = _mm512_setzero_ps();
-        xq[t] = x->q + (t0 + t) * k;
-        xd[t] = x->d + (t0 + t) * nb;
-        xs[t] = x->sum + (t0 + t) * nb;
-    }
+    for (int t = 0; t < tt; t++) Y[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         __m512i W[8];
         const __m512 dw = tile_weights(panel + (size_t)b * bstride, src, W);
+        const uint8_t *xb = xt + (size_t)b * R1C_QGEMM_TILE_BYTES;
+        const float *xd = (const float *)(xb + 32 * R1C_QGEMM_TT);
+        const int32_t *xs = (const int32_t *)(xb + 36 * R1C_QGEMM_TT);
         for (int t = 0; t < tt; t++) {
-            const int32_t *xg = (const int32_t *)(xq[t] + 32 * b);
+            const int32_t *xg = (const int32_t *)(xb + 32 * t);
             /* two chains (integer sums: exact in any order); |sum| <= 32 x 128 */
-            __m512i acc = _mm512_set1_epi32(-bias * xs[t][b]), acc1 = _mm512_setzero_si512();
+            __m512i acc = _mm512_set1_epi32(-bias * xs[t]), acc1 = _mm512_setzero_si512();
             for (int g = 0; g < 8; g += 2) {
                 acc = _mm512_dpbusd_epi32(acc, W[g], _mm512_set1_epi32(xg[g]));
                 acc1 = _mm512_dpbusd_epi32(acc1, W[g + 1], _mm512_set1_epi32(xg[g + 1]));
             }
             acc = _mm512_add_epi32(acc, acc1);
-            const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(xd[t][b]));
+            const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(xd[t]));
             Y[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), d, Y[t]);
         }
     }

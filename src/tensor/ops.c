@@ -135,37 +135,36 @@ typedef struct qact {
     r1c_dtype type;
     uint8_t *q;
     uint64_t row_bytes;
-    r1c_qgemm_act g; /* Q8_0 rows laid out for the GEMM kernels (g.q NULL: not prepared) */
+    r1c_qgemm_act g; /* Q8_0 rows laid out for the GEMM kernels (g.tiles NULL: not prepared) */
     void *g_mem;
 } qact;
 
 /* the GEMM layout of T quantised Q8_0 rows (kernels.h) */
 static void prepare_gemm_act(qact *a, int64_t k, int T, int nth) {
-    const int64_t nb = k / 32;
-    const size_t qb = ((size_t)k + 63) & ~(size_t)63;
-    const size_t bytes = qb * (size_t)T + (sizeof(float) + sizeof(int32_t)) * (size_t)(nb * T);
+    const int64_t nb = k / 32, ng = (T + R1C_QGEMM_TT - 1) / R1C_QGEMM_TT;
+    const size_t bytes = (size_t)(ng * nb) * R1C_QGEMM_TILE_BYTES;
     uint8_t *mem = aligned_alloc(64, (bytes + 63) & ~(size_t)63); /* (C11: a multiple of the alignment) */
     if (!mem) return;
-    int8_t *q = (int8_t *)mem;
-    float *d = (float *)(mem + qb * (size_t)T);
-    int32_t *sum = (int32_t *)(d + nb * T);
 #pragma omp parallel for schedule(static) num_threads(nth) if (T * k >= (1 << 16))
     for (int t = 0; t < T; t++) {
         const uint8_t *row = a->q + a->row_bytes * (uint64_t)t;
-        int8_t *qt = q + (size_t)t * qb;
+        const int g = t / R1C_QGEMM_TT, i = t % R1C_QGEMM_TT;
         for (int64_t b = 0; b < nb; b++) {
+            uint8_t *tile = mem + (size_t)(g * nb + b) * R1C_QGEMM_TILE_BYTES;
+            const uint8_t *blk = row + (size_t)b * sizeof(r1c_block_q8_0);
+            int8_t qs[32];
             uint16_t h;
-            memcpy(&h, row + (size_t)b * sizeof(r1c_block_q8_0), 2);
-            memcpy(qt + 32 * b, row + (size_t)b * sizeof(r1c_block_q8_0) + 2, 32);
-            d[t * nb + b] = r1c_f16_to_f32(h);
-        }
-        for (int64_t b = 0; b < nb; b++) { /* (a plain loop over the copied values: vectorised) */
+            memcpy(&h, blk, 2);
+            memcpy(qs, blk + 2, 32);
             int32_t s = 0;
-            for (int i = 0; i < 32; i++) s += qt[32 * b + i];
-            sum[t * nb + b] = s;
+            for (int j = 0; j < 32; j++) s += qs[j];
+            const float d = r1c_f16_to_f32(h);
+            memcpy(tile + 32 * i, qs, 32);
+            memcpy(tile + 32 * R1C_QGEMM_TT + 4 * i, &d, 4);
+            memcpy(tile + 36 * R1C_QGEMM_TT + 4 * i, &s, 4);
         }
     }
-    a->g = (r1c_qgemm_act){.q = q, .d = d, .sum = sum, .k = (int64_t)qb, .nb = nb, .T = T};
+    a->g = (r1c_qgemm_act){.tiles = mem, .k = k, .nb = nb, .T = T};
     a->g_mem = mem;
 }
 
@@ -220,14 +219,14 @@ static void quant_rows(const r1c_tensor *w, const qact *qa, int T, float *y, int
         r1c_qgemm_fn pg = q4 ? Q->gemm_q4_0_r16 : Q->gemm_q8_0_r16;
         const uint8_t *w0 = (const uint8_t *)w->data + (uint64_t)r0 * rb;
         if (!pf || r0 % R1C_PACK_ROWS || (r1 - r0) % R1C_PACK_ROWS) packed_rows_portable(w, qa, T, y, ldy, r0, r1);
-        else if (T > 1 && pg && qa->g.q) pg(w0, rb, &qa->g, y, ldy, r1 - r0);
+        else if (T > 1 && pg && qa->g.tiles) pg(w0, rb, &qa->g, y, ldy, r1 - r0);
         else
             for (int t = 0; t < T; t++) pf(w0, rb, qa->q + qa->row_bytes * (uint64_t)t, y + (int64_t)t * ldy, k, r1 - r0);
         return;
     }
     r1c_qmatvec_fn f = w->dtype == R1C_Q8_0 ? Q->q8_0 : w->dtype == R1C_Q4_0 ? Q->q4_0 : w->dtype == R1C_Q4_K ? Q->q4_K : Q->q6_K;
     r1c_qgemm_fn g = w->dtype == R1C_Q8_0 ? Q->gemm_q8_0 : w->dtype == R1C_Q4_0 ? Q->gemm_q4_0 : NULL;
-    if (T > 1 && g && qa->g.q) {
+    if (T > 1 && g && qa->g.tiles) {
         g((const uint8_t *)w->data + (uint64_t)r0 * rb, rb, &qa->g, y, ldy, r1 - r0);
         return;
     }
