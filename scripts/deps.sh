@@ -3,7 +3,7 @@
 set -euo pipefail
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in gcc make cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev clang libclang-rt-14-dev libomp-dev; do
+for p in gcc make cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev clang libclang-rt-14-dev libomp-dev; do
   have_pkg "$p" || need+=("$p")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

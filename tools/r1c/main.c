@@ -13,6 +13,7 @@ static void usage(FILE *f) {
             "commands:\n"
             "  run       generate from a model:  r1c run -m DIR \"Why is the sky blue?\" [-n N] [--temp T]\n"
             "  chat      a multi-turn conversation that keeps the KV cache:  r1c chat -m DIR\n"
+            "  serve     an OpenAI-compatible HTTP server with a chat page:  r1c serve -m DIR --port 8080\n"
             "  tokenize  text to ids and pieces:  r1c tokenize -m DIR TEXT  (or --jsonl on stdin)\n"
             "  info      architecture, config, parameters, tensors, memory:  r1c info -m DIR\n"
             "  logits    raw float32 logits for a token sequence:  r1c logits -m DIR --ids ... --out FILE\n"
@@ -43,6 +44,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "chat")) return cmd_chat(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve")) return cmd_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "logits")) return cmd_logits(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);

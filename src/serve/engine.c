@@ -1,0 +1,423 @@
+/* engine.c — see engine.h. One mutex guards the queues, the jobs' event lists and flags; the
+ * model runs outside it, on the scheduler thread only. */
+#include "engine.h"
+
+#include "../base/error.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct ev_node {
+    r1c_event ev;
+    struct ev_node *next;
+} ev_node;
+
+struct r1c_job {
+    r1c_engine *e;
+    int32_t *ids;
+    int n_ids;
+    r1c_job_params p;
+    char *stop[R1C_ENGINE_MAX_STOP];
+    /* engine side (scheduler thread only) */
+    r1c_ctx *ctx;
+    r1c_sampler *sampler;
+    r1c_detok_stream *detok;
+    r1c_think_split *split;
+    int32_t last;       /* the token to evaluate next step (-1: prefill first) */
+    int n_gen, n_reasoning, answer_started, saw_reasoning;
+    char *held;         /* generated text not passed on yet: it may be the start of a stop string */
+    size_t held_len, held_cap;
+    /* shared (under e->mu) */
+    ev_node *head, *tail;
+    pthread_cond_t ready;
+    int finished, released;
+    int detached; /* out of the engine's lists: the reader's release frees it */
+    struct r1c_job *next; /* in the waiting or active list */
+};
+
+struct r1c_engine {
+    const r1c_model *m;
+    r1c_engine_params p;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t work;
+    r1c_job *waiting, *active;
+    int n_waiting, n_active, stopping, drain, joined;
+    int64_t prompt_tokens, generated_tokens, jobs_done, jobs_cancelled;
+};
+
+/* ------------------------------------------------------------------ events */
+
+/* under e->mu */
+static void push_locked(r1c_job *j, r1c_event_kind k, const char *text, size_t len, const char *finish) {
+    ev_node *n = calloc(1, sizeof *n);
+    if (!n) return; /* (the reader then misses a piece: nothing better to do without memory) */
+    n->ev.kind = k;
+    if (text) {
+        n->ev.text = malloc(len + 1);
+        if (n->ev.text) {
+            memcpy(n->ev.text, text, len);
+            n->ev.text[len] = 0;
+            n->ev.len = len;
+        }
+    }
+    n->ev.finish_reason = finish;
+    n->ev.prompt_tokens = j->n_ids;
+    n->ev.completion_tokens = j->n_gen;
+    n->ev.reasoning_tokens = j->n_reasoning;
+    if (j->tail) j->tail->next = n;
+    else j->head = n;
+    j->tail = n;
+    pthread_cond_signal(&j->ready);
+}
+
+static void push(r1c_job *j, r1c_event_kind k, const char *text, size_t len, const char *finish) {
+    pthread_mutex_lock(&j->e->mu);
+    push_locked(j, k, text, len, finish);
+    pthread_mutex_unlock(&j->e->mu);
+}
+
+static void on_text(r1c_text_kind kind, const char *text, size_t len, void *user) {
+    r1c_job *j = user;
+    if (!len) return;
+    if (kind == R1C_TEXT_REASONING) {
+        j->saw_reasoning = 1;
+        push(j, R1C_EV_REASONING, text, len, NULL);
+        return;
+    }
+    for (size_t i = 0; i < len && !j->answer_started; i++)
+        j->answer_started = text[i] != ' ' && text[i] != '\n' && text[i] != '\r' && text[i] != '\t';
+    push(j, R1C_EV_ANSWER, text, len, NULL);
+}
+
+static void emit(r1c_job *j, const char *text, size_t len) {
+    if (!len) return;
+    if (j->split) r1c_think_split_feed(j->split, text, len, on_text, j);
+    else on_text(R1C_TEXT_ANSWER, text, len, j);
+}
+
+/* Generated text goes through the stop strings first: a stop string ends the job (it and what
+ * follows are dropped, as OpenAI does); a tail that could still become one is held back. Returns
+ * 1 when a stop string was found. */
+static int stop_filter(r1c_job *j, const char *text, size_t len, int final) {
+    if (j->held_len + len + 1 > j->held_cap) {
+        size_t cap = j->held_cap ? j->held_cap : 64;
+        while (cap < j->held_len + len + 1) cap *= 2;
+        char *h = realloc(j->held, cap);
+        if (!h) return 0;
+        j->held = h, j->held_cap = cap;
+    }
+    memcpy(j->held + j->held_len, text, len);
+    j->held_len += len;
+    size_t cut = j->held_len, keep = 0;
+    int hit = 0;
+    for (int s = 0; s < j->p.n_stop; s++) {
+        const size_t sl = strlen(j->stop[s]);
+        for (size_t i = 0; i + sl <= j->held_len; i++)
+            if (!memcmp(j->held + i, j->stop[s], sl)) {
+                if (i < cut) cut = i;
+                hit = 1;
+                break;
+            }
+    }
+    if (hit) {
+        emit(j, j->held, cut);
+        j->held_len = 0;
+        return 1;
+    }
+    if (!final) /* the longest tail that is a proper prefix of a stop string */
+        for (int s = 0; s < j->p.n_stop; s++) {
+            const size_t sl = strlen(j->stop[s]);
+            for (size_t k = sl - 1; k > keep; k--)
+                if (k <= j->held_len && !memcmp(j->held + j->held_len - k, j->stop[s], k)) {
+                    keep = k;
+                    break;
+                }
+        }
+    emit(j, j->held, j->held_len - keep);
+    memmove(j->held, j->held + j->held_len - keep, keep);
+    j->held_len = keep;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ jobs */
+
+static void job_free(r1c_job *j) {
+    r1c_ctx_free(j->ctx);
+    r1c_sampler_free(j->sampler);
+    r1c_detok_stream_free(j->detok);
+    r1c_think_split_free(j->split);
+    for (ev_node *n = j->head, *nx; n; n = nx) {
+        nx = n->next;
+        free(n->ev.text);
+        free(n);
+    }
+    for (int i = 0; i < j->p.n_stop; i++) free(j->stop[i]);
+    pthread_cond_destroy(&j->ready);
+    free(j->held);
+    free(j->ids);
+    free(j);
+}
+
+/* the job's resources, once it produced its last event (scheduler thread) */
+static void job_close(r1c_job *j) {
+    r1c_ctx_free(j->ctx);
+    r1c_sampler_free(j->sampler);
+    j->ctx = NULL, j->sampler = NULL;
+}
+
+static void finish(r1c_job *j, const char *reason) {
+    size_t len;
+    if (j->detok) {
+        const char *t = r1c_detok_stream_flush(j->detok, &len);
+        if (t && len && stop_filter(j, t, len, 1)) j->held_len = 0;
+    }
+    stop_filter(j, "", 0, 1);
+    if (j->split) r1c_think_split_flush(j->split, on_text, j);
+    push(j, R1C_EV_DONE, NULL, 0, reason);
+}
+
+static void fail(r1c_job *j, const char *msg) { push(j, R1C_EV_ERROR, msg, strlen(msg), NULL); }
+
+/* One step of a job: the prompt (first step) or the last token, then one sampled token.
+ * Returns 1 while the job goes on. */
+static int step(r1c_engine *e, r1c_job *j) {
+    const r1c_model *m = e->m;
+    if (j->last < 0) {
+        r1c_ctx_params cp = {.n_ctx = e->p.n_ctx, .n_threads = e->p.n_threads};
+        if (r1c_ctx_new(m, &cp, &j->ctx) != R1C_OK || r1c_sampler_new(&j->p.sampling, r1c_model_n_vocab(m), &j->sampler) != R1C_OK ||
+            r1c_detok_stream_new(r1c_model_tokenizer(m), 0, &j->detok) != R1C_OK ||
+            (j->p.split_reasoning && r1c_think_split_new(j->p.in_reasoning, &j->split) != R1C_OK)) {
+            fail(j, r1c_last_error());
+            return 0;
+        }
+        if (j->n_ids >= e->p.n_ctx) {
+            fail(j, "the prompt does not fit the context");
+            return 0;
+        }
+        if (r1c_eval(j->ctx, j->ids, j->n_ids, 0) != R1C_OK) {
+            fail(j, r1c_last_error());
+            return 0;
+        }
+        __atomic_add_fetch(&e->prompt_tokens, j->n_ids, __ATOMIC_RELAXED);
+    } else if (r1c_eval(j->ctx, &j->last, 1, 0) != R1C_OK) {
+        fail(j, r1c_last_error());
+        return 0;
+    }
+    const int32_t tok = r1c_sampler_sample(j->sampler, r1c_logits(j->ctx, -1));
+    j->last = tok;
+    if (r1c_model_is_eos(m, tok)) {
+        finish(j, "stop");
+        return 0;
+    }
+    j->n_gen++;
+    __atomic_add_fetch(&e->generated_tokens, 1, __ATOMIC_RELAXED);
+    /* reasoning tokens: those generated before the answer's first visible character, in a job
+     * whose output has reasoning */
+    const int reasoning_before = !j->answer_started && (j->p.in_reasoning || j->saw_reasoning) && j->split;
+    size_t len;
+    const char *t = r1c_detok_stream_push(j->detok, tok, &len);
+    const int stopped = t && len && stop_filter(j, t, len, 0);
+    if (reasoning_before && (!j->answer_started || j->saw_reasoning)) j->n_reasoning++;
+    if (stopped) {
+        push(j, R1C_EV_DONE, NULL, 0, "stop");
+        return 0;
+    }
+    if ((j->p.max_tokens > 0 && j->n_gen >= j->p.max_tokens) || r1c_ctx_n_past(j->ctx) + 1 >= r1c_ctx_n_ctx(j->ctx)) {
+        finish(j, "length");
+        return 0;
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------------ scheduler */
+
+static void *run(void *arg) {
+    r1c_engine *e = arg;
+    pthread_mutex_lock(&e->mu);
+    for (;;) {
+        while (!e->stopping && !e->n_active && !e->n_waiting) pthread_cond_wait(&e->work, &e->mu);
+        if (e->stopping && (!e->drain || (!e->n_active && !e->n_waiting))) break;
+        while (e->n_active < e->p.parallel && e->waiting) { /* join between steps, in arrival order */
+            r1c_job *j = e->waiting;
+            e->waiting = j->next, e->n_waiting--;
+            j->next = NULL;
+            r1c_job **tail = &e->active;
+            while (*tail) tail = &(*tail)->next;
+            *tail = j;
+            e->n_active++;
+        }
+        /* one step of every active job: the list is stable while the lock is dropped (only this
+         * thread changes it); released is read under the lock */
+        for (r1c_job *j = e->active; j; j = j->next) {
+            int go = !j->released;
+            pthread_mutex_unlock(&e->mu);
+            if (go) go = step(e, j);
+            if (!go) job_close(j);
+            pthread_mutex_lock(&e->mu);
+            if (!go) {
+                j->finished = 1;
+                if (j->released) e->jobs_cancelled++;
+                else e->jobs_done++;
+            }
+        }
+        for (r1c_job **pj = &e->active; *pj;) { /* leave between steps */
+            r1c_job *j = *pj;
+            if (!j->finished) {
+                pj = &j->next;
+                continue;
+            }
+            *pj = j->next, e->n_active--;
+            if (j->released) job_free(j);
+            else j->detached = 1;
+        }
+    }
+    /* shutdown without draining: every job still here ends with an error event */
+    for (int list = 0; list < 2; list++)
+        for (r1c_job *j = list ? e->waiting : e->active, *nx; j; j = nx) {
+            nx = j->next;
+            const char *msg = "the server is shutting down";
+            if (list == 0) job_close(j); /* (the model is idle now: the lock can stay held) */
+            push_locked(j, R1C_EV_ERROR, msg, strlen(msg), NULL);
+            j->finished = j->detached = 1;
+            if (j->released) job_free(j);
+        }
+    e->active = e->waiting = NULL;
+    e->n_active = e->n_waiting = 0;
+    pthread_mutex_unlock(&e->mu);
+    return NULL;
+}
+
+r1c_status r1c_engine_new(const r1c_model *m, const r1c_engine_params *p, r1c_engine **out) {
+    *out = NULL;
+    if (!r1c_model_tokenizer(m)) return r1c_error(R1C_ERR_MISSING, "the model has no tokenizer: it cannot serve text");
+    r1c_engine *e = calloc(1, sizeof *e);
+    if (!e) return r1c_error(R1C_ERR_NOMEM, "out of memory");
+    e->m = m;
+    e->p = p ? *p : (r1c_engine_params){0};
+    if (e->p.parallel <= 0) e->p.parallel = 4;
+    if (e->p.max_queue <= 0) e->p.max_queue = 64;
+    r1c_model_info info;
+    r1c_model_get_info(m, &info);
+    if (e->p.n_ctx <= 0) e->p.n_ctx = info.max_position > 0 && info.max_position < 4096 ? info.max_position : 4096;
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->work, NULL);
+    if (pthread_create(&e->thread, NULL, run, e) != 0) {
+        pthread_mutex_destroy(&e->mu);
+        pthread_cond_destroy(&e->work);
+        free(e);
+        return r1c_error(R1C_ERR_NOMEM, "cannot start the engine thread: %s", strerror(errno));
+    }
+    *out = e;
+    return R1C_OK;
+}
+
+void r1c_engine_stop(r1c_engine *e, int drain) {
+    pthread_mutex_lock(&e->mu);
+    const int joined = e->joined;
+    e->stopping = 1, e->drain = drain, e->joined = 1;
+    pthread_cond_broadcast(&e->work);
+    pthread_mutex_unlock(&e->mu);
+    if (!joined) pthread_join(e->thread, NULL);
+}
+
+void r1c_engine_free(r1c_engine *e) {
+    if (!e) return;
+    r1c_engine_stop(e, 0);
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->work);
+    free(e);
+}
+
+int r1c_engine_n_ctx(const r1c_engine *e) { return e->p.n_ctx; }
+
+void r1c_engine_get_stats(r1c_engine *e, r1c_engine_stats *s) {
+    pthread_mutex_lock(&e->mu);
+    *s = (r1c_engine_stats){.active = e->n_active, .waiting = e->n_waiting, .jobs_done = e->jobs_done, .jobs_cancelled = e->jobs_cancelled};
+    pthread_mutex_unlock(&e->mu);
+    s->prompt_tokens = __atomic_load_n(&e->prompt_tokens, __ATOMIC_RELAXED);
+    s->generated_tokens = __atomic_load_n(&e->generated_tokens, __ATOMIC_RELAXED);
+}
+
+r1c_job *r1c_engine_submit(r1c_engine *e, const int32_t *ids, int n, const r1c_job_params *p, int *why) {
+    r1c_job *j = calloc(1, sizeof *j);
+    if (!j || !(j->ids = malloc(sizeof(int32_t) * (size_t)(n > 0 ? n : 1)))) {
+        free(j);
+        *why = 500;
+        return NULL;
+    }
+    memcpy(j->ids, ids, sizeof(int32_t) * (size_t)n);
+    j->n_ids = n;
+    j->e = e;
+    j->p = *p;
+    j->last = -1;
+    int nstop = 0;
+    for (int i = 0; i < p->n_stop && i < R1C_ENGINE_MAX_STOP; i++)
+        if (p->stop[i] && p->stop[i][0] && (j->stop[nstop] = strdup(p->stop[i]))) nstop++;
+    j->p.n_stop = nstop;
+    for (int i = 0; i < R1C_ENGINE_MAX_STOP; i++) j->p.stop[i] = NULL;
+    pthread_cond_init(&j->ready, NULL);
+    pthread_mutex_lock(&e->mu);
+    *why = e->stopping ? 503 : e->n_waiting >= e->p.max_queue ? 429 : 0;
+    if (!*why) {
+        r1c_job **tail = &e->waiting;
+        while (*tail) tail = &(*tail)->next;
+        *tail = j;
+        e->n_waiting++;
+        pthread_cond_signal(&e->work);
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (*why) {
+        job_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+int r1c_job_next(r1c_job *j, r1c_event *ev, int timeout_ms) {
+    r1c_engine *e = j->e;
+    struct timespec until;
+    if (timeout_ms >= 0) {
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += timeout_ms / 1000;
+        until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&e->mu);
+    while (!j->head) {
+        if (timeout_ms < 0) pthread_cond_wait(&j->ready, &e->mu);
+        else if (pthread_cond_timedwait(&j->ready, &e->mu, &until) == ETIMEDOUT) break;
+    }
+    ev_node *n = j->head;
+    if (n) {
+        j->head = n->next;
+        if (!j->head) j->tail = NULL;
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (!n) return 0;
+    *ev = n->ev;
+    free(n);
+    return 1;
+}
+
+void r1c_job_release(r1c_job *j) {
+    if (!j) return;
+    r1c_engine *e = j->e;
+    pthread_mutex_lock(&e->mu);
+    j->released = 1;
+    /* a job still waiting in the queue leaves it now; an active one at the next step; a
+     * finished one is freed here */
+    int waiting = 0;
+    for (r1c_job **pj = &e->waiting; *pj; pj = &(*pj)->next)
+        if (*pj == j) {
+            *pj = j->next, e->n_waiting--, waiting = 1;
+            e->jobs_cancelled++;
+            break;
+        }
+    const int free_now = waiting || j->detached;
+    pthread_mutex_unlock(&e->mu);
+    if (free_now) job_free(j);
+}
