@@ -6,7 +6,19 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 for p in gcc make cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev clang libclang-rt-14-dev libomp-dev; do
   have_pkg "$p" || need+=("$p")
 done
-[ ${#need[@]} -eq 0 ] && exit 0
+# Node.js runs the server's tests with real clients (tests/serve: the openai package); Debian's
+# nodejs and npm, unless a node and npm are already on the PATH
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+serve_deps() { # tests/serve/node_modules from package-lock.json (npm's registry)
+  [ -d tests/serve/node_modules/openai ] && return 0
+  echo "deps: npm ci in tests/serve" >&2
+  (cd tests/serve && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+if [ ${#need[@]} -eq 0 ]; then
+  cd "$(dirname "$0")/.." && serve_deps
+  exit 0
+fi
 echo "deps: installing ${need[*]}" >&2
 SUDO=""
 if [ "$(id -u)" != 0 ]; then
@@ -16,3 +28,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq >/dev/null || true
 $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+cd "$(dirname "$0")/.." && serve_deps

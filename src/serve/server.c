@@ -183,7 +183,7 @@ static int prompt_ids(r1c_server *s, const r1c_oai_req *q, int32_t **ids, int *n
             r1c_oai_error_set(err, 400, "invalid_request_error", "messages", "the chat template failed: %s", r1c_last_error());
             return -1;
         }
-        if (!s->p.reasoning_none && r1c_chat_wants_think(s->tok, text, len) && !ends_with(text, len, "<think>\n")) {
+        if (r1c_chat_wants_think(s->tok, text, len) && !ends_with(text, len, "<think>\n")) { /* as DeepSeek advises, whatever the output format */
             char *t = realloc(text, len + 9);
             if (!t) {
                 free(text);
