@@ -3,10 +3,11 @@
 set -euo pipefail
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in gcc make cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev clang libclang-rt-14-dev libomp-dev; do
+for p in gcc make cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev clang libclang-rt-14-dev libomp-dev chromium; do
   have_pkg "$p" || need+=("$p")
 done
-# Node.js runs the server's tests with real clients (tests/serve: the openai package); Debian's
+# Node.js runs the server's tests with real clients (tests/serve: the openai package, and
+# playwright-core driving Debian's chromium for the chat page); Debian's
 # nodejs and npm, unless a node and npm are already on the PATH
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
