@@ -136,6 +136,48 @@ r1c_status r1c_eval(r1c_ctx *c, const int32_t *ids, int n, int all_logits) {
     return R1C_OK;
 }
 
+r1c_status r1c_eval_batch(r1c_ctx *const *seqs, const int32_t *ids, int n) {
+    if (!seqs || !ids || n <= 0) return r1c_error(R1C_ERR_INVALID_ARG, "r1c_eval_batch: bad arguments");
+    r1c_ctx *host = seqs[0];
+    const r1c_model *m = host->m;
+    if (!m->arch->batch_sequences)
+        return r1c_error(R1C_ERR_UNSUPPORTED, "r1c_eval_batch: %s models evaluate one sequence at a time", m->arch->model_type);
+    if (n > host->n_batch) return r1c_error(R1C_ERR_INVALID_ARG, "r1c_eval_batch: %d sequences > n_batch %d", n, host->n_batch);
+    const int V = m->cfg.vocab_size;
+    for (int i = 0; i < n; i++) {
+        if (!seqs[i] || seqs[i]->m != m) return r1c_error(R1C_ERR_INVALID_ARG, "r1c_eval_batch: sequence %d is not of this model", i);
+        if (ids[i] < 0 || ids[i] >= V) return r1c_error(R1C_ERR_INVALID_ARG, "token id %d (at %d) is outside the vocabulary [0, %d)", ids[i], i, V);
+        if (seqs[i]->n_past + 1 > seqs[i]->n_ctx)
+            return r1c_error(R1C_ERR_CONTEXT_FULL, "context full: sequence %d holds %d tokens of %d", i, seqs[i]->n_past, seqs[i]->n_ctx);
+        for (int j = 0; j < i; j++)
+            if (seqs[j] == seqs[i]) return r1c_error(R1C_ERR_INVALID_ARG, "r1c_eval_batch: sequence %d appears twice", i);
+        if (seqs[i]->logits_cap < 1) {
+            float *l = r1c_alloc(sizeof(float) * (size_t)V);
+            if (!l) return r1c_error(R1C_ERR_NOMEM, "out of memory for logits");
+            seqs[i]->logits = l;
+            seqs[i]->logits_cap = 1;
+        }
+    }
+    if ((size_t)n > host->logits_cap) {
+        float *l = r1c_alloc(sizeof(float) * (size_t)n * (size_t)V);
+        if (!l) return r1c_error(R1C_ERR_NOMEM, "out of memory for %d rows of logits", n);
+        r1c_free(host->logits);
+        host->logits = l;
+        host->logits_cap = (size_t)n;
+    }
+    host->seqs = seqs;
+    const r1c_status st = m->arch->forward(host, ids, n, host->logits, 1);
+    host->seqs = NULL;
+    if (st != R1C_OK) return st;
+    /* row i to sequence i (back to front: row 0 is already the host's) */
+    for (int i = n - 1; i >= 0; i--) {
+        if (i) memcpy(seqs[i]->logits, host->logits + (size_t)i * V, sizeof(float) * (size_t)V);
+        seqs[i]->n_logits = 1;
+        seqs[i]->n_past++;
+    }
+    return R1C_OK;
+}
+
 const float *r1c_logits(const r1c_ctx *c, int i) {
     if (!c || c->n_logits == 0) return NULL;
     if (i < 0) i += c->n_logits;

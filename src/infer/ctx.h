@@ -33,6 +33,10 @@ struct r1c_ctx {
     float *x, *xb, *xb2, *q, *k, *v, *att, *hb, *hb2;
     float *rope_cos, *rope_sin; /* [n_batch][head_dim/2] */
 
+    /* r1c_eval_batch: token t of the forward pass belongs to seqs[t] (its position, its cache);
+     * NULL otherwise */
+    struct r1c_ctx *const *seqs;
+
     float *logits;        /* [n_logits][n_vocab] */
     int n_logits;         /* rows held */
     size_t logits_cap;    /* rows allocated */

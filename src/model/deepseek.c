@@ -590,5 +590,5 @@ static r1c_status ds_forward(r1c_ctx *c, const int32_t *ids, int T, float *logit
     return R1C_OK;
 }
 
-const r1c_arch r1c_arch_deepseek_v2 = {"deepseek_v2", ds_bind, ds_forward, ds_cache_floats, ds_no_v, ds_scratch, ds_free};
-const r1c_arch r1c_arch_deepseek_v3 = {"deepseek_v3", ds_bind, ds_forward, ds_cache_floats, ds_no_v, ds_scratch, ds_free};
+const r1c_arch r1c_arch_deepseek_v2 = {"deepseek_v2", ds_bind, ds_forward, ds_cache_floats, ds_no_v, ds_scratch, ds_free, 0};
+const r1c_arch r1c_arch_deepseek_v3 = {"deepseek_v3", ds_bind, ds_forward, ds_cache_floats, ds_no_v, ds_scratch, ds_free, 0};

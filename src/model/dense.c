@@ -147,16 +147,21 @@ static r1c_status dense_forward(r1c_ctx *c, const int32_t *ids, int T, float *lo
     const int pos0 = c->n_past;
 
     for (int t = 0; t < T; t++) embed_row(m->embed, ids[t], c->x + t * D);
+    /* a batch of sequences (r1c_eval_batch): token t is at its own sequence's next position and
+     * reads and writes that sequence's cache */
+    r1c_ctx *const *seqs = c->seqs;
+#define POS(t) (seqs ? seqs[t]->n_past : pos0 + (t))
+#define KCACHE(t, l) (seqs ? seqs[t]->k_cache + (size_t)(l) * seqs[t]->n_ctx * kvd : c->k_cache + (size_t)(l) * c->n_ctx * kvd)
+#define VCACHE(t, l) (seqs ? seqs[t]->v_cache + (size_t)(l) * seqs[t]->n_ctx * kvd : c->v_cache + (size_t)(l) * c->n_ctx * kvd)
     for (int t = 0; t < T; t++)
         for (int j = 0; j < half; j++) {
-            double a = (double)(pos0 + t) * (double)m->rope_inv_freq[j];
+            double a = (double)POS(t) * (double)m->rope_inv_freq[j];
             c->rope_cos[t * half + j] = (float)cos(a);
             c->rope_sin[t * half + j] = (float)sin(a);
         }
 
     for (int l = 0; l < p->num_hidden_layers; l++) {
         const r1c_dense_layer *L = &m->layers[l];
-        float *kc = c->k_cache + (size_t)l * c->n_ctx * kvd, *vc = c->v_cache + (size_t)l * c->n_ctx * kvd;
 
         /* attention block */
 #pragma omp parallel for num_threads(nt) schedule(static)
@@ -169,13 +174,13 @@ static r1c_status dense_forward(r1c_ctx *c, const int32_t *ids, int T, float *lo
         for (int t = 0; t < T; t++) {
             r1c_rope(c->q + t * qd, H, (int)hd, c->rope_cos + t * half, c->rope_sin + t * half, m->rope_interleaved);
             r1c_rope(c->k + t * kvd, KVH, (int)hd, c->rope_cos + t * half, c->rope_sin + t * half, m->rope_interleaved);
-            memcpy(kc + (size_t)(pos0 + t) * kvd, c->k + t * kvd, sizeof(float) * (size_t)kvd);
-            memcpy(vc + (size_t)(pos0 + t) * kvd, c->v + t * kvd, sizeof(float) * (size_t)kvd);
+            memcpy(KCACHE(t, l) + (size_t)POS(t) * kvd, c->k + t * kvd, sizeof(float) * (size_t)kvd);
+            memcpy(VCACHE(t, l) + (size_t)POS(t) * kvd, c->v + t * kvd, sizeof(float) * (size_t)kvd);
         }
         /* One task: hb heads sharing a KV head, for tb consecutive tokens (their keys and values
          * read once per tile for all of them). The grouping changes no bits (ops.h). */
-        const r1c_attn at = {.k = kc, .v = vc, .ldk = kvd, .ldv = kvd, .dk = (int)hd, .dv = (int)hd, .scale = scale};
-        int hb = group < R1C_ATTN_MAXQ ? group : R1C_ATTN_MAXQ, tb = R1C_ATTN_MAXQ / hb;
+        const r1c_attn at = {.ldk = kvd, .ldv = kvd, .dk = (int)hd, .dv = (int)hd, .scale = scale};
+        int hb = group < R1C_ATTN_MAXQ ? group : R1C_ATTN_MAXQ, tb = seqs ? 1 : R1C_ATTN_MAXQ / hb; /* (a batch's tokens: caches of their own) */
         while (hb > 1 && T * KVH * ((group + hb - 1) / hb) < ex->n_threads) hb = (hb + 1) / 2; /* decode: all threads busy */
         while (tb > 1 && ((T + tb - 1) / tb) * KVH * ((group + hb - 1) / hb) < 4 * ex->n_threads) tb /= 2;
         const int n_hb = (group + hb - 1) / hb, n_tb = (T + tb - 1) / tb, n_tasks = n_tb * KVH * n_hb;
@@ -184,12 +189,12 @@ static r1c_status dense_forward(r1c_ctx *c, const int32_t *ids, int T, float *lo
             const int t0 = task / (KVH * n_hb) * tb, kvh = task / n_hb % KVH, h0 = kvh * group + task % n_hb * hb;
             const int t1 = t0 + tb < T ? t0 + tb : T, h1 = h0 + hb < (kvh + 1) * group ? h0 + hb : (kvh + 1) * group;
             r1c_attn a = at;
-            a.k += kvh * hd, a.v += kvh * hd;
+            a.k = KCACHE(t0, l) + kvh * hd, a.v = VCACHE(t0, l) + kvh * hd;
             r1c_attn_query qs[R1C_ATTN_MAXQ];
             int n = 0;
             for (int t = t0; t < t1; t++)
                 for (int h = h0; h < h1; h++)
-                    qs[n++] = (r1c_attn_query){.q = c->q + t * qd + h * hd, .out = c->att + t * qd + h * hd, .n_keys = pos0 + t + 1};
+                    qs[n++] = (r1c_attn_query){.q = c->q + t * qd + h * hd, .out = c->att + t * qd + h * hd, .n_keys = POS(t) + 1};
             r1c_attention(&a, qs, n, ex->scratch[r1c_thread_index()]);
         }
         r1c_mm_job o = {.w = L->wo, .y = c->xb2, .ldy = D};
@@ -208,6 +213,9 @@ static r1c_status dense_forward(r1c_ctx *c, const int32_t *ids, int T, float *lo
         for (int64_t i = 0; i < T * D; i++) c->x[i] += c->xb2[i];
     }
 
+#undef POS
+#undef KCACHE
+#undef VCACHE
     if (!logits) return R1C_OK;
     const int first = all_logits ? 0 : T - 1, rows = T - first;
     for (int t = first; t < T; t++) r1c_rmsnorm(c->xb + (t - first) * D, c->x + t * D, m->final_norm, D, eps);
@@ -218,5 +226,5 @@ static r1c_status dense_forward(r1c_ctx *c, const int32_t *ids, int T, float *lo
 
 static size_t dense_scratch(const r1c_model *m) { return r1c_attention_scratch_floats((int)m->cfg.head_dim, 0); }
 
-const r1c_arch r1c_arch_qwen2 = {"qwen2", dense_bind, dense_forward, dense_kv_floats, dense_kv_floats, dense_scratch, NULL};
-const r1c_arch r1c_arch_llama = {"llama", dense_bind, dense_forward, dense_kv_floats, dense_kv_floats, dense_scratch, NULL};
+const r1c_arch r1c_arch_qwen2 = {"qwen2", dense_bind, dense_forward, dense_kv_floats, dense_kv_floats, dense_scratch, NULL, 1};
+const r1c_arch r1c_arch_llama = {"llama", dense_bind, dense_forward, dense_kv_floats, dense_kv_floats, dense_scratch, NULL, 1};

@@ -26,6 +26,8 @@ typedef struct r1c_arch {
     size_t (*scratch_extra)(const r1c_model *m);
     /* frees what bind allocated beyond the model's own lists (may be NULL) */
     void (*free)(r1c_model *m);
+    /* 1: forward runs a batch of tokens from several sequences (ctx->seqs, r1c_eval_batch) */
+    int batch_sequences;
 } r1c_arch;
 
 typedef struct r1c_dense_layer {

@@ -182,34 +182,34 @@ static void finish(r1c_job *j, const char *reason) {
 
 static void fail(r1c_job *j, const char *msg) { push(j, R1C_EV_ERROR, msg, strlen(msg), NULL); }
 
-/* One step of a job: the prompt (first step) or the last token, then one sampled token.
- * Returns 1 while the job goes on. */
-static int step(r1c_engine *e, r1c_job *j) {
+/* A job's first step: its context, then the prompt. 0 when it failed (error event sent). */
+static int prefill(r1c_engine *e, r1c_job *j) {
     const r1c_model *m = e->m;
-    if (j->last < 0) {
-        r1c_ctx_params cp = {.n_ctx = e->p.n_ctx, .n_threads = e->p.n_threads};
-        if (r1c_ctx_new(m, &cp, &j->ctx) != R1C_OK || r1c_sampler_new(&j->p.sampling, r1c_model_n_vocab(m), &j->sampler) != R1C_OK ||
-            r1c_detok_stream_new(r1c_model_tokenizer(m), 0, &j->detok) != R1C_OK ||
-            (j->p.split_reasoning && r1c_think_split_new(j->p.in_reasoning, &j->split) != R1C_OK)) {
-            fail(j, r1c_last_error());
-            return 0;
-        }
-        if (j->n_ids >= e->p.n_ctx) {
-            fail(j, "the prompt does not fit the context");
-            return 0;
-        }
-        if (r1c_eval(j->ctx, j->ids, j->n_ids, 0) != R1C_OK) {
-            fail(j, r1c_last_error());
-            return 0;
-        }
-        __atomic_add_fetch(&e->prompt_tokens, j->n_ids, __ATOMIC_RELAXED);
-    } else if (r1c_eval(j->ctx, &j->last, 1, 0) != R1C_OK) {
+    r1c_ctx_params cp = {.n_ctx = e->p.n_ctx, .n_threads = e->p.n_threads};
+    if (r1c_ctx_new(m, &cp, &j->ctx) != R1C_OK || r1c_sampler_new(&j->p.sampling, r1c_model_n_vocab(m), &j->sampler) != R1C_OK ||
+        r1c_detok_stream_new(r1c_model_tokenizer(m), 0, &j->detok) != R1C_OK ||
+        (j->p.split_reasoning && r1c_think_split_new(j->p.in_reasoning, &j->split) != R1C_OK)) {
         fail(j, r1c_last_error());
         return 0;
     }
+    if (j->n_ids >= e->p.n_ctx) {
+        fail(j, "the prompt does not fit the context");
+        return 0;
+    }
+    if (r1c_eval(j->ctx, j->ids, j->n_ids, 0) != R1C_OK) {
+        fail(j, r1c_last_error());
+        return 0;
+    }
+    __atomic_add_fetch(&e->prompt_tokens, j->n_ids, __ATOMIC_RELAXED);
+    return 1;
+}
+
+/* With the job's logits in its context: one sampled token, its text passed on. Returns 1 while
+ * the job goes on. */
+static int next_token(r1c_engine *e, r1c_job *j) {
     const int32_t tok = r1c_sampler_sample(j->sampler, r1c_logits(j->ctx, -1));
     j->last = tok;
-    if (r1c_model_is_eos(m, tok)) {
+    if (r1c_model_is_eos(e->m, tok)) {
         finish(j, "stop");
         return 0;
     }
@@ -233,6 +233,32 @@ static int step(r1c_engine *e, r1c_job *j) {
     return 1;
 }
 
+/* One step of the running jobs (go[i]: job i takes part; cleared for those that end): new jobs
+ * evaluate their prompts, then every other job's last token goes through one forward pass
+ * together (r1c_eval_batch: the weights are read once per step, not once per sequence), or one
+ * by one where the architecture runs a sequence at a time. */
+static void step_all(r1c_engine *e, r1c_job **jobs, int *go, int n) {
+    r1c_ctx *ctxs[R1C_ENGINE_MAX_PARALLEL];
+    int32_t ids[R1C_ENGINE_MAX_PARALLEL];
+    int idx[R1C_ENGINE_MAX_PARALLEL], nb = 0;
+    for (int i = 0; i < n; i++) {
+        if (!go[i]) continue;
+        if (jobs[i]->last < 0) go[i] = prefill(e, jobs[i]) && next_token(e, jobs[i]);
+        else ctxs[nb] = jobs[i]->ctx, ids[nb] = jobs[i]->last, idx[nb++] = i;
+    }
+    if (!nb) return;
+    r1c_status st = nb > 1 ? r1c_eval_batch(ctxs, ids, nb) : R1C_ERR_UNSUPPORTED;
+    for (int k = 0; k < nb; k++) {
+        r1c_job *j = jobs[idx[k]];
+        if (st != R1C_OK && r1c_eval(j->ctx, &j->last, 1, 0) != R1C_OK) {
+            fail(j, r1c_last_error());
+            go[idx[k]] = 0;
+            continue;
+        }
+        go[idx[k]] = next_token(e, j);
+    }
+}
+
 /* ------------------------------------------------------------------ scheduler */
 
 static void *run(void *arg) {
@@ -252,18 +278,20 @@ static void *run(void *arg) {
         }
         /* one step of every active job: the list is stable while the lock is dropped (only this
          * thread changes it); released is read under the lock */
-        for (r1c_job *j = e->active; j; j = j->next) {
-            int go = !j->released;
-            pthread_mutex_unlock(&e->mu);
-            if (go) go = step(e, j);
-            if (!go) job_close(j);
-            pthread_mutex_lock(&e->mu);
-            if (!go) {
-                j->finished = 1;
-                if (j->released) e->jobs_cancelled++;
+        r1c_job *jobs[R1C_ENGINE_MAX_PARALLEL];
+        int go[R1C_ENGINE_MAX_PARALLEL], n = 0;
+        for (r1c_job *j = e->active; j && n < R1C_ENGINE_MAX_PARALLEL; j = j->next) jobs[n] = j, go[n++] = !j->released;
+        pthread_mutex_unlock(&e->mu);
+        step_all(e, jobs, go, n);
+        for (int i = 0; i < n; i++)
+            if (!go[i]) job_close(jobs[i]);
+        pthread_mutex_lock(&e->mu);
+        for (int i = 0; i < n; i++)
+            if (!go[i]) {
+                jobs[i]->finished = 1;
+                if (jobs[i]->released) e->jobs_cancelled++;
                 else e->jobs_done++;
             }
-        }
         for (r1c_job **pj = &e->active; *pj;) { /* leave between steps */
             r1c_job *j = *pj;
             if (!j->finished) {
@@ -299,6 +327,7 @@ r1c_status r1c_engine_new(const r1c_model *m, const r1c_engine_params *p, r1c_en
     e->m = m;
     e->p = p ? *p : (r1c_engine_params){0};
     if (e->p.parallel <= 0) e->p.parallel = 4;
+    if (e->p.parallel > R1C_ENGINE_MAX_PARALLEL) e->p.parallel = R1C_ENGINE_MAX_PARALLEL;
     if (e->p.max_queue <= 0) e->p.max_queue = 64;
     r1c_model_info info;
     r1c_model_get_info(m, &info);

@@ -5,9 +5,10 @@
  * side reads at its own pace; a job whose client went away is cancelled and its cache freed at
  * the next step.
  *
- * Every sequence keeps its own context (KV cache), and r1c's kernels give the same bits for a
- * sequence whatever runs beside it (kernels.h's canonical order), so greedy output does not
- * depend on the other requests. */
+ * Every sequence keeps its own context (KV cache); one step evaluates the new jobs' prompts, then
+ * the last token of every other job in one forward pass (r1c_eval_batch: the weights are read
+ * once per step for all of them). r1c's kernels give a token the same bits whatever else is in
+ * its batch (kernels.h's canonical order), so greedy output does not depend on the other requests. */
 #ifndef R1C_SERVE_ENGINE_H
 #define R1C_SERVE_ENGINE_H
 
@@ -17,6 +18,7 @@
 #include "r1c.h"
 
 #define R1C_ENGINE_MAX_STOP 4
+#define R1C_ENGINE_MAX_PARALLEL 256
 
 typedef struct r1c_engine r1c_engine;
 typedef struct r1c_job r1c_job;
