@@ -27,6 +27,8 @@ struct r1c_job {
     r1c_detok_stream *detok;
     r1c_think_split *split;
     int32_t last;       /* the token to evaluate next step (-1: prefill first) */
+    int32_t *hist;      /* the tokens in ctx's cache, in order (for the prefix cache) */
+    int n_hist, cap_hist;
     int n_gen, n_reasoning, answer_started, saw_reasoning;
     char *held;         /* generated text not passed on yet: it may be the start of a stop string */
     size_t held_len, held_cap;
@@ -46,7 +48,17 @@ struct r1c_engine {
     pthread_cond_t work;
     r1c_job *waiting, *active;
     int n_waiting, n_active, stopping, drain, joined;
-    int64_t prompt_tokens, generated_tokens, jobs_done, jobs_cancelled;
+    int64_t prompt_tokens, generated_tokens, jobs_done, jobs_cancelled, cached_tokens;
+    /* the prefix cache: contexts of finished jobs with the tokens they hold (scheduler thread
+     * only), at most `parallel` of them, least recently used first out */
+    struct pooled {
+        r1c_ctx *ctx;
+        int32_t *ids;
+        int n, cap;
+        uint64_t used;
+    } *pool;
+    int n_pool;
+    uint64_t clock;
 };
 
 /* ------------------------------------------------------------------ events */
@@ -157,13 +169,44 @@ static void job_free(r1c_job *j) {
     }
     for (int i = 0; i < j->p.n_stop; i++) free(j->stop[i]);
     pthread_cond_destroy(&j->ready);
+    free(j->hist);
     free(j->held);
     free(j->ids);
     free(j);
 }
 
-/* the job's resources, once it produced its last event (scheduler thread) */
-static void job_close(r1c_job *j) {
+static int hist_add(r1c_job *j, const int32_t *ids, int n) {
+    if (j->n_hist + n > j->cap_hist) {
+        int cap = j->cap_hist ? j->cap_hist : 256;
+        while (cap < j->n_hist + n) cap *= 2;
+        int32_t *h = realloc(j->hist, sizeof(int32_t) * (size_t)cap);
+        if (!h) return 0;
+        j->hist = h, j->cap_hist = cap;
+    }
+    memcpy(j->hist + j->n_hist, ids, sizeof(int32_t) * (size_t)n);
+    j->n_hist += n;
+    return 1;
+}
+
+static void pool_drop(r1c_engine *e, int i) {
+    r1c_ctx_free(e->pool[i].ctx);
+    free(e->pool[i].ids);
+    e->pool[i] = e->pool[--e->n_pool];
+}
+
+/* The job's resources, once it produced its last event (scheduler thread). A context whose cache
+ * is known (reuse) goes to the prefix cache with its tokens. */
+static void job_close(r1c_engine *e, r1c_job *j, int reuse) {
+    if (j->ctx && reuse && j->hist && e->pool) {
+        if (e->n_pool == e->p.parallel) { /* full: the least recently used leaves */
+            int lru = 0;
+            for (int i = 1; i < e->n_pool; i++)
+                if (e->pool[i].used < e->pool[lru].used) lru = i;
+            pool_drop(e, lru);
+        }
+        e->pool[e->n_pool++] = (struct pooled){.ctx = j->ctx, .ids = j->hist, .n = j->n_hist, .cap = j->cap_hist, .used = ++e->clock};
+        j->ctx = NULL, j->hist = NULL, j->n_hist = j->cap_hist = 0;
+    }
     r1c_ctx_free(j->ctx);
     r1c_sampler_free(j->sampler);
     j->ctx = NULL, j->sampler = NULL;
@@ -182,25 +225,54 @@ static void finish(r1c_job *j, const char *reason) {
 
 static void fail(r1c_job *j, const char *msg) { push(j, R1C_EV_ERROR, msg, strlen(msg), NULL); }
 
-/* A job's first step: its context, then the prompt. 0 when it failed (error event sent). */
+/* A job's first step: a context, then the prompt. The context comes from the prefix cache when
+ * one there shares the longest prefix with this prompt (a multi-turn chat re-sends its history:
+ * only the new part is evaluated; r1c's logits do not depend on how the tokens were split into
+ * calls), else any cached one, else a new one. 0 when it failed (error event sent). */
 static int prefill(r1c_engine *e, r1c_job *j) {
     const r1c_model *m = e->m;
-    r1c_ctx_params cp = {.n_ctx = e->p.n_ctx, .n_threads = e->p.n_threads};
-    if (r1c_ctx_new(m, &cp, &j->ctx) != R1C_OK || r1c_sampler_new(&j->p.sampling, r1c_model_n_vocab(m), &j->sampler) != R1C_OK ||
+    if (j->n_ids >= e->p.n_ctx) {
+        fail(j, "the prompt does not fit the context");
+        return 0;
+    }
+    int best = -1, lcp = 0;
+    for (int i = 0; i < e->n_pool; i++) {
+        const int lim = e->pool[i].n < j->n_ids - 1 ? e->pool[i].n : j->n_ids - 1; /* at least one token left to evaluate */
+        int k = 0;
+        while (k < lim && e->pool[i].ids[k] == j->ids[k]) k++;
+        if (best < 0 || k > lcp || (k == lcp && e->pool[i].used < e->pool[best].used)) best = i, lcp = k;
+    }
+    if (best >= 0) {
+        j->ctx = e->pool[best].ctx;
+        j->hist = e->pool[best].ids, j->n_hist = lcp, j->cap_hist = e->pool[best].cap;
+        e->pool[best] = e->pool[--e->n_pool];
+        if (r1c_ctx_truncate(j->ctx, lcp) != R1C_OK) {
+            fail(j, r1c_last_error());
+            return 0;
+        }
+    } else {
+        r1c_ctx_params cp = {.n_ctx = e->p.n_ctx, .n_threads = e->p.n_threads};
+        if (r1c_ctx_new(m, &cp, &j->ctx) != R1C_OK) {
+            fail(j, r1c_last_error());
+            return 0;
+        }
+    }
+    if (r1c_sampler_new(&j->p.sampling, r1c_model_n_vocab(m), &j->sampler) != R1C_OK ||
         r1c_detok_stream_new(r1c_model_tokenizer(m), 0, &j->detok) != R1C_OK ||
         (j->p.split_reasoning && r1c_think_split_new(j->p.in_reasoning, &j->split) != R1C_OK)) {
         fail(j, r1c_last_error());
         return 0;
     }
-    if (j->n_ids >= e->p.n_ctx) {
-        fail(j, "the prompt does not fit the context");
-        return 0;
-    }
-    if (r1c_eval(j->ctx, j->ids, j->n_ids, 0) != R1C_OK) {
+    if (r1c_eval(j->ctx, j->ids + lcp, j->n_ids - lcp, 0) != R1C_OK) {
         fail(j, r1c_last_error());
         return 0;
     }
-    __atomic_add_fetch(&e->prompt_tokens, j->n_ids, __ATOMIC_RELAXED);
+    if (!hist_add(j, j->ids + lcp, j->n_ids - lcp)) { /* (no memory: the context just is not cached) */
+        free(j->hist);
+        j->hist = NULL, j->n_hist = j->cap_hist = 0;
+    }
+    __atomic_add_fetch(&e->prompt_tokens, j->n_ids - lcp, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&e->cached_tokens, lcp, __ATOMIC_RELAXED);
     return 1;
 }
 
@@ -237,13 +309,17 @@ static int next_token(r1c_engine *e, r1c_job *j) {
  * evaluate their prompts, then every other job's last token goes through one forward pass
  * together (r1c_eval_batch: the weights are read once per step, not once per sequence), or one
  * by one where the architecture runs a sequence at a time. */
-static void step_all(r1c_engine *e, r1c_job **jobs, int *go, int n) {
+static void step_all(r1c_engine *e, r1c_job **jobs, int *go, int *ok, int n) {
     r1c_ctx *ctxs[R1C_ENGINE_MAX_PARALLEL];
     int32_t ids[R1C_ENGINE_MAX_PARALLEL];
     int idx[R1C_ENGINE_MAX_PARALLEL], nb = 0;
     for (int i = 0; i < n; i++) {
         if (!go[i]) continue;
-        if (jobs[i]->last < 0) go[i] = prefill(e, jobs[i]) && next_token(e, jobs[i]);
+        if (jobs[i]->last < 0) {
+            const int pre = prefill(e, jobs[i]);
+            ok[i] = pre;
+            go[i] = pre && next_token(e, jobs[i]);
+        }
         else ctxs[nb] = jobs[i]->ctx, ids[nb] = jobs[i]->last, idx[nb++] = i;
     }
     if (!nb) return;
@@ -253,8 +329,10 @@ static void step_all(r1c_engine *e, r1c_job **jobs, int *go, int n) {
         if (st != R1C_OK && r1c_eval(j->ctx, &j->last, 1, 0) != R1C_OK) {
             fail(j, r1c_last_error());
             go[idx[k]] = 0;
+            ok[idx[k]] = 0;
             continue;
         }
+        if (j->hist && !hist_add(j, &j->last, 1)) free(j->hist), j->hist = NULL;
         go[idx[k]] = next_token(e, j);
     }
 }
@@ -279,12 +357,12 @@ static void *run(void *arg) {
         /* one step of every active job: the list is stable while the lock is dropped (only this
          * thread changes it); released is read under the lock */
         r1c_job *jobs[R1C_ENGINE_MAX_PARALLEL];
-        int go[R1C_ENGINE_MAX_PARALLEL], n = 0;
-        for (r1c_job *j = e->active; j && n < R1C_ENGINE_MAX_PARALLEL; j = j->next) jobs[n] = j, go[n++] = !j->released;
+        int go[R1C_ENGINE_MAX_PARALLEL], ok[R1C_ENGINE_MAX_PARALLEL], n = 0;
+        for (r1c_job *j = e->active; j && n < R1C_ENGINE_MAX_PARALLEL; j = j->next) jobs[n] = j, ok[n] = 1, go[n++] = !j->released;
         pthread_mutex_unlock(&e->mu);
-        step_all(e, jobs, go, n);
-        for (int i = 0; i < n; i++)
-            if (!go[i]) job_close(jobs[i]);
+        step_all(e, jobs, go, ok, n);
+        for (int i = 0; i < n; i++) /* (a context whose eval failed is not reused) */
+            if (!go[i]) job_close(e, jobs[i], ok[i]);
         pthread_mutex_lock(&e->mu);
         for (int i = 0; i < n; i++)
             if (!go[i]) {
@@ -308,7 +386,7 @@ static void *run(void *arg) {
         for (r1c_job *j = list ? e->waiting : e->active, *nx; j; j = nx) {
             nx = j->next;
             const char *msg = "the server is shutting down";
-            if (list == 0) job_close(j); /* (the model is idle now: the lock can stay held) */
+            if (list == 0) job_close(e, j, 0); /* (the model is idle now: the lock can stay held) */
             push_locked(j, R1C_EV_ERROR, msg, strlen(msg), NULL);
             j->finished = j->detached = 1;
             if (j->released) job_free(j);
@@ -332,11 +410,13 @@ r1c_status r1c_engine_new(const r1c_model *m, const r1c_engine_params *p, r1c_en
     r1c_model_info info;
     r1c_model_get_info(m, &info);
     if (e->p.n_ctx <= 0) e->p.n_ctx = info.max_position > 0 && info.max_position < 4096 ? info.max_position : 4096;
+    e->pool = calloc((size_t)e->p.parallel, sizeof *e->pool); /* (none: no prefix cache) */
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->work, NULL);
     if (pthread_create(&e->thread, NULL, run, e) != 0) {
         pthread_mutex_destroy(&e->mu);
         pthread_cond_destroy(&e->work);
+        free(e->pool);
         free(e);
         return r1c_error(R1C_ERR_NOMEM, "cannot start the engine thread: %s", strerror(errno));
     }
@@ -356,6 +436,8 @@ void r1c_engine_stop(r1c_engine *e, int drain) {
 void r1c_engine_free(r1c_engine *e) {
     if (!e) return;
     r1c_engine_stop(e, 0);
+    while (e->n_pool) pool_drop(e, e->n_pool - 1);
+    free(e->pool);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->work);
     free(e);
@@ -369,6 +451,7 @@ void r1c_engine_get_stats(r1c_engine *e, r1c_engine_stats *s) {
     pthread_mutex_unlock(&e->mu);
     s->prompt_tokens = __atomic_load_n(&e->prompt_tokens, __ATOMIC_RELAXED);
     s->generated_tokens = __atomic_load_n(&e->generated_tokens, __ATOMIC_RELAXED);
+    s->cached_tokens = __atomic_load_n(&e->cached_tokens, __ATOMIC_RELAXED);
 }
 
 r1c_job *r1c_engine_submit(r1c_engine *e, const int32_t *ids, int n, const r1c_job_params *p, int *why) {

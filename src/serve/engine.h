@@ -57,6 +57,7 @@ typedef struct r1c_event {
 typedef struct r1c_engine_stats {
     int active, waiting;
     int64_t prompt_tokens, generated_tokens, jobs_done, jobs_cancelled;
+    int64_t cached_tokens; /* prompt tokens the prefix cache did not evaluate again */
 } r1c_engine_stats;
 
 r1c_status r1c_engine_new(const r1c_model *m, const r1c_engine_params *p, r1c_engine **out);

@@ -530,8 +530,11 @@ static enum MHD_Result metrics(r1c_server *s, struct MHD_Connection *c) {
             "# HELP r1c_queue_depth Requests waiting for a sequence slot.\n# TYPE r1c_queue_depth gauge\nr1c_queue_depth %d\n"
             "# HELP r1c_active_sequences Sequences being generated.\n# TYPE r1c_active_sequences gauge\nr1c_active_sequences %d\n"
             "# HELP r1c_requests_cancelled_total Requests whose client went away before the end.\n"
-            "# TYPE r1c_requests_cancelled_total counter\nr1c_requests_cancelled_total %lld\n",
-            (long long)es.prompt_tokens, (long long)es.generated_tokens, es.waiting, es.active, (long long)es.jobs_cancelled);
+            "# TYPE r1c_requests_cancelled_total counter\nr1c_requests_cancelled_total %lld\n"
+            "# HELP r1c_prompt_tokens_cached_total Prompt tokens taken from the prefix cache instead of evaluated.\n"
+            "# TYPE r1c_prompt_tokens_cached_total counter\nr1c_prompt_tokens_cached_total %lld\n",
+            (long long)es.prompt_tokens, (long long)es.generated_tokens, es.waiting, es.active, (long long)es.jobs_cancelled,
+            (long long)es.cached_tokens);
     count(s, RT_METRICS, b ? 200 : 500);
     enum MHD_Result ok = b ? reply(c, 200, "text/plain; version=0.0.4", b, l) : reply(c, 500, "text/plain", "out of memory", 13);
     free(b);

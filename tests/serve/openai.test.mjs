@@ -132,6 +132,7 @@ describe('R1 chat template (reasoning)', () => {
   before(async () => {
     const dir = tinyR1();
     srv = await startServer(['-m', dir, '--alias', 'r1']);
+    srv.dir = dir;
     raw = await startServer(['-m', dir, '--alias', 'r1-raw', '--reasoning-format', 'none']);
     client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: 'unused', maxRetries: 0 });
     rawClient = new OpenAI({ baseURL: `${raw.url}/v1`, apiKey: 'unused', maxRetries: 0 });
@@ -139,6 +140,27 @@ describe('R1 chat template (reasoning)', () => {
   after(async () => {
     assert.equal(await srv.stop(), 0);
     assert.equal(await raw.stop(), 0);
+  });
+
+  test('prefix cache: a second turn evaluates only its new tokens, with the same output', async () => {
+    const cached = async () => Number((await (await fetch(`${srv.url}/metrics`)).text()).match(/^r1c_prompt_tokens_cached_total (\d+)/m)[1]);
+    const turn1 = ask('First question, with some words to share');
+    await client.chat.completions.create({ model: 'r1', messages: turn1, max_tokens: 4, ...greedy });
+    const before = await cached();
+    const turn2 = [...turn1, { role: 'assistant', content: 'An answer.' }, { role: 'user', content: 'Second question' }];
+    const b = await client.chat.completions.create({ model: 'r1', messages: turn2, max_tokens: 8, ...greedy });
+    const reused = (await cached()) - before;
+    assert.ok(reused >= 10, `prompt tokens reused: ${reused}`);
+    assert.ok(reused < b.usage.prompt_tokens);
+    const fresh = await startServer(['-m', srv.dir, '--alias', 'r1']); // an empty cache
+    try {
+      const c = await new OpenAI({ baseURL: `${fresh.url}/v1`, apiKey: 'unused', maxRetries: 0 }).chat.completions.create(
+        { model: 'r1', messages: turn2, max_tokens: 8, ...greedy });
+      assert.equal(b.choices[0].message.reasoning_content, c.choices[0].message.reasoning_content);
+      assert.deepEqual(b.usage, c.usage);
+    } finally {
+      await fresh.stop();
+    }
   });
 
   test('the text inside <think> is reasoning_content, counted as reasoning tokens', async () => {
