@@ -132,12 +132,16 @@ r1c_status r1c_ctx_truncate(r1c_ctx *c, int n_keep);
  * The results are bit-identical for every thread count, and equal whether the tokens are
  * evaluated in one call or one per call. */
 r1c_status r1c_eval(r1c_ctx *c, const int32_t *ids, int n, int all_logits);
-/* One token for each of n sequences (contexts of one model, each its own cache) in one forward
- * pass: the weights are read once for all of them. Each context then holds its token's logits
- * (r1c_logits(ctx, -1)), bit-identical to r1c_eval of that token alone. seqs[0]'s buffers and
- * threads do the work (n <= its n_batch). R1C_ERR_UNSUPPORTED for architectures that run one
- * sequence at a time (DeepSeek V2/V3 for now). */
+/* n tokens of several sequences (contexts of one model, each its own cache) in one forward pass:
+ * the weights are read once for all of them. Token i belongs to seqs[i]; a sequence may give
+ * several tokens (a piece of a prompt), which take its next positions in batch order. Each
+ * context then holds the logits of its last token in the batch (r1c_logits(ctx, -1)),
+ * bit-identical to evaluating its tokens alone. seqs[0]'s buffers and threads do the work
+ * (n <= its n_batch). R1C_ERR_UNSUPPORTED for architectures that run one sequence at a time
+ * (DeepSeek V2/V3 for now). */
 r1c_status r1c_eval_batch(r1c_ctx *const *seqs, const int32_t *ids, int n);
+/* 1 when r1c_eval_batch runs this model's sequences together */
+int r1c_model_batches_sequences(const r1c_model *m);
 /* Logits row i of the last r1c_eval (i = -1: the last token); NULL if not kept. */
 const float *r1c_logits(const r1c_ctx *c, int i);
 

@@ -142,41 +142,67 @@ r1c_status r1c_eval_batch(r1c_ctx *const *seqs, const int32_t *ids, int n) {
     const r1c_model *m = host->m;
     if (!m->arch->batch_sequences)
         return r1c_error(R1C_ERR_UNSUPPORTED, "r1c_eval_batch: %s models evaluate one sequence at a time", m->arch->model_type);
-    if (n > host->n_batch) return r1c_error(R1C_ERR_INVALID_ARG, "r1c_eval_batch: %d sequences > n_batch %d", n, host->n_batch);
+    if (n > host->n_batch) return r1c_error(R1C_ERR_INVALID_ARG, "r1c_eval_batch: %d tokens > n_batch %d", n, host->n_batch);
     const int V = m->cfg.vocab_size;
-    for (int i = 0; i < n; i++) {
-        if (!seqs[i] || seqs[i]->m != m) return r1c_error(R1C_ERR_INVALID_ARG, "r1c_eval_batch: sequence %d is not of this model", i);
-        if (ids[i] < 0 || ids[i] >= V) return r1c_error(R1C_ERR_INVALID_ARG, "token id %d (at %d) is outside the vocabulary [0, %d)", ids[i], i, V);
-        if (seqs[i]->n_past + 1 > seqs[i]->n_ctx)
-            return r1c_error(R1C_ERR_CONTEXT_FULL, "context full: sequence %d holds %d tokens of %d", i, seqs[i]->n_past, seqs[i]->n_ctx);
+    int *pos = malloc(sizeof(int) * (size_t)n), *last = malloc(sizeof(int) * (size_t)n);
+    if (!pos || !last) {
+        free(pos), free(last);
+        return r1c_error(R1C_ERR_NOMEM, "out of memory");
+    }
+    r1c_status st = R1C_OK;
+    for (int i = 0; i < n && st == R1C_OK; i++) {
+        if (!seqs[i] || seqs[i]->m != m) st = r1c_error(R1C_ERR_INVALID_ARG, "r1c_eval_batch: token %d's sequence is not of this model", i);
+        else if (ids[i] < 0 || ids[i] >= V)
+            st = r1c_error(R1C_ERR_INVALID_ARG, "token id %d (at %d) is outside the vocabulary [0, %d)", ids[i], i, V);
+        if (st != R1C_OK) break;
+        /* a sequence's tokens take its next positions in batch order */
+        int k = 0;
+        last[i] = 1;
         for (int j = 0; j < i; j++)
-            if (seqs[j] == seqs[i]) return r1c_error(R1C_ERR_INVALID_ARG, "r1c_eval_batch: sequence %d appears twice", i);
-        if (seqs[i]->logits_cap < 1) {
+            if (seqs[j] == seqs[i]) k++, last[j] = 0;
+        pos[i] = seqs[i]->n_past + k;
+        if (pos[i] >= seqs[i]->n_ctx)
+            st = r1c_error(R1C_ERR_CONTEXT_FULL, "context full: token %d would be at position %d of %d", i, pos[i], seqs[i]->n_ctx);
+        else if (seqs[i]->logits_cap < 1) {
             float *l = r1c_alloc(sizeof(float) * (size_t)V);
-            if (!l) return r1c_error(R1C_ERR_NOMEM, "out of memory for logits");
-            seqs[i]->logits = l;
-            seqs[i]->logits_cap = 1;
+            if (!l) st = r1c_error(R1C_ERR_NOMEM, "out of memory for logits");
+            else seqs[i]->logits = l, seqs[i]->logits_cap = 1;
         }
     }
-    if ((size_t)n > host->logits_cap) {
+    if (st == R1C_OK && (size_t)n > host->logits_cap) {
         float *l = r1c_alloc(sizeof(float) * (size_t)n * (size_t)V);
-        if (!l) return r1c_error(R1C_ERR_NOMEM, "out of memory for %d rows of logits", n);
-        r1c_free(host->logits);
-        host->logits = l;
-        host->logits_cap = (size_t)n;
+        if (!l) st = r1c_error(R1C_ERR_NOMEM, "out of memory for %d rows of logits", n);
+        else {
+            /* (row 0 is host's own last logits only if host is not in the batch again: nothing to keep) */
+            r1c_free(host->logits);
+            host->logits = l;
+            host->logits_cap = (size_t)n;
+        }
     }
-    host->seqs = seqs;
-    const r1c_status st = m->arch->forward(host, ids, n, host->logits, 1);
-    host->seqs = NULL;
-    if (st != R1C_OK) return st;
-    /* row i to sequence i (back to front: row 0 is already the host's) */
-    for (int i = n - 1; i >= 0; i--) {
-        if (i) memcpy(seqs[i]->logits, host->logits + (size_t)i * V, sizeof(float) * (size_t)V);
-        seqs[i]->n_logits = 1;
-        seqs[i]->n_past++;
+    if (st == R1C_OK) {
+        host->seqs = seqs, host->seq_pos = pos;
+        st = m->arch->forward(host, ids, n, host->logits, 1);
+        host->seqs = NULL, host->seq_pos = NULL;
     }
-    return R1C_OK;
+    if (st == R1C_OK) {
+        /* each sequence's last token's row, then its tokens counted; back to front, so that the
+         * host's own row (it may be any row of the batch) is moved last */
+        int host_row = -1;
+        for (int i = 0; i < n; i++)
+            if (last[i] && seqs[i] == host) host_row = i;
+        for (int i = n - 1; i >= 0; i--)
+            if (last[i] && seqs[i] != host) memcpy(seqs[i]->logits, host->logits + (size_t)i * V, sizeof(float) * (size_t)V);
+        if (host_row > 0) memmove(host->logits, host->logits + (size_t)host_row * V, sizeof(float) * (size_t)V);
+        for (int i = 0; i < n; i++) {
+            seqs[i]->n_past++;
+            seqs[i]->n_logits = 1;
+        }
+    }
+    free(pos), free(last);
+    return st;
 }
+
+int r1c_model_batches_sequences(const r1c_model *m) { return m && m->arch->batch_sequences; }
 
 const float *r1c_logits(const r1c_ctx *c, int i) {
     if (!c || c->n_logits == 0) return NULL;

@@ -36,6 +36,7 @@ struct r1c_ctx {
     /* r1c_eval_batch: token t of the forward pass belongs to seqs[t] (its position, its cache);
      * NULL otherwise */
     struct r1c_ctx *const *seqs;
+    const int *seq_pos; /* token t's position in its sequence */
 
     float *logits;        /* [n_logits][n_vocab] */
     int n_logits;         /* rows held */

@@ -150,7 +150,7 @@ static r1c_status dense_forward(r1c_ctx *c, const int32_t *ids, int T, float *lo
     /* a batch of sequences (r1c_eval_batch): token t is at its own sequence's next position and
      * reads and writes that sequence's cache */
     r1c_ctx *const *seqs = c->seqs;
-#define POS(t) (seqs ? seqs[t]->n_past : pos0 + (t))
+#define POS(t) (seqs ? c->seq_pos[t] : pos0 + (t))
 #define KCACHE(t, l) (seqs ? seqs[t]->k_cache + (size_t)(l) * seqs[t]->n_ctx * kvd : c->k_cache + (size_t)(l) * c->n_ctx * kvd)
 #define VCACHE(t, l) (seqs ? seqs[t]->v_cache + (size_t)(l) * seqs[t]->n_ctx * kvd : c->v_cache + (size_t)(l) * c->n_ctx * kvd)
     for (int t = 0; t < T; t++)

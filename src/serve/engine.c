@@ -27,8 +27,9 @@ struct r1c_job {
     r1c_detok_stream *detok;
     r1c_think_split *split;
     int32_t last;       /* the token to evaluate next step (-1: prefill first) */
+    int n_done;         /* prompt tokens in ctx's cache (prefilled a piece per step) */
     int32_t *hist;      /* the tokens in ctx's cache, in order (for the prefix cache) */
-    int n_hist, cap_hist;
+    int n_hist, cap_hist, hist_lost;
     int n_gen, n_reasoning, answer_started, saw_reasoning;
     char *held;         /* generated text not passed on yet: it may be the start of a stop string */
     size_t held_len, held_cap;
@@ -42,6 +43,7 @@ struct r1c_job {
 
 struct r1c_engine {
     const r1c_model *m;
+    int m_batch; /* the architecture runs several sequences in one pass (r1c_eval_batch) */
     r1c_engine_params p;
     pthread_t thread;
     pthread_mutex_t mu;
@@ -225,11 +227,11 @@ static void finish(r1c_job *j, const char *reason) {
 
 static void fail(r1c_job *j, const char *msg) { push(j, R1C_EV_ERROR, msg, strlen(msg), NULL); }
 
-/* A job's first step: a context, then the prompt. The context comes from the prefix cache when
+/* A job's first step: a context and its helpers. The context comes from the prefix cache when
  * one there shares the longest prefix with this prompt (a multi-turn chat re-sends its history:
- * only the new part is evaluated; r1c's logits do not depend on how the tokens were split into
+ * only the new part is evaluated; r1c's logits do not depend on how tokens were split into
  * calls), else any cached one, else a new one. 0 when it failed (error event sent). */
-static int prefill(r1c_engine *e, r1c_job *j) {
+static int begin(r1c_engine *e, r1c_job *j) {
     const r1c_model *m = e->m;
     if (j->n_ids >= e->p.n_ctx) {
         fail(j, "the prompt does not fit the context");
@@ -263,17 +265,21 @@ static int prefill(r1c_engine *e, r1c_job *j) {
         fail(j, r1c_last_error());
         return 0;
     }
-    if (r1c_eval(j->ctx, j->ids + lcp, j->n_ids - lcp, 0) != R1C_OK) {
-        fail(j, r1c_last_error());
-        return 0;
-    }
-    if (!hist_add(j, j->ids + lcp, j->n_ids - lcp)) { /* (no memory: the context just is not cached) */
-        free(j->hist);
-        j->hist = NULL, j->n_hist = j->cap_hist = 0;
-    }
-    __atomic_add_fetch(&e->prompt_tokens, j->n_ids - lcp, __ATOMIC_RELAXED);
+    j->n_done = lcp;
     __atomic_add_fetch(&e->cached_tokens, lcp, __ATOMIC_RELAXED);
     return 1;
+}
+
+/* n tokens of the job were evaluated (prompt pieces or its last token) */
+static void evaluated(r1c_engine *e, r1c_job *j, const int32_t *ids, int n, int prompt) {
+    if (!j->hist_lost && !hist_add(j, ids, n)) { /* (no memory: the context just is not cached later) */
+        free(j->hist);
+        j->hist = NULL, j->n_hist = j->cap_hist = 0, j->hist_lost = 1;
+    }
+    if (prompt) {
+        j->n_done += n;
+        __atomic_add_fetch(&e->prompt_tokens, n, __ATOMIC_RELAXED);
+    }
 }
 
 /* With the job's logits in its context: one sampled token, its text passed on. Returns 1 while
@@ -305,35 +311,54 @@ static int next_token(r1c_engine *e, r1c_job *j) {
     return 1;
 }
 
-/* One step of the running jobs (go[i]: job i takes part; cleared for those that end): new jobs
- * evaluate their prompts, then every other job's last token goes through one forward pass
- * together (r1c_eval_batch: the weights are read once per step, not once per sequence), or one
- * by one where the architecture runs a sequence at a time. */
+/* One step of the running jobs (go[i]: job i takes part; cleared for those that end; ok[i]
+ * cleared when its context's state is unknown). One forward pass (r1c_eval_batch: the weights are
+ * read once per step) takes every decoding job's last token plus pieces of new jobs' prompts,
+ * at most max(8, decoding jobs) prompt tokens a step, so that a long prompt slows the others'
+ * next token by a bounded amount instead of stalling them. Architectures that run one sequence at
+ * a time get one r1c_eval per job instead (whole prompts). */
+#define BATCH_MAX 512
 static void step_all(r1c_engine *e, r1c_job **jobs, int *go, int *ok, int n) {
-    r1c_ctx *ctxs[R1C_ENGINE_MAX_PARALLEL];
-    int32_t ids[R1C_ENGINE_MAX_PARALLEL];
-    int idx[R1C_ENGINE_MAX_PARALLEL], nb = 0;
+    static r1c_ctx *ctxs[BATCH_MAX];
+    static int32_t ids[BATCH_MAX];
+    int take[R1C_ENGINE_MAX_PARALLEL] = {0}; /* tokens job i puts in this pass */
+    const int batched = e->m_batch;
+    int n_dec = 0, nb = 0;
     for (int i = 0; i < n; i++) {
         if (!go[i]) continue;
-        if (jobs[i]->last < 0) {
-            const int pre = prefill(e, jobs[i]);
-            ok[i] = pre;
-            go[i] = pre && next_token(e, jobs[i]);
-        }
-        else ctxs[nb] = jobs[i]->ctx, ids[nb] = jobs[i]->last, idx[nb++] = i;
+        if (!jobs[i]->ctx && !begin(e, jobs[i])) go[i] = ok[i] = 0;
+        else if (jobs[i]->n_done == jobs[i]->n_ids) n_dec++;
     }
-    if (!nb) return;
-    r1c_status st = nb > 1 ? r1c_eval_batch(ctxs, ids, nb) : R1C_ERR_UNSUPPORTED;
-    for (int k = 0; k < nb; k++) {
-        r1c_job *j = jobs[idx[k]];
-        if (st != R1C_OK && r1c_eval(j->ctx, &j->last, 1, 0) != R1C_OK) {
+    int budget = n_dec > 8 ? n_dec : 8;
+    for (int i = 0; i < n; i++) {
+        r1c_job *j = jobs[i];
+        if (!go[i]) continue;
+        if (j->n_done < j->n_ids) { /* a prompt: a piece now (all of it when not batched) */
+            int t = j->n_ids - j->n_done;
+            if (batched && t > budget) t = budget;
+            if (batched && nb + t > BATCH_MAX) t = BATCH_MAX - nb;
+            if (t <= 0) continue;
+            budget -= t;
+            take[i] = t;
+            for (int k = 0; k < t && batched; k++) ctxs[nb] = j->ctx, ids[nb++] = j->ids[j->n_done + k];
+        } else if (nb < BATCH_MAX || !batched) {
+            take[i] = 1;
+            if (batched) ctxs[nb] = j->ctx, ids[nb++] = j->last;
+        }
+    }
+    const r1c_status st = batched && nb ? r1c_eval_batch(ctxs, ids, nb) : R1C_ERR_UNSUPPORTED;
+    for (int i = 0; i < n; i++) {
+        r1c_job *j = jobs[i];
+        if (!go[i] || !take[i]) continue;
+        const int prompt = j->n_done < j->n_ids;
+        const int32_t *src = prompt ? j->ids + j->n_done : &j->last;
+        if (st != R1C_OK && r1c_eval(j->ctx, src, take[i], 0) != R1C_OK) {
             fail(j, r1c_last_error());
-            go[idx[k]] = 0;
-            ok[idx[k]] = 0;
+            go[i] = ok[i] = 0;
             continue;
         }
-        if (j->hist && !hist_add(j, &j->last, 1)) free(j->hist), j->hist = NULL;
-        go[idx[k]] = next_token(e, j);
+        evaluated(e, j, src, take[i], prompt);
+        if (j->n_done == j->n_ids) go[i] = next_token(e, j); /* (a prompt not complete yet: no token) */
     }
 }
 
@@ -404,6 +429,7 @@ r1c_status r1c_engine_new(const r1c_model *m, const r1c_engine_params *p, r1c_en
     if (!e) return r1c_error(R1C_ERR_NOMEM, "out of memory");
     e->m = m;
     e->p = p ? *p : (r1c_engine_params){0};
+    e->m_batch = r1c_model_batches_sequences(m);
     if (e->p.parallel <= 0) e->p.parallel = 4;
     if (e->p.parallel > R1C_ENGINE_MAX_PARALLEL) e->p.parallel = R1C_ENGINE_MAX_PARALLEL;
     if (e->p.max_queue <= 0) e->p.max_queue = 64;
