@@ -59,7 +59,8 @@ async function one(i) {
 }
 
 const pct = (xs, p) => { if (!xs.length) return NaN; const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p / 100 * s.length))]; };
-await one(0); // warm-up
+// warm-up at the largest concurrency: the server's contexts exist before anything is timed
+await Promise.all(Array.from({ length: Math.max(...clients) }, (_, i) => one(1000 + i)));
 console.log(`# r1c serve: ${model}, ${tokens} tokens x ${rounds} rounds per client, greedy, loopback`);
 console.log('| clients | aggregate t/s | per client t/s | TTFT p50 / p99 ms | ITL p50 / p99 ms |');
 console.log('|---:|---:|---:|---:|---:|');

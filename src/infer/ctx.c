@@ -180,18 +180,20 @@ r1c_status r1c_eval_batch(r1c_ctx *const *seqs, const int32_t *ids, int n) {
         }
     }
     if (st == R1C_OK) {
-        host->seqs = seqs, host->seq_pos = pos;
+        host->seqs = seqs, host->seq_pos = pos, host->seq_last = last;
         st = m->arch->forward(host, ids, n, host->logits, 1);
-        host->seqs = NULL, host->seq_pos = NULL;
+        host->seqs = NULL, host->seq_pos = NULL, host->seq_last = NULL;
     }
     if (st == R1C_OK) {
-        /* each sequence's last token's row, then its tokens counted; back to front, so that the
-         * host's own row (it may be any row of the batch) is moved last */
+        /* one row per sequence (its last token's), in batch order, to its context; the host's own
+         * row (any of them) moves to its row 0 after the others are copied out */
         int host_row = -1;
-        for (int i = 0; i < n; i++)
-            if (last[i] && seqs[i] == host) host_row = i;
-        for (int i = n - 1; i >= 0; i--)
-            if (last[i] && seqs[i] != host) memcpy(seqs[i]->logits, host->logits + (size_t)i * V, sizeof(float) * (size_t)V);
+        for (int i = 0, r = 0; i < n; i++) {
+            if (!last[i]) continue;
+            if (seqs[i] == host) host_row = r;
+            else memcpy(seqs[i]->logits, host->logits + (size_t)r * V, sizeof(float) * (size_t)V);
+            r++;
+        }
         if (host_row > 0) memmove(host->logits, host->logits + (size_t)host_row * V, sizeof(float) * (size_t)V);
         for (int i = 0; i < n; i++) {
             seqs[i]->n_past++;

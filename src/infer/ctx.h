@@ -37,6 +37,7 @@ struct r1c_ctx {
      * NULL otherwise */
     struct r1c_ctx *const *seqs;
     const int *seq_pos; /* token t's position in its sequence */
+    const int *seq_last; /* token t is its sequence's last in the batch: the logits rows, in order */
 
     float *logits;        /* [n_logits][n_vocab] */
     int n_logits;         /* rows held */

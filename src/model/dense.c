@@ -217,6 +217,14 @@ static r1c_status dense_forward(r1c_ctx *c, const int32_t *ids, int T, float *lo
 #undef KCACHE
 #undef VCACHE
     if (!logits) return R1C_OK;
+    if (seqs && c->seq_last) { /* a batch of sequences: logits only for each one's last token */
+        int rows = 0;
+        for (int t = 0; t < T; t++)
+            if (c->seq_last[t]) r1c_rmsnorm(c->xb + (rows++) * D, c->x + t * D, m->final_norm, D, eps);
+        r1c_mm_job head = {.w = m->lm_head, .y = logits, .ldy = p->vocab_size};
+        r1c_matmul(ex, &head, 1, c->xb, D, rows);
+        return R1C_OK;
+    }
     const int first = all_logits ? 0 : T - 1, rows = T - first;
     for (int t = first; t < T; t++) r1c_rmsnorm(c->xb + (t - first) * D, c->x + t * D, m->final_norm, D, eps);
     r1c_mm_job head = {.w = m->lm_head, .y = logits, .ldy = p->vocab_size};

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#define BATCH_MAX 512 /* tokens in one step's forward pass, at most */
+
 typedef struct ev_node {
     r1c_event ev;
     struct ev_node *next;
@@ -253,7 +255,10 @@ static int begin(r1c_engine *e, r1c_job *j) {
             return 0;
         }
     } else {
-        r1c_ctx_params cp = {.n_ctx = e->p.n_ctx, .n_threads = e->p.n_threads};
+        /* a step carries at most parallel + max(8, parallel) tokens: activation buffers for that
+         * many (512 where prompts are evaluated whole, one sequence at a time) */
+        r1c_ctx_params cp = {.n_ctx = e->p.n_ctx, .n_threads = e->p.n_threads,
+                             .n_batch = e->m_batch ? (2 * e->p.parallel + 8 < BATCH_MAX ? 2 * e->p.parallel + 8 : BATCH_MAX) : 0};
         if (r1c_ctx_new(m, &cp, &j->ctx) != R1C_OK) {
             fail(j, r1c_last_error());
             return 0;
@@ -317,7 +322,6 @@ static int next_token(r1c_engine *e, r1c_job *j) {
  * at most max(8, decoding jobs) prompt tokens a step, so that a long prompt slows the others'
  * next token by a bounded amount instead of stalling them. Architectures that run one sequence at
  * a time get one r1c_eval per job instead (whole prompts). */
-#define BATCH_MAX 512
 static void step_all(r1c_engine *e, r1c_job **jobs, int *go, int *ok, int n) {
     static r1c_ctx *ctxs[BATCH_MAX];
     static int32_t ids[BATCH_MAX];
@@ -329,20 +333,21 @@ static void step_all(r1c_engine *e, r1c_job **jobs, int *go, int *ok, int n) {
         if (!jobs[i]->ctx && !begin(e, jobs[i])) go[i] = ok[i] = 0;
         else if (jobs[i]->n_done == jobs[i]->n_ids) n_dec++;
     }
-    int budget = n_dec > 8 ? n_dec : 8;
+    int budget = n_dec > 8 ? n_dec : 8, dec_seen = 0;
+    const int cap = 2 * e->p.parallel + 8 < BATCH_MAX ? 2 * e->p.parallel + 8 : BATCH_MAX; /* the contexts' n_batch */
     for (int i = 0; i < n; i++) {
         r1c_job *j = jobs[i];
         if (!go[i]) continue;
         if (j->n_done < j->n_ids) { /* a prompt: a piece now (all of it when not batched) */
             int t = j->n_ids - j->n_done;
             if (batched && t > budget) t = budget;
-            if (batched && nb + t > BATCH_MAX) t = BATCH_MAX - nb;
+            if (batched && nb + t > cap - (n_dec - dec_seen)) t = cap - (n_dec - dec_seen) - nb; /* (room for the decoders) */
             if (t <= 0) continue;
             budget -= t;
             take[i] = t;
             for (int k = 0; k < t && batched; k++) ctxs[nb] = j->ctx, ids[nb++] = j->ids[j->n_done + k];
-        } else if (nb < BATCH_MAX || !batched) {
-            take[i] = 1;
+        } else if (nb < cap || !batched) {
+            take[i] = 1, dec_seen++;
             if (batched) ctxs[nb] = j->ctx, ids[nb++] = j->last;
         }
     }
