@@ -153,12 +153,13 @@ describe('hostile input', () => {
     await new Promise((ok) => {
       const s = net.connect(srv.port, '127.0.0.1', () =>
         s.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`));
-      let got = 0;
-      s.on('data', (d) => { got += d.length; if (got > 2000) { s.destroy(); ok(); } });
+      /* gone at the first bytes: the tiny model's context (128 tokens) would end the request
+       * within ~0.1 s anyway, so the client must leave well before that */
+      s.on('data', () => { s.destroy(); ok(); });
       s.on('error', () => ok());
     });
     let active = -1;
-    for (let i = 0; i < 100 && active !== 0; i++) {
+    for (let i = 0; i < 200 && active !== 0; i++) {
       await new Promise((r) => setTimeout(r, 50));
       const m = await exchange(srv.port, { head: 'GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' });
       active = Number((m.body.match(/^r1c_active_sequences (\d+)/m) || [])[1]);
