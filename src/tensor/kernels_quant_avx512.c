@@ -1013,31 +1013,21 @@ static void tmatvec_q4_0(const void *w, size_t rb, const float *x, int64_t nr, f
     tmatvec_q_0(1, w, rb, x, nr, out, k);
 }
 
+/* one row of blocks widened (block_f32, as r1c_dequantize_row: bit-equal) */
 static void dequant_q8_0(const void *src, float *dst, int64_t n) {
-    const uint8_t *s = src;
     for (int64_t b = 0; b < n / 32; b++) {
-        const uint8_t *blk = s + (size_t)b * sizeof(r1c_block_q8_0);
-        uint16_t h;
-        memcpy(&h, blk, 2);
-        const __m512 d = _mm512_set1_ps(f16(h));
-        const __m128i q0 = _mm_loadu_si128((const __m128i *)(blk + 2)), q1 = _mm_loadu_si128((const __m128i *)(blk + 18));
-        _mm512_storeu_ps(dst + 32 * b, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0)), d));
-        _mm512_storeu_ps(dst + 32 * b + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1)), d));
+        __m512 v0, v1;
+        block_f32(0, (const uint8_t *)src + (size_t)b * sizeof(r1c_block_q8_0), &v0, &v1);
+        _mm512_storeu_ps(dst + 32 * b, v0);
+        _mm512_storeu_ps(dst + 32 * b + 16, v1);
     }
 }
-
 static void dequant_q4_0(const void *src, float *dst, int64_t n) {
-    const uint8_t *s = src;
-    const __m128i m = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
     for (int64_t b = 0; b < n / 32; b++) {
-        const uint8_t *blk = s + (size_t)b * sizeof(r1c_block_q4_0);
-        uint16_t h;
-        memcpy(&h, blk, 2);
-        const __m512 d = _mm512_set1_ps(f16(h));
-        const __m128i v = _mm_loadu_si128((const __m128i *)(blk + 2));
-        const __m128i lo = _mm_sub_epi8(_mm_and_si128(v, m), eight), hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m), eight);
-        _mm512_storeu_ps(dst + 32 * b, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo)), d));
-        _mm512_storeu_ps(dst + 32 * b + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi)), d));
+        __m512 v0, v1;
+        block_f32(1, (const uint8_t *)src + (size_t)b * sizeof(r1c_block_q4_0), &v0, &v1);
+        _mm512_storeu_ps(dst + 32 * b, v0);
+        _mm512_storeu_ps(dst + 32 * b + 16, v1);
     }
 }
 
