@@ -187,6 +187,9 @@ static void matvec_q4_0(const void *w, size_t rb, const void *xq, float *y, int6
  * y = fma((float)s, f32(w.d) * f32(x.d), y), blocks in order. Register tile: 16 rows x 8
  * tokens (8 weight vectors + 8 accumulators + temporaries). */
 #define GEMM_TT 8
+#ifndef R16_PF
+#define R16_PF 8 /* blocks ahead that the R16 kernels prefetch */
+#endif
 _Static_assert(GEMM_TT == R1C_QGEMM_TT, "token tiles start at the activation groups");
 #define PANEL_BLOCK (8 * 64 + 64) /* bytes per block in a panel */
 
@@ -250,6 +253,8 @@ static inline __attribute__((always_inline)) void gemm_tile(const uint8_t *panel
     for (int t = 0; t < tt; t++) Y[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         __m512i W[8];
+        if (src != SRC_PANEL) /* weights straight from memory: ahead of the prefetchers, as matvec does */
+            for (size_t o = 0; o < bstride; o += 64) _mm_prefetch((const char *)panel + (size_t)(b + R16_PF) * bstride + o, _MM_HINT_T0);
         const __m512 dw = tile_weights(panel + (size_t)b * bstride, src, W);
         const uint8_t *xb = xt + (size_t)b * R1C_QGEMM_TILE_BYTES;
         const float *xd = (const float *)(xb + 32 * R1C_QGEMM_TT);
@@ -379,9 +384,6 @@ static inline __attribute__((always_inline)) void r16_block(const uint8_t *pb, i
     *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a0, a1)), _mm512_mul_ps(dw, dx), *acc);
 }
 
-#ifndef R16_PF
-#define R16_PF 8
-#endif
 static inline __attribute__((always_inline)) void r16_groups(const uint8_t *w, size_t gstride, const int S,
                                                              const r1c_block_q8_0 *x, const int32_t *negsum,
                                                              const float *xd, int64_t nb, int q4, float *y,
@@ -811,9 +813,15 @@ static inline void q6_K_row_ints(const uint8_t *blk, uint8_t *u) {
     }
 }
 
-static void pack_q6_K(const uint8_t *w, size_t rb, int nr, int64_t nsb, uint8_t *panel) {
+/* pf: the next panel's rows (NULL: none): their super-block B is prefetched while B is packed,
+ * so the 16 row streams (row_bytes apart) come in ahead of the packing that needs them */
+static void pack_q6_K(const uint8_t *w, size_t rb, int nr, int64_t nsb, uint8_t *panel, const uint8_t *pf) {
     _Alignas(64) uint8_t q[16][R1C_QK_K];
     for (int64_t B = 0; B < nsb; B++) {
+        if (pf)
+            for (int i = 0; i < 16; i++)
+                for (size_t o = 0; o < sizeof(r1c_block_q6_K); o += 64)
+                    _mm_prefetch((const char *)pf + (size_t)i * rb + (size_t)B * sizeof(r1c_block_q6_K) + o, _MM_HINT_T0);
         uint8_t *p = panel + (size_t)B * Q6K_PANEL;
         int32_t *psc = (int32_t *)(p + 4096);
         float *pd = (float *)(p + 4096 + 1024);
@@ -919,12 +927,169 @@ static void gemm_q6_K(const void *w, size_t rb, const void *xq, size_t xrb, int 
     for (int64_t r0 = 0; r0 < n; r0 += 16) {
         const int nr = n - r0 < 16 ? (int)(n - r0) : 16;
         const __mmask16 rows = (__mmask16)((1u << nr) - 1);
-        pack_q6_K((const uint8_t *)w + (size_t)r0 * rb, rb, nr, nsb, panel);
+        pack_q6_K((const uint8_t *)w + (size_t)r0 * rb, rb, nr, nsb, panel,
+                  n - r0 >= 32 ? (const uint8_t *)w + (size_t)(r0 + 16) * rb : NULL);
 #define Q6K_CALL(tt) q6_K_tile(panel, nsb, (const uint8_t *)xq + (size_t)t0 * xrb, xrb, tt, y + t0 * ldy + r0, ldy, rows)
         TILE_SWITCH(0, T, KT, Q6K_CALL);
 #undef Q6K_CALL
     }
     free(panel);
+}
+
+/* ---------------------------------------------------------------- Q6_K stored row-interleaved */
+
+/* Straight from quant.h's R16 layout: no packing per call. Sub-block pair p's eight weight
+ * vectors (u = q + 32, the panels' groups 8p .. 8p + 7) come from the two planes: the nibble,
+ * or-ed with its top two bits moved to bits 4-5 (16-bit shifts; the 0x30 mask keeps only each
+ * byte's own bits). The integers and the float step are q6_K_tile's. */
+#define Q6R_BYTES (16 * sizeof(r1c_block_q6_K)) /* a group's super-block */
+#ifndef Q6R_S
+#define Q6R_S 2 /* streams in the matrix-vector product (1.5B output head: 2 ~ plain rows4, 4 and 8 slower) */
+#endif
+#ifndef Q6R_PF
+#define Q6R_PF 1
+#endif
+#define Q6R_DIRECT_T 16                         /* up to this many tokens: no panel at all */
+
+static inline __attribute__((always_inline)) void q6r_weights(const uint8_t *pb, int p, __m512i W[8]) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    const __m512i H0 = _mm512_loadu_si512((const void *)(pb + R1C_Q6R_QH(p, 0)));
+    const __m512i H1 = _mm512_loadu_si512((const void *)(pb + R1C_Q6R_QH(p, 1)));
+    /* group g's top bits sit at bits 2g, 2g + 1: to bits 4, 5, masked; then
+     * (nibble & 0x0f) | top as one ternary-logic op (0xEC = (A & C) | B) */
+#define Q6R_GROUP(g, t0, t1)                                                                                  \
+    do {                                                                                                      \
+        const __m512i L = _mm512_loadu_si512((const void *)(pb + R1C_Q6R_QL(p, g)));                          \
+        W[g] = _mm512_ternarylogic_epi32(L, _mm512_and_si512(t0, m30), m4, 0xEC);                            \
+        W[4 + g] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(L, 4), _mm512_and_si512(t1, m30), m4, 0xEC); \
+    } while (0)
+    Q6R_GROUP(0, _mm512_slli_epi16(H0, 4), _mm512_slli_epi16(H1, 4));
+    Q6R_GROUP(1, _mm512_slli_epi16(H0, 2), _mm512_slli_epi16(H1, 2));
+    Q6R_GROUP(2, H0, H1);
+    Q6R_GROUP(3, _mm512_srli_epi16(H0, 2), _mm512_srli_epi16(H1, 2));
+#undef Q6R_GROUP
+}
+
+/* sub-block s's 16 row scales as int32 lanes */
+static inline __m512i q6r_scales(const uint8_t *pb, int s) {
+    return _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(pb + R1C_Q6R_SC(s))));
+}
+
+/* super-block B of one token (Q8_K at xb), the 16 rows' exact sumi: per sub-block the 16
+ * products of u from -32 x the activation sum, times its scale */
+static inline __attribute__((always_inline)) __m512i q6r_pair(const __m512i W[8], __m512i sc0, __m512i sc1,
+                                                               const uint8_t *xb, int p) {
+    const int32_t *xg = (const int32_t *)(xb + offsetof(r1c_block_q8_K, qs) + 32 * p);
+    int16_t bs[2];
+    memcpy(bs, xb + offsetof(r1c_block_q8_K, bsums) + 4 * p, 4);
+    __m512i a0 = _mm512_set1_epi32(-32 * bs[0]), a1 = _mm512_set1_epi32(-32 * bs[1]);
+    for (int g = 0; g < 4; g++) a0 = _mm512_dpbusd_epi32(a0, W[g], _mm512_set1_epi32(xg[g]));
+    for (int g = 4; g < 8; g++) a1 = _mm512_dpbusd_epi32(a1, W[g], _mm512_set1_epi32(xg[g]));
+    return _mm512_add_epi32(_mm512_mullo_epi32(a0, sc0), _mm512_mullo_epi32(a1, sc1));
+}
+
+static inline __attribute__((always_inline)) void q6r_tile(const uint8_t *grp, int64_t nsb, const uint8_t *xq, size_t xrb,
+                                                            const int tt, float *y, int64_t ldy) {
+    __m512 Y[KT];
+    for (int t = 0; t < tt; t++) Y[t] = _mm512_setzero_ps();
+    for (int64_t B = 0; B < nsb; B++) {
+        const uint8_t *pb = grp + (size_t)B * Q6R_BYTES;
+        __m512i sumi[KT];
+        for (int t = 0; t < tt; t++) sumi[t] = _mm512_setzero_si512();
+        for (int p = 0; p < 8; p++) {
+            for (size_t o = 0; o < Q6R_BYTES / 8; o += 64) /* the next super-block, an eighth per pair */
+                _mm_prefetch((const char *)pb + Q6R_BYTES + (size_t)p * (Q6R_BYTES / 8) + o, _MM_HINT_T0);
+            __m512i W[8];
+            q6r_weights(pb, p, W);
+            const __m512i sc0 = q6r_scales(pb, 2 * p), sc1 = q6r_scales(pb, 2 * p + 1);
+            for (int t = 0; t < tt; t++)
+                sumi[t] = _mm512_add_epi32(sumi[t], q6r_pair(W, sc0, sc1, xq + (size_t)t * xrb + (size_t)B * sizeof(r1c_block_q8_K), p));
+        }
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(pb + R1C_Q6R_D)));
+        for (int t = 0; t < tt; t++) {
+            float xd;
+            memcpy(&xd, xq + (size_t)t * xrb + (size_t)B * sizeof(r1c_block_q8_K), 4);
+            const __m512 a = _mm512_mul_ps(d, _mm512_set1_ps(xd));
+            Y[t] = _mm512_add_ps(Y[t], _mm512_mul_ps(a, _mm512_cvtepi32_ps(sumi[t])));
+        }
+    }
+    for (int t = 0; t < tt; t++) _mm512_storeu_ps(y + t * ldy, Y[t]);
+}
+
+/* one group's super-blocks into q6_K_tile's panel (for many tokens: weights decoded once) */
+static void q6r_to_panel(const uint8_t *grp, int64_t nsb, uint8_t *panel) {
+    for (int64_t B = 0; B < nsb; B++) {
+        const uint8_t *pb = grp + (size_t)B * Q6R_BYTES;
+        uint8_t *p = panel + (size_t)B * Q6K_PANEL;
+        for (int pr = 0; pr < 8; pr++) {
+            __m512i W[8];
+            q6r_weights(pb, pr, W);
+            for (int g = 0; g < 8; g++) _mm512_store_si512((void *)(p + 64 * (8 * pr + g)), W[g]);
+        }
+        for (int sb = 0; sb < 16; sb++) _mm512_store_si512((void *)(p + 4096 + 64 * sb), q6r_scales(pb, sb));
+        _mm512_store_ps((float *)(p + 4096 + 1024), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(pb + R1C_Q6R_D))));
+    }
+}
+
+static void gemm_q6_K_r16(const void *w, size_t rb, const void *xq, size_t xrb, int T, int64_t k, float *y, int64_t ldy,
+                          int64_t n) {
+    const int64_t nsb = k / R1C_QK_K;
+    const uint8_t *x8 = xq;
+    uint8_t *panel = NULL;
+    if (T > Q6R_DIRECT_T && !(panel = aligned_alloc(64, (size_t)(nsb > 0 ? nsb : 1) * Q6K_PANEL))) {
+        for (int t = 0; t < T; t++)
+            for (int64_t r = 0; r < n; r++) y[t * ldy + r] = __builtin_nanf("");
+        return;
+    }
+    for (int64_t r0 = 0; r0 < n; r0 += 16) {
+        const uint8_t *grp = (const uint8_t *)w + (size_t)r0 * rb;
+        if (panel) {
+            q6r_to_panel(grp, nsb, panel);
+#define Q6P_CALL(tt) q6_K_tile(panel, nsb, x8 + (size_t)t0 * xrb, xrb, tt, y + t0 * ldy + r0, ldy, 0xffff)
+            TILE_SWITCH(0, T, KT, Q6P_CALL);
+#undef Q6P_CALL
+        } else {
+#define Q6R_CALL(tt) q6r_tile(grp, nsb, x8 + (size_t)t0 * xrb, xrb, tt, y + t0 * ldy + r0, ldy)
+            TILE_SWITCH(0, T, KT, Q6R_CALL);
+#undef Q6R_CALL
+        }
+    }
+    free(panel);
+}
+
+/* the matrix-vector product: S groups (streams n/S rows apart) per super-block, as matvec_r16 */
+static inline __attribute__((always_inline)) void q6r_groups(const uint8_t *w, size_t gstride, const int S, const uint8_t *xq,
+                                                              int64_t nsb, float *y, int64_t ystride) {
+    __m512 acc[8];
+    for (int s = 0; s < S; s++) acc[s] = _mm512_setzero_ps();
+    for (int64_t B = 0; B < nsb; B++) {
+        const uint8_t *xb = xq + (size_t)B * sizeof(r1c_block_q8_K);
+        float xd;
+        memcpy(&xd, xb, 4);
+        for (int s = 0; s < S; s++) {
+            const uint8_t *pb = w + (size_t)s * gstride + (size_t)B * Q6R_BYTES;
+            __m512i sumi = _mm512_setzero_si512();
+            for (int p = 0; p < 8; p++) {
+                if (Q6R_PF)
+                    for (size_t o = 0; o < Q6R_BYTES / 8; o += 64)
+                        _mm_prefetch((const char *)pb + Q6R_PF * Q6R_BYTES + (size_t)p * (Q6R_BYTES / 8) + o, _MM_HINT_T0);
+                __m512i W[8];
+                q6r_weights(pb, p, W);
+                sumi = _mm512_add_epi32(sumi, q6r_pair(W, q6r_scales(pb, 2 * p), q6r_scales(pb, 2 * p + 1), xb, p));
+            }
+            const __m512 a = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(pb + R1C_Q6R_D))), _mm512_set1_ps(xd));
+            acc[s] = _mm512_add_ps(acc[s], _mm512_mul_ps(a, _mm512_cvtepi32_ps(sumi)));
+        }
+    }
+    for (int s = 0; s < S; s++) _mm512_storeu_ps(y + s * ystride, acc[s]);
+}
+
+static void matvec_q6_K_r16(const void *w, size_t rb, const void *xq, float *y, int64_t k, int64_t n) {
+    const int64_t nsb = k / R1C_QK_K, np = n / 16, Q = np / Q6R_S;
+    const size_t gb = 16 * rb;
+    const uint8_t *W = w;
+    for (int64_t p = 0; p < Q; p++) q6r_groups(W + (size_t)p * gb, (size_t)Q * gb, Q6R_S, xq, nsb, y + 16 * p, 16 * Q);
+    for (int64_t p = Q6R_S * Q; p < np; p++) q6r_groups(W + (size_t)p * gb, 0, 1, xq, nsb, y + 16 * p, 0);
 }
 
 /* ---------------------------------------------------------------- activations to Q8_0 */
@@ -1034,4 +1199,5 @@ static void dequant_q4_0(const void *src, float *dst, int64_t n) {
 const r1c_quant_kernels r1c_quant_kernels_vnni = {matvec_q8_0,  matvec_q4_0,  matvec_q4_K, matvec_q6_K, gemm_q8_0,
                                                    gemm_q4_0,    gemm_q4_K,    gemm_q6_K,   act_q8_0,    dequant_q8_0,
                                                    dequant_q4_0, matvec_q8_0_r16, matvec_q4_0_r16, gemm_q8_0_r16,
-                                                   gemm_q4_0_r16, tmatvec_q8_0, tmatvec_q4_0};
+                                                   gemm_q4_0_r16, tmatvec_q8_0, tmatvec_q4_0,
+                                                   matvec_q6_K_r16, gemm_q6_K_r16};

@@ -624,16 +624,94 @@ float r1c_quant_dot(r1c_dtype weight, const void *w, const void *xq, int64_t n) 
     }
 }
 
-/* ------------------------------------------------------------ row-interleaved Q8_0 / Q4_0 */
+/* ------------------------------------------------------------ row-interleaved Q8_0 / Q4_0 / Q6_K */
 
 int r1c_quant_packable(r1c_dtype t, int64_t rows, int64_t cols) {
-    return (t == R1C_Q8_0 || t == R1C_Q4_0) && rows > 0 && rows % R1C_PACK_ROWS == 0 && cols > 0 && cols % 32 == 0;
+    const int64_t blk = t == R1C_Q6_K ? R1C_QK_K : 32;
+    return (t == R1C_Q8_0 || t == R1C_Q4_0 || t == R1C_Q6_K) && rows > 0 && rows % R1C_PACK_ROWS == 0 && cols > 0 &&
+           cols % blk == 0;
+}
+
+/* Q6_K: where element e (0..255) of row i sits in a packed super-block (quant.h): its low
+ * nibble in byte *lo (high nibble of it when *hi_nib), its top two bits at bit *shift of byte *top */
+static void q6_K_packed_at(int i, int e, size_t *lo, int *hi_nib, size_t *top, int *shift) {
+    const int s2 = e / 32, r = e % 32, half = r / 16, g = (r % 16) / 4, c = r % 4;
+    *lo = R1C_Q6R_QL(s2, g) + 4 * (size_t)i + (size_t)c;
+    *hi_nib = half;
+    *top = R1C_Q6R_QH(s2, half) + 4 * (size_t)i + (size_t)c;
+    *shift = 2 * g;
+}
+
+/* the inverse of q6_K_unpack: u[e] = q + 32 (6 bits) back into ql / qh */
+static void q6_K_pack_ints(const uint8_t u[R1C_QK_K], r1c_block_q6_K *b) {
+    for (int n = 0; n < 2; n++) {
+        const uint8_t *v = u + 128 * n;
+        for (int l = 0; l < 32; l++) {
+            b->ql[64 * n + l] = (uint8_t)((v[l] & 0xF) | (v[l + 64] & 0xF) << 4);
+            b->ql[64 * n + l + 32] = (uint8_t)((v[l + 32] & 0xF) | (v[l + 96] & 0xF) << 4);
+            b->qh[32 * n + l] = (uint8_t)(v[l] >> 4 | (v[l + 32] >> 4) << 2 | (v[l + 64] >> 4) << 4 | (v[l + 96] >> 4) << 6);
+        }
+    }
+}
+
+static void pack_rows_q6_K(uint8_t *data, int64_t n, int64_t k, uint8_t *tmp) {
+    const int64_t nsb = k / R1C_QK_K;
+    const size_t bs = sizeof(r1c_block_q6_K), rb = (size_t)nsb * bs, pb = 16 * bs;
+    for (int64_t g = 0; g < n / R1C_PACK_ROWS; g++) {
+        uint8_t *grp = data + (size_t)g * 16 * rb;
+        memcpy(tmp, grp, 16 * rb);
+        memset(grp, 0, 16 * rb); /* the nibbles and bit pairs are or-ed in */
+        for (int i = 0; i < 16; i++)
+            for (int64_t B = 0; B < nsb; B++) {
+                r1c_block_q6_K b;
+                memcpy(&b, tmp + (size_t)i * rb + (size_t)B * bs, bs);
+                int8_t q[R1C_QK_K];
+                q6_K_unpack(&b, q);
+                uint8_t *dst = grp + (size_t)B * pb;
+                memcpy(dst + R1C_Q6R_D + 2 * i, &b.d, 2);
+                for (int sb = 0; sb < R1C_QK_K / 16; sb++) dst[R1C_Q6R_SC(sb) + i] = (uint8_t)b.scales[sb];
+                for (int e = 0; e < R1C_QK_K; e++) {
+                    const unsigned u = (unsigned)(q[e] + 32);
+                    size_t lo, top;
+                    int hi, sh;
+                    q6_K_packed_at(i, e, &lo, &hi, &top, &sh);
+                    dst[lo] |= (uint8_t)((u & 0xF) << (4 * hi));
+                    dst[top] |= (uint8_t)((u >> 4) << sh);
+                }
+            }
+    }
+}
+
+static void unpack_row_q6_K(const uint8_t *data, int64_t k, int64_t r, uint8_t *out) {
+    const int64_t nsb = k / R1C_QK_K;
+    const size_t bs = sizeof(r1c_block_q6_K), rb = (size_t)nsb * bs, pb = 16 * bs;
+    const uint8_t *grp = data + (size_t)(r / 16) * 16 * rb;
+    const int i = (int)(r % 16);
+    for (int64_t B = 0; B < nsb; B++) {
+        const uint8_t *src = grp + (size_t)B * pb;
+        r1c_block_q6_K b;
+        uint8_t u[R1C_QK_K];
+        memcpy(&b.d, src + R1C_Q6R_D + 2 * i, 2);
+        for (int sb = 0; sb < R1C_QK_K / 16; sb++) b.scales[sb] = (int8_t)src[R1C_Q6R_SC(sb) + i];
+        for (int e = 0; e < R1C_QK_K; e++) {
+            size_t lo, top;
+            int hi, sh;
+            q6_K_packed_at(i, e, &lo, &hi, &top, &sh);
+            u[e] = (uint8_t)((src[lo] >> (4 * hi) & 0xF) | (src[top] >> sh & 3) << 4);
+        }
+        q6_K_pack_ints(u, &b);
+        memcpy(out + (size_t)B * bs, &b, bs);
+    }
 }
 
 /* where byte j of row i's block qs (and its scale) go inside a packed block */
 static inline size_t packed_qs_at(int i, int j) { return 32 + 64 * (size_t)(j / 4) + 4 * (size_t)i + (size_t)(j % 4); }
 
 void r1c_quant_pack_rows(r1c_dtype t, void *data, int64_t n, int64_t k, void *tmp) {
+    if (t == R1C_Q6_K) {
+        pack_rows_q6_K(data, n, k, tmp);
+        return;
+    }
     const int q4 = t == R1C_Q4_0;
     const size_t bsize = q4 ? sizeof(r1c_block_q4_0) : sizeof(r1c_block_q8_0), nq = bsize - 2;
     const int64_t nb = k / 32;
@@ -658,6 +736,10 @@ void r1c_quant_pack_rows(r1c_dtype t, void *data, int64_t n, int64_t k, void *tm
 }
 
 void r1c_quant_unpack_row(r1c_dtype t, const void *data, int64_t k, int64_t r, void *dst) {
+    if (t == R1C_Q6_K) {
+        unpack_row_q6_K(data, k, r, dst);
+        return;
+    }
     const int q4 = t == R1C_Q4_0;
     const size_t bsize = q4 ? sizeof(r1c_block_q4_0) : sizeof(r1c_block_q8_0), nq = bsize - 2;
     const int64_t nb = k / 32;

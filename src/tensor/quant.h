@@ -93,7 +93,7 @@ void r1c_quantize_act(r1c_dtype act, const float *src, void *dst, int64_t n);
 /* The canonical dot product of one weight row with quantised activations (portable code). */
 float r1c_quant_dot(r1c_dtype weight, const void *w, const void *xq, int64_t n);
 
-/* Row-interleaved Q8_0 / Q4_0 ("R16"): groups of 16 rows stored so that one 64-byte vector
+/* Row-interleaved Q8_0 / Q4_0 / Q6_K ("R16"): groups of 16 rows stored so that one 64-byte vector
  * holds 4 consecutive bytes of each of the 16 rows' block (rows in vector lanes, as a GEMM
  * panel wants them). A group of 16 rows keeps the bytes 16 plain rows take, so row r0 of a
  * matrix (r0 a multiple of 16) is still at r0 x row_bytes. Block b of a group:
@@ -101,8 +101,20 @@ float r1c_quant_dot(r1c_dtype weight, const void *w, const void *xq, int64_t n);
  *         each XOR 0x80 (= q + 128: unsigned for vpdpbusd), 64 bytes per g: 544 bytes;
  *   Q4_0: 16 f16 scales, then for v = 0..3 the 16 rows' bytes 4v..4v+3 of qs (low nibbles:
  *         elements 4v..4v+3, high: 16 + 4v..), 64 bytes per v: 288 bytes.
+ *   Q6_K (per super-block, 3360 bytes = 16 x 210): the 6-bit u = q + 32 as 4-byte groups of
+ *         each row in lanes, in two planes, one chunk of 384 bytes per pair p = 0..7 of
+ *         sub-blocks (what a kernel reads together, in reading order): elements 32 p + 4 g + c
+ *         (g, c = 0..3) have their low 4 bits in the low nibble of byte R1C_Q6R_QL(p, g) + 4 i + c
+ *         (row i), elements 32 p + 16 + 4 g + c in its high nibble; the top 2 bits of element
+ *         32 p + 16 h + 4 g + c are bits 2g, 2g + 1 of byte R1C_Q6R_QH(p, h) + 4 i + c. Then the
+ *         int8 sub-block scales (sub-block s of row i at R1C_Q6R_SC(s) + i), then the 16 f16 d.
  * Values and the canonical order are unchanged: only where the bytes sit. */
 #define R1C_PACK_ROWS 16
+#define R1C_Q6R_QL(p, g) (384 * (p) + 64 * (g))
+#define R1C_Q6R_QH(p, h) (384 * (p) + 256 + 64 * (h))
+#define R1C_Q6R_SC(s) (3072 + 16 * (s))
+#define R1C_Q6R_D 3328
+_Static_assert(R1C_Q6R_D + 32 == 16 * sizeof(r1c_block_q6_K), "a packed Q6_K super-block keeps its bytes");
 /* whether a matrix of this type and shape can be packed */
 int r1c_quant_packable(r1c_dtype t, int64_t rows, int64_t cols);
 /* n rows (a multiple of 16) of k columns, in place; tmp: 16 x row_bytes scratch */
