@@ -137,8 +137,8 @@ r1c_status r1c_eval(r1c_ctx *c, const int32_t *ids, int n, int all_logits);
  * several tokens (a piece of a prompt), which take its next positions in batch order. Each
  * context then holds the logits of its last token in the batch (r1c_logits(ctx, -1)),
  * bit-identical to evaluating its tokens alone. seqs[0]'s buffers and threads do the work
- * (n <= its n_batch). R1C_ERR_UNSUPPORTED for architectures that run one sequence at a time
- * (DeepSeek V2/V3 for now). */
+ * (n <= its n_batch). Every architecture r1c runs supports it (R1C_ERR_UNSUPPORTED for one
+ * that would run one sequence at a time). */
 r1c_status r1c_eval_batch(r1c_ctx *const *seqs, const int32_t *ids, int n);
 /* 1 when r1c_eval_batch runs this model's sequences together */
 int r1c_model_batches_sequences(const r1c_model *m);

@@ -470,6 +470,98 @@ static r1c_status moe(r1c_ctx *c, const r1c_ds_layer *L, const float *x, int T, 
     return R1C_OK;
 }
 
+/* Prefill: T tokens (q: T x H x qhd) at positions pos0.. of one sequence whose latents are in
+ * cache. Keys a chunk at a time (KV_CHUNK, a multiple of the attention tile): the chunk's
+ * latents expanded to per-head [k_nope | v] in kv, then every (head, run of tokens) that sees
+ * them carries its online softmax on over them (states after the chunk in kv). Tasks: one head
+ * for up to R1C_ATTN_MAXQ tokens; the grouping and the chunking change no bits (ops.h). */
+static void attend_prefill(r1c_ctx *c, const r1c_ds_layer *L, const float *cache, const float *q, float *kv, int T, int pos0,
+                           float *att) {
+    const r1c_model *m = c->m;
+    const r1c_hf_config *p = &m->cfg;
+    const int64_t H = p->num_attention_heads, nope = p->qk_nope_head_dim, vd = p->v_head_dim;
+    const int64_t cw = p->kv_lora_rank + p->qk_rope_head_dim;
+    const int n_keys = pos0 + T, chunk = n_keys < KV_CHUNK ? n_keys : KV_CHUNK;
+    float *ml = kv + (size_t)chunk * (size_t)(H * (nope + vd)); /* [H][T] (max, denominator) */
+    int per = R1C_ATTN_MAXQ;
+    while (per > 1 && (int64_t)((T + per - 1) / per) * H < 4 * c->ex.n_threads) per /= 2;
+    for (int j0 = 0; j0 < n_keys; j0 += KV_CHUNK) {
+        const int j1 = j0 + KV_CHUNK < n_keys ? j0 + KV_CHUNK : n_keys;
+        r1c_mm_job e = {.w = L->wkv_b, .y = kv, .ldy = H * (nope + vd)};
+        r1c_matmul(&c->ex, &e, 1, cache + (size_t)j0 * cw, cw, j1 - j0);
+        const int tf = j0 > pos0 ? j0 - pos0 : 0; /* the first token that sees key j0 */
+        const int n_tasks = (int)H * ((T - tf + per - 1) / per);
+#pragma omp parallel for num_threads(n_tasks > 1 ? c->ex.n_threads : 1) schedule(dynamic, 1)
+        for (int task = 0; task < n_tasks; task++) {
+            const int h = task % (int)H, t0 = tf + task / (int)H * per, t1 = t0 + per < T ? t0 + per : T;
+            attend_plain(m, q, cache, kv, pos0, t0, t1, h, j0, j1, ml + ((int64_t)h * T + t0) * 2,
+                         c->ex.scratch[r1c_thread_index()], att);
+        }
+    }
+}
+
+/* the latent cache of layer l of a sequence */
+static float *layer_cache(r1c_ctx *s, int l) {
+    const r1c_hf_config *p = &s->m->cfg;
+    return s->k_cache + (size_t)l * (size_t)s->n_ctx * (size_t)(p->kv_lora_rank + p->qk_rope_head_dim);
+}
+
+/* A batch of sequences (r1c_eval_batch): each token attends to its own sequence's cache. A
+ * sequence with one token in the batch takes decode's absorbed path, one with several (a piece
+ * of a prompt) prefill's, so that every sequence gets the bits it gets alone. The one-token
+ * sequences' (token, run of heads) tasks share one parallel region. */
+static r1c_status attend_batch(r1c_ctx *c, const r1c_ds_layer *L, int l, int T, float *kv, float *att) {
+    const r1c_model *m = c->m;
+    const r1c_hf_config *p = &m->cfg;
+    const int H = p->num_attention_heads;
+    const int64_t qhd = p->qk_nope_head_dim + p->qk_rope_head_dim, vd = p->v_head_dim;
+    r1c_ctx *const *seqs = c->seqs;
+    int *cnt = malloc(sizeof(int) * 2 * (size_t)T), *one = cnt + T, n_one = 0;
+    if (!cnt) return r1c_error(R1C_ERR_NOMEM, "out of memory");
+    for (int t = 0; t < T; t++) { /* tokens of t's sequence in the batch */
+        cnt[t] = 0;
+        for (int u = 0; u < T; u++) cnt[t] += seqs[u] == seqs[t];
+        if (cnt[t] == 1) one[n_one++] = t;
+    }
+    int per = R1C_ATTN_MAXQ < H ? R1C_ATTN_MAXQ : H;
+    while (per > 1 && n_one * ((H + per - 1) / per) < 2 * c->ex.n_threads) per = (per + 1) / 2;
+    const int n_hr = (H + per - 1) / per, n_tasks = n_one * n_hr;
+#pragma omp parallel for num_threads(n_tasks > 1 ? c->ex.n_threads : 1) schedule(dynamic, 1)
+    for (int task = 0; task < n_tasks; task++) {
+        const int t = one[task / n_hr], h0 = task % n_hr * per, h1 = h0 + per < H ? h0 + per : H;
+        attend_absorbed(m, L, c->q + (int64_t)t * H * qhd, layer_cache(seqs[t], l), c->seq_pos[t] + 1, h0, h1,
+                        c->ex.scratch[r1c_thread_index()], att + (int64_t)t * H * vd);
+    }
+    r1c_status st = R1C_OK;
+    for (int t = 0; t < T && st == R1C_OK; t++) {
+        int first = 1;
+        for (int u = 0; u < t && first; u++) first = seqs[u] != seqs[t];
+        if (cnt[t] < 2 || !first) continue;
+        /* a prompt piece: its tokens together (gathered when the batch interleaves them) */
+        const int n = cnt[t];
+        int contiguous = 1;
+        for (int i = 1; i < n && contiguous; i++) contiguous = t + i < T && seqs[t + i] == seqs[t];
+        if (contiguous) {
+            attend_prefill(c, L, layer_cache(seqs[t], l), c->q + (int64_t)t * H * qhd, kv, n, c->seq_pos[t],
+                           att + (int64_t)t * H * vd);
+            continue;
+        }
+        float *qg = malloc(sizeof(float) * (size_t)n * (size_t)H * (size_t)(qhd + vd)), *ag = qg + (int64_t)n * H * qhd;
+        if (!qg) {
+            st = r1c_error(R1C_ERR_NOMEM, "out of memory");
+            break;
+        }
+        for (int u = t, i = 0; u < T; u++)
+            if (seqs[u] == seqs[t]) memcpy(qg + (int64_t)(i++) * H * qhd, c->q + (int64_t)u * H * qhd, sizeof(float) * (size_t)(H * qhd));
+        attend_prefill(c, L, layer_cache(seqs[t], l), qg, kv, n, c->seq_pos[t], ag);
+        for (int u = t, i = 0; u < T; u++)
+            if (seqs[u] == seqs[t]) memcpy(att + (int64_t)u * H * vd, ag + (int64_t)(i++) * H * vd, sizeof(float) * (size_t)(H * vd));
+        free(qg);
+    }
+    free(cnt);
+    return st;
+}
+
 static r1c_status ds_forward(r1c_ctx *c, const int32_t *ids, int T, float *logits, int all_logits) {
     const r1c_model *m = c->m;
     const r1c_hf_config *p = &m->cfg;
@@ -481,15 +573,17 @@ static r1c_status ds_forward(r1c_ctx *c, const int32_t *ids, int T, float *logit
     const float eps = (float)p->rms_norm_eps;
     const int nt = T > 1 ? c->ex.n_threads : 1;
     (void)nt;
-    const int prefill = T > 1;
+    /* a batch of sequences (r1c_eval_batch): token t at its own sequence's next position */
+    r1c_ctx *const *seqs = c->seqs;
+    const int prefill = T > 1 && !seqs;
     const int64_t F = p->intermediate_size, MF = p->moe_intermediate_size * (p->n_shared_experts > 1 ? p->n_shared_experts : 1);
     const int64_t FF = F > MF ? F : MF, E = p->n_routed_experts, k = p->num_experts_per_tok;
 
     /* per-call buffers: q_a, attention output, expanded K/V of one chunk of keys and the
      * softmax states (prefill), FFN and MoE work: none grows with the context */
     const size_t n_qa = (size_t)(T * (ql ? ql : 1)), n_att = (size_t)(T * H * vd);
-    const int chunk = n_keys < KV_CHUNK ? n_keys : KV_CHUNK;
-    const size_t n_kv = prefill ? (size_t)chunk * (size_t)(H * (nope + vd)) + (size_t)(2 * T * H) : 0;
+    const int chunk = seqs ? KV_CHUNK : n_keys < KV_CHUNK ? n_keys : KV_CHUNK;
+    const size_t n_kv = prefill || (seqs && T > 1) ? (size_t)chunk * (size_t)(H * (nope + vd)) + (size_t)(2 * T * H) : 0;
     const int64_t FK = (int64_t)k * p->moe_intermediate_size + MF; /* one token's fused experts */
     const int64_t FFT = (T * FF > FK ? T * FF : FK);
     const size_t n_ffn = (size_t)(T * D) * 2 + (size_t)((T > k + 1 ? T : k + 1) * D) + (size_t)FFT * 2 +
@@ -502,7 +596,7 @@ static r1c_status ds_forward(r1c_ctx *c, const int32_t *ids, int T, float *logit
     if (c->hidden_log) memcpy(c->hidden_log, c->x, sizeof(float) * (size_t)(T * D));
     for (int t = 0; t < T; t++)
         for (int j = 0; j < half; j++) {
-            double a = (double)(pos0 + t) * (double)ds->rope_inv_freq[j];
+            double a = (double)(seqs ? c->seq_pos[t] : pos0 + t) * (double)ds->rope_inv_freq[j];
             c->rope_cos[t * half + j] = (float)cos(a) * ds->rope_mscale;
             c->rope_sin[t * half + j] = (float)sin(a) * ds->rope_mscale;
         }
@@ -526,34 +620,18 @@ static r1c_status ds_forward(r1c_ctx *c, const int32_t *ids, int T, float *logit
             r1c_matmul(&c->ex, a, 2, c->xb, D, T);
         }
         for (int t = 0; t < T; t++) {
-            float *row = cache + (size_t)(pos0 + t) * cw;
+            float *row = seqs ? layer_cache(seqs[t], l) + (size_t)c->seq_pos[t] * cw : cache + (size_t)(pos0 + t) * cw;
             r1c_rmsnorm(row, kva + t * cw, L->kv_a_norm, kvl, eps); /* only the latent part is normalised */
             memcpy(row + kvl, kva + t * cw + kvl, sizeof(float) * (size_t)rope);
             r1c_rope(row + kvl, 1, (int)rope, c->rope_cos + t * half, c->rope_sin + t * half, 1);
             for (int h = 0; h < H; h++)
                 r1c_rope(c->q + t * H * qhd + h * qhd + nope, 1, (int)rope, c->rope_cos + t * half, c->rope_sin + t * half, 1);
         }
-        if (prefill) {
-            /* Keys a chunk at a time (KV_CHUNK, a multiple of the attention tile): the chunk's
-             * latents expanded to per-head [k_nope | v], then every (head, run of tokens) that
-             * sees them carries its online softmax on over them. Tasks: one head for up to
-             * R1C_ATTN_MAXQ tokens; the grouping and the chunking change no bits (ops.h). */
-            float *ml = kv + (size_t)chunk * (size_t)(H * (nope + vd)); /* [H][T] (max, denominator) */
-            int per = R1C_ATTN_MAXQ;
-            while (per > 1 && (int64_t)((T + per - 1) / per) * H < 4 * c->ex.n_threads) per /= 2;
-            for (int j0 = 0; j0 < n_keys; j0 += KV_CHUNK) {
-                const int j1 = j0 + KV_CHUNK < n_keys ? j0 + KV_CHUNK : n_keys;
-                r1c_mm_job e = {.w = L->wkv_b, .y = kv, .ldy = H * (nope + vd)};
-                r1c_matmul(&c->ex, &e, 1, cache + (size_t)j0 * cw, cw, j1 - j0);
-                const int tf = j0 > pos0 ? j0 - pos0 : 0; /* the first token that sees key j0 */
-                const int n_tasks = (int)H * ((T - tf + per - 1) / per);
-#pragma omp parallel for num_threads(n_tasks > 1 ? c->ex.n_threads : 1) schedule(dynamic, 1)
-                for (int task = 0; task < n_tasks; task++) {
-                    const int h = task % (int)H, t0 = tf + task / (int)H * per, t1 = t0 + per < T ? t0 + per : T;
-                    attend_plain(m, c->q, cache, kv, pos0, t0, t1, h, j0, j1, ml + ((int64_t)h * T + t0) * 2,
-                                 c->ex.scratch[r1c_thread_index()], att);
-                }
-            }
+        if (seqs) {
+            r1c_status st = attend_batch(c, L, l, T, kv, att);
+            if (st != R1C_OK) return st;
+        } else if (prefill) {
+            attend_prefill(c, L, cache, c->q, kv, T, pos0, att);
         } else { /* decode: runs of heads sharing the latent cache */
             int per = (int)((H + c->ex.n_threads - 1) / c->ex.n_threads);
             if (per > R1C_ATTN_MAXQ) per = R1C_ATTN_MAXQ;
@@ -583,6 +661,14 @@ static r1c_status ds_forward(r1c_ctx *c, const int32_t *ids, int T, float *logit
     }
 
     if (!logits) return R1C_OK;
+    if (seqs && c->seq_last) { /* a batch of sequences: logits only for each one's last token */
+        int rows = 0;
+        for (int t = 0; t < T; t++)
+            if (c->seq_last[t]) r1c_rmsnorm(c->xb + (rows++) * D, c->x + t * D, m->final_norm, D, eps);
+        r1c_mm_job head = {.w = m->lm_head, .y = logits, .ldy = p->vocab_size};
+        r1c_matmul(&c->ex, &head, 1, c->xb, D, rows);
+        return R1C_OK;
+    }
     const int first = all_logits ? 0 : T - 1, rows = T - first;
     for (int t = first; t < T; t++) r1c_rmsnorm(c->xb + (t - first) * D, c->x + t * D, m->final_norm, D, eps);
     r1c_mm_job head = {.w = m->lm_head, .y = logits, .ldy = p->vocab_size};
@@ -590,5 +676,5 @@ static r1c_status ds_forward(r1c_ctx *c, const int32_t *ids, int T, float *logit
     return R1C_OK;
 }
 
-const r1c_arch r1c_arch_deepseek_v2 = {"deepseek_v2", ds_bind, ds_forward, ds_cache_floats, ds_no_v, ds_scratch, ds_free, 0};
-const r1c_arch r1c_arch_deepseek_v3 = {"deepseek_v3", ds_bind, ds_forward, ds_cache_floats, ds_no_v, ds_scratch, ds_free, 0};
+const r1c_arch r1c_arch_deepseek_v2 = {"deepseek_v2", ds_bind, ds_forward, ds_cache_floats, ds_no_v, ds_scratch, ds_free, 1};
+const r1c_arch r1c_arch_deepseek_v3 = {"deepseek_v3", ds_bind, ds_forward, ds_cache_floats, ds_no_v, ds_scratch, ds_free, 1};
