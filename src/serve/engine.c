@@ -320,8 +320,8 @@ static int next_token(r1c_engine *e, r1c_job *j) {
  * cleared when its context's state is unknown). One forward pass (r1c_eval_batch: the weights are
  * read once per step) takes every decoding job's last token plus pieces of new jobs' prompts,
  * at most max(8, decoding jobs) prompt tokens a step, so that a long prompt slows the others'
- * next token by a bounded amount instead of stalling them. Architectures that run one sequence at
- * a time get one r1c_eval per job instead (whole prompts). */
+ * next token by a bounded amount instead of stalling them. (An architecture that ran one sequence
+ * at a time would get one r1c_eval per job instead, whole prompts; every one r1c has batches.) */
 static void step_all(r1c_engine *e, r1c_job **jobs, int *go, int *ok, int n) {
     static r1c_ctx *ctxs[BATCH_MAX];
     static int32_t ids[BATCH_MAX];

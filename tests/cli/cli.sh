@@ -52,6 +52,9 @@ expect "info: tensor table" 0 "model.layers.2.mlp.down_proj.weight +F32 +\[64, 1
 expect "bench json" 0 '"n_prompt": 16, "n_gen": 0' $R1C bench -m $M -p 16 -n 4 -r 2 -t 1 -o json
 expect "bench json tg" 0 '"n_prompt": 0, "n_gen": 4.*"avg_ts"' $R1C bench -m $M -p 16 -n 4 -r 2 -t 1,2 -o json
 expect "bench md" 0 "\| tg4 \|" $R1C bench -m $M -p 0 -n 4 -r 1
+expect "bench batched" 0 "\| tg4 x3 \|" $R1C bench -m $M -p 0 -n 4 -b 1,3 -r 1
+expect "bench batched json" 0 '"n_gen": 4, "n_seq": 3' $R1C bench -m $M -p 0 -n 4 -b 3 -r 1 -o json
+expect "bench -b range" 2 "-b" $R1C bench -m $M -p 0 -n 4 -b 65
 
 # dev make-model: real layout, sharded, loadable
 rm -rf "$TMP/rand"
