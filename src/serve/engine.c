@@ -12,6 +12,7 @@
 
 #define BATCH_MAX 512 /* tokens in one step's forward pass, at most */
 
+
 typedef struct ev_node {
     r1c_event ev;
     struct ev_node *next;
@@ -233,6 +234,14 @@ static void fail(r1c_job *j, const char *msg) { push(j, R1C_EV_ERROR, msg, strle
  * one there shares the longest prefix with this prompt (a multi-turn chat re-sends its history:
  * only the new part is evaluated; r1c's logits do not depend on how tokens were split into
  * calls), else any cached one, else a new one. 0 when it failed (error event sent). */
+/* a context's n_batch: room for every decoding job plus a prompt piece as large (and at least 64
+ * tokens, so that a prompt evaluated while nobody decodes goes in pieces a GEMM runs near its
+ * full speed at) */
+static int step_tokens(const r1c_engine *e) {
+    const int n = 2 * e->p.parallel + 8 > 64 ? 2 * e->p.parallel + 8 : 64;
+    return n < BATCH_MAX ? n : BATCH_MAX;
+}
+
 static int begin(r1c_engine *e, r1c_job *j) {
     const r1c_model *m = e->m;
     if (j->n_ids >= e->p.n_ctx) {
@@ -255,10 +264,9 @@ static int begin(r1c_engine *e, r1c_job *j) {
             return 0;
         }
     } else {
-        /* a step carries at most parallel + max(8, parallel) tokens: activation buffers for that
-         * many (512 where prompts are evaluated whole, one sequence at a time) */
-        r1c_ctx_params cp = {.n_ctx = e->p.n_ctx, .n_threads = e->p.n_threads,
-                             .n_batch = e->m_batch ? (2 * e->p.parallel + 8 < BATCH_MAX ? 2 * e->p.parallel + 8 : BATCH_MAX) : 0};
+        /* activation buffers for one step (512 tokens where prompts are evaluated whole, one
+         * sequence at a time) */
+        r1c_ctx_params cp = {.n_ctx = e->p.n_ctx, .n_threads = e->p.n_threads, .n_batch = e->m_batch ? step_tokens(e) : 0};
         if (r1c_ctx_new(m, &cp, &j->ctx) != R1C_OK) {
             fail(j, r1c_last_error());
             return 0;
@@ -318,9 +326,9 @@ static int next_token(r1c_engine *e, r1c_job *j) {
 
 /* One step of the running jobs (go[i]: job i takes part; cleared for those that end; ok[i]
  * cleared when its context's state is unknown). One forward pass (r1c_eval_batch: the weights are
- * read once per step) takes every decoding job's last token plus pieces of new jobs' prompts,
- * at most max(8, decoding jobs) prompt tokens a step, so that a long prompt slows the others'
- * next token by a bounded amount instead of stalling them. (An architecture that ran one sequence
+ * read once per step) takes every decoding job's last token plus pieces of new jobs' prompts
+ * (a bounded number beside decoding jobs, see budget below), so that a long prompt slows the
+ * others' next token by a bounded amount instead of stalling them. (An architecture that ran one sequence
  * at a time would get one r1c_eval per job instead, whole prompts; every one r1c has batches.) */
 static void step_all(r1c_engine *e, r1c_job **jobs, int *go, int *ok, int n) {
     static r1c_ctx *ctxs[BATCH_MAX];
@@ -333,8 +341,11 @@ static void step_all(r1c_engine *e, r1c_job **jobs, int *go, int *ok, int n) {
         if (!jobs[i]->ctx && !begin(e, jobs[i])) go[i] = ok[i] = 0;
         else if (jobs[i]->n_done == jobs[i]->n_ids) n_dec++;
     }
-    int budget = n_dec > 8 ? n_dec : 8, dec_seen = 0;
-    const int cap = 2 * e->p.parallel + 8 < BATCH_MAX ? 2 * e->p.parallel + 8 : BATCH_MAX; /* the contexts' n_batch */
+    /* prompt tokens this step: all that fit while nobody decodes; beside decoding jobs at most
+     * max(8, their number), so that a step with a prompt piece takes about twice a plain
+     * decoding step at most (the others' inter-token latency) */
+    const int cap = step_tokens(e); /* the contexts' n_batch */
+    int budget = n_dec == 0 ? cap : n_dec > 8 ? n_dec : 8, dec_seen = 0;
     for (int i = 0; i < n; i++) {
         r1c_job *j = jobs[i];
         if (!go[i]) continue;
