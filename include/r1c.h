@@ -231,6 +231,11 @@ int r1c_tokenizer_has_chat_template(const r1c_tokenizer *t);
  * R1: the template is R1's (it strips earlier turns' reasoning at </think>) and the prompt
  * ends at the assistant tag without opening the reasoning itself. */
 int r1c_chat_wants_think(const r1c_tokenizer *t, const char *prompt, size_t len);
+/* A rendered prompt (malloc'ed *text of *len bytes) made ready to generate from: "<think>\n" is
+ * appended when think is 1, or when think is -1 and r1c_chat_wants_think says so (the prompt may
+ * be reallocated). *in_reasoning (may be NULL): the prompt ends inside an open <think>, so the
+ * model's first tokens are reasoning. */
+r1c_status r1c_chat_open_think(const r1c_tokenizer *t, char **text, size_t *len, int think, int *in_reasoning);
 
 /* -------------------------------------------------------------- reasoning */
 

@@ -172,6 +172,27 @@ static void test_r1_think_tokens(void) {
     r1c_tokenizer_free(t);
 }
 
+/* r1c_chat_open_think: "<think>\n" appended once when asked (or when the template wants it),
+ * never doubled, and in_reasoning tells whether the prompt ends inside <think>. */
+static void test_open_think(r1c_tokenizer *t) {
+    static const char *prompts[] = {"<｜User｜>hi<｜Assistant｜>", "<｜User｜>hi<｜Assistant｜><think>\n", "plain"};
+    for (int i = 0; i < 3; i++)
+        for (int think = -1; think <= 1; think++) {
+            size_t len = strlen(prompts[i]);
+            char *text = strdup(prompts[i]);
+            int in = -7;
+            CHECK(r1c_chat_open_think(t, &text, &len, think, &in) == R1C_OK, "open_think: %s", r1c_last_error());
+            const int had = i == 1, add = !had && (think == 1 || (think == -1 && r1c_chat_wants_think(t, prompts[i], strlen(prompts[i]))));
+            CHECK(len == strlen(prompts[i]) + (add ? 8 : 0) && strlen(text) == len && !memcmp(text, prompts[i], strlen(prompts[i])),
+                  "prompt %d think %d: %zu bytes", i, think, len);
+            CHECK(in == (had || add), "prompt %d think %d: in_reasoning %d", i, think, in);
+            free(text);
+        }
+    char *none = NULL;
+    size_t zero = 0;
+    CHECK(r1c_chat_open_think(t, &none, &zero, 1, NULL) == R1C_ERR_INVALID_ARG, "no prompt refused");
+}
+
 /* Long runs stay near-linear: a 20 KB word and 10,000 spaces encode and decode back. */
 static void test_long_inputs(r1c_tokenizer *t) {
     size_t n = 20480;
@@ -340,6 +361,7 @@ int main(void) {
         test_special_parsing(ds);
         test_long_inputs(ds);
         test_r1_think_tokens();
+        test_open_think(ds);
     }
     r1c_tokenizer_free(ds);
     r1c_tokenizer *ll = load("llama3_1"); /* ignore_merges */

@@ -128,11 +128,6 @@ static double now_s(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static int ends_with(const char *s, size_t n, const char *suffix) {
-    const size_t k = strlen(suffix);
-    return n >= k && !memcmp(s + n - k, suffix, k);
-}
-
 /* The prompt's token ids for a parsed request; *in_reasoning when the prompt opened <think>. */
 static int prompt_ids(r1c_server *s, const r1c_oai_req *q, int32_t **ids, int *n, int *in_reasoning, r1c_oai_error *err) {
     *in_reasoning = 0;
@@ -183,17 +178,11 @@ static int prompt_ids(r1c_server *s, const r1c_oai_req *q, int32_t **ids, int *n
             r1c_oai_error_set(err, 400, "invalid_request_error", "messages", "the chat template failed: %s", r1c_last_error());
             return -1;
         }
-        if (r1c_chat_wants_think(s->tok, text, len) && !ends_with(text, len, "<think>\n")) { /* as DeepSeek advises, whatever the output format */
-            char *t = realloc(text, len + 9);
-            if (!t) {
-                free(text);
-                goto nomem;
-            }
-            text = t;
-            memcpy(text + len, "<think>\n", 9);
-            len += 8;
+        /* R1's template: "<think>\n" as DeepSeek advises, whatever the output format */
+        if (r1c_chat_open_think(s->tok, &text, &len, -1, in_reasoning) != R1C_OK) {
+            free(text);
+            goto nomem;
         }
-        *in_reasoning = ends_with(text, len, "<think>\n") || ends_with(text, len, "<think>");
     }
     const r1c_status st = r1c_tokenize(s->tok, text, len, flags, ids, n);
     free(text);

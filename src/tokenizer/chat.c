@@ -83,3 +83,17 @@ int r1c_chat_wants_think(const r1c_tokenizer *t, const char *prompt, size_t len)
     if (!t || !t->chat_template || !strstr(t->chat_template, "</think>")) return 0;
     return ends_with(prompt, len, "<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>"); /* <｜Assistant｜> */
 }
+
+r1c_status r1c_chat_open_think(const r1c_tokenizer *t, char **text, size_t *len, int think, int *in_reasoning) {
+    if (!text || !*text || !len) return r1c_error(R1C_ERR_INVALID_ARG, "r1c_chat_open_think: no prompt");
+    const int open = think == 1 || (think == -1 && r1c_chat_wants_think(t, *text, *len));
+    if (open && !ends_with(*text, *len, "<think>\n")) {
+        char *grown = realloc(*text, *len + 9);
+        if (!grown) return r1c_error(R1C_ERR_NOMEM, "out of memory");
+        memcpy(grown + *len, "<think>\n", 9);
+        *text = grown;
+        *len += 8;
+    }
+    if (in_reasoning) *in_reasoning = ends_with(*text, *len, "<think>\n") || ends_with(*text, *len, "<think>");
+    return R1C_OK;
+}

@@ -129,11 +129,6 @@ double cli_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int ends_with(const char *s, size_t n, const char *suffix) {
-    size_t k = strlen(suffix);
-    return n >= k && memcmp(s + n - k, suffix, k) == 0;
-}
-
 int32_t *cli_prompt_ids(const char *cmd, const r1c_tokenizer *tok, const r1c_chat_msg *msgs, int n, int raw,
                         int think, int *n_ids, int *in_reasoning, int verbose) {
     char *text = NULL;
@@ -157,20 +152,11 @@ int32_t *cli_prompt_ids(const char *cmd, const r1c_tokenizer *tok, const r1c_cha
         cli_fail(cmd, "out of memory");
         return NULL;
     }
-    if (think == 1 || (think == -1 && !raw && r1c_chat_wants_think(tok, text, len))) {
-        if (!ends_with(text, len, "<think>\n")) {
-            char *t = realloc(text, len + 9);
-            if (!t) {
-                free(text);
-                cli_fail(cmd, "out of memory");
-                return NULL;
-            }
-            text = t;
-            memcpy(text + len, "<think>\n", 9);
-            len += 8;
-        }
+    if (r1c_chat_open_think(tok, &text, &len, raw && think == -1 ? 0 : think, in_reasoning) != R1C_OK) {
+        cli_fail(cmd, "%s", r1c_last_error());
+        free(text);
+        return NULL;
     }
-    *in_reasoning = ends_with(text, len, "<think>\n") || ends_with(text, len, "<think>");
     int32_t *ids;
     if (r1c_tokenize(tok, text, len, flags, &ids, n_ids) != R1C_OK) {
         cli_fail(cmd, "%s", r1c_last_error());
