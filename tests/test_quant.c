@@ -1165,23 +1165,24 @@ static void test_ops(void) {
     free(e.scratch[0]), free(e.scratch[1]);
 }
 
-/* Row-interleaved Q8_0 / Q4_0 / Q6_K (quant.h's R16 layout): packing then unpacking gives every row's
+/* Row-interleaved Q8_0 / Q4_0 / Q6_K / Q4_K (quant.h's R16 layout): packing then unpacking gives every row's
  * bytes back; each table's R16 kernels (and the portable path ops.c takes for tables without them,
  * or for row ranges that split a group of 16) give the canonical dot of the plain rows bit for bit:
  * the matrix-vector kernel directly on group counts that exercise its multi-stream and single-group
- * paths and its heap path (k > 32768), Q6_K's GEMM directly (token counts on both sides of its
+ * paths and its heap path (k > 32768), the K-quants' GEMM directly (token counts on both sides of its
  * panel threshold), and r1c_matmul (the GEMM: 19 tokens, two full tiles and a partial one;
  * decode) beside a plain job whose 21 rows shift the packed jobs off the 16-row grid. */
 static void test_packed(void) {
     uint64_t seed = 0x9ac4ed;
     static const int64_t KS[] = {32, 96, 1056, 33792}, KS6[] = {256, 768, 1536, 33792}, NS[] = {16, 48, 64, 80, 208};
     int direct = 0;
-    for (int ti = 0; ti < 3; ti++) {
-        const r1c_dtype wt = ti == 2 ? R1C_Q6_K : ti ? R1C_Q4_0 : R1C_Q8_0, at = r1c_quant_act_type(wt);
-        const int64_t blk = ti == 2 ? 256 : 32;
+    for (int ti = 0; ti < 4; ti++) { /* Q8_0, Q4_0, Q6_K, Q4_K */
+        const r1c_dtype wt = ti == 3 ? R1C_Q4_K : ti == 2 ? R1C_Q6_K : ti ? R1C_Q4_0 : R1C_Q8_0, at = r1c_quant_act_type(wt);
+        const int kq = ti >= 2; /* a K-quant: 256-element super-blocks, Q8_K activations */
+        const int64_t blk = kq ? 256 : 32;
         for (int ki = 0; ki < 4; ki++)
             for (int ni = 0; ni < 5; ni++) {
-                const int64_t k = ti == 2 ? KS6[ki] : KS[ki], n = NS[ni], nb = k / blk;
+                const int64_t k = kq ? KS6[ki] : KS[ki], n = NS[ni], nb = k / blk;
                 if (k > 2000 && n > 64) continue;
                 const size_t rb = (size_t)r1c_dtype_row_bytes(wt, (uint64_t)k), xrb = (size_t)r1c_dtype_row_bytes(at, (uint64_t)k);
                 enum { XT = 19 }; /* tokens for the Q6_K GEMM */
@@ -1205,7 +1206,9 @@ static void test_packed(void) {
                     for (int64_t r = 0; r < n; r++) ref[t * n + r] = r1c_quant_dot(wt, w + (size_t)r * rb, xq + (size_t)t * xrb, k);
                 for (int i = 0; i < N_ISA; i++) {
                     const r1c_kernels *K = r1c_kernels_by_name(ISA_NAMES[i]);
-                    r1c_qmatvec_fn f = K ? (ti == 2 ? K->quant->q6_K_r16 : ti ? K->quant->q4_0_r16 : K->quant->q8_0_r16) : NULL;
+                    const r1c_quant_kernels *QK = K ? K->quant : NULL;
+                    r1c_qmatvec_fn f = !QK ? NULL : ti == 3 ? QK->q4_K_r16 : ti == 2 ? QK->q6_K_r16 : ti ? QK->q4_0_r16 : QK->q8_0_r16;
+                    r1c_qgemm_k_fn gk = !QK ? NULL : ti == 3 ? QK->gemm_q4_K_r16 : ti == 2 ? QK->gemm_q6_K_r16 : NULL;
                     if (!f) continue;
                     for (int64_t r = 0; r < n; r++) y[r] = float_of(SENTINEL);
                     f(pk, rb, xq, y, k, n);
@@ -1214,15 +1217,15 @@ static void test_packed(void) {
                     CHECK(bad == 0, "%s %s R16 k=%lld n=%lld: %d rows differ from the canonical dot", ISA_NAMES[i], r1c_dtype_name(wt),
                           (long long)k, (long long)n, bad);
                     direct++;
-                    /* Q6_K's GEMM: 1..8 tokens (one tile), 12, 16 (straight from the layout), 19 (a panel per group) */
+                    /* the K-quants' GEMM: 1..8 tokens (one tile), 12, 16 (straight from the layout), 19 (a panel per group) */
                     static const int TS[] = {1, 3, 8, 12, 16, 19};
-                    for (int ts = 0; ti == 2 && K->quant->gemm_q6_K_r16 && ts < 6 && k <= 2000; ts++) {
+                    for (int ts = 0; gk && ts < 6 && k <= 2000; ts++) {
                         const int T = TS[ts];
                         for (int64_t q = 0; q < n * XT; q++) y[q] = float_of(SENTINEL);
-                        K->quant->gemm_q6_K_r16(pk, rb, xq, xrb, T, k, y, n, n);
+                        gk(pk, rb, xq, xrb, T, k, y, n, n);
                         bad = 0;
                         for (int64_t q = 0; q < n * XT; q++) bad += bits_of(y[q]) != bits_of(q < n * T ? ref[q] : float_of(SENTINEL));
-                        CHECK(bad == 0, "%s Q6_K R16 GEMM T=%d k=%lld n=%lld: %d outputs differ from the canonical dot", ISA_NAMES[i], T,
+                        CHECK(bad == 0, "%s %s R16 GEMM T=%d k=%lld n=%lld: %d outputs differ from the canonical dot", ISA_NAMES[i], r1c_dtype_name(wt), T,
                               (long long)k, (long long)n, bad);
                         direct++;
                     }
@@ -1235,10 +1238,10 @@ static void test_packed(void) {
     exec2_init(&e);
     char isa_default[32];
     snprintf(isa_default, sizeof isa_default, "%s", r1c_kernel_isa());
-    enum { T = 19, NJ = 4 };
+    enum { T = 19, NJ = 5 };
     const int64_t K = 512;
     r1c_tensor W[NJ] = {make_qweight(R1C_Q8_0, 21, K, &seed), make_qweight(R1C_Q4_0, 64, K, &seed),
-                        make_qweight(R1C_Q8_0, 320, K, &seed), make_qweight(R1C_Q6_K, 96, K, &seed)};
+                        make_qweight(R1C_Q8_0, 320, K, &seed), make_qweight(R1C_Q6_K, 96, K, &seed), make_qweight(R1C_Q4_K, 48, K, &seed)};
     float *ref[NJ], *Y[NJ];
     float *x = xmalloc(sizeof(float) * (size_t)(T * K));
     for (int64_t j = 0; j < T * K; j++) x[j] = (float)gauss(&seed);
@@ -1299,7 +1302,7 @@ static void test_packed(void) {
         free(y);
     }
     CHECK(r1c_force_kernel_isa(isa_default) == R1C_OK, "cannot restore %s", isa_default);
-    printf("packed Q8_0/Q4_0/Q6_K: %d direct kernel runs, r1c_matmul under %d tables, compared bit for bit\n", direct, tables);
+    printf("packed Q8_0/Q4_0/Q6_K/Q4_K: %d direct kernel runs, r1c_matmul under %d tables, compared bit for bit\n", direct, tables);
     for (int j = 0; j < NJ; j++) free((void *)W[j].data), free(ref[j]), free(Y[j]);
     free(x), free(xq), free(plain), free(got);
     free(e.scratch[0]), free(e.scratch[1]);

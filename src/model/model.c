@@ -185,7 +185,7 @@ static r1c_status pack_marked(r1c_model *m) {
         r1c_tensor *t = &m->bound[i];
         if (t->packed == -1)
             t->packed = on && t->n_dims == 2 && r1c_quant_packable(t->dtype, t->shape[0], t->shape[1]) &&
-                                (t->dtype != R1C_Q6_K || Q->q6_K_r16) ? 1 : 0;
+                                (t->dtype != R1C_Q6_K || Q->q6_K_r16) && (t->dtype != R1C_Q4_K || Q->q4_K_r16) ? 1 : 0;
         if (order) order[i] = t;
     }
     if (!on) return R1C_OK;

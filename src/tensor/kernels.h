@@ -66,10 +66,12 @@ typedef struct r1c_quant_kernels {
      * axpy per widened row. NULL: ops.c widens rows and calls axpy. */
     void (*tmatvec_q8_0)(const void *w, size_t row_bytes, const float *x, int64_t nr, float *out, int64_t k);
     void (*tmatvec_q4_0)(const void *w, size_t row_bytes, const float *x, int64_t nr, float *out, int64_t k);
-    /* Row-interleaved Q6_K (quant.h's R16 layout), as q8_0_r16 / gemm_q8_0_r16 are for Q8_0.
-     * NULL: Q6_K matrices stay plain. */
+    /* Row-interleaved Q6_K and Q4_K (quant.h's R16 layout), as q8_0_r16 / gemm_q8_0_r16 are for
+     * Q8_0. NULL: matrices of that type stay plain. */
     r1c_qmatvec_fn q6_K_r16;
     r1c_qgemm_k_fn gemm_q6_K_r16;
+    r1c_qmatvec_fn q4_K_r16; /* the same for Q4_K */
+    r1c_qgemm_k_fn gemm_q4_K_r16;
 } r1c_quant_kernels;
 
 typedef struct r1c_kernels {

@@ -94,7 +94,7 @@ QROWS(qrows_q8_0, R1C_Q8_0)
 QROWS(qrows_q4_0, R1C_Q4_0)
 QROWS(qrows_q4_K, R1C_Q4_K)
 QROWS(qrows_q6_K, R1C_Q6_K)
-const r1c_quant_kernels r1c_quant_kernels_generic = {qrows_q8_0, qrows_q4_0, qrows_q4_K, qrows_q6_K, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+const r1c_quant_kernels r1c_quant_kernels_generic = {qrows_q8_0, qrows_q4_0, qrows_q4_K, qrows_q6_K, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 
 static void exp_minus(float *x, float m, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] = r1c_exp(x[i] - m);

@@ -484,4 +484,4 @@ static void matvec_q6_K(const void *w, size_t rb, const void *xq, float *y, int6
     free(heap);
 }
 
-const r1c_quant_kernels QK_TABLE = {matvec_q8_0, matvec_q4_0, matvec_q4_K, matvec_q6_K, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+const r1c_quant_kernels QK_TABLE = {matvec_q8_0, matvec_q4_0, matvec_q4_K, matvec_q6_K, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};

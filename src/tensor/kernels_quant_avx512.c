@@ -1092,6 +1092,178 @@ static void matvec_q6_K_r16(const void *w, size_t rb, const void *xq, float *y, 
     for (int64_t p = Q6R_S * Q; p < np; p++) q6r_groups(W + (size_t)p * gb, 0, 1, xq, nsb, y + 16 * p, 0);
 }
 
+/* ---------------------------------------------------------------- Q4_K stored row-interleaved */
+
+/* Straight from quant.h's R16 layout, as for Q6_K: the integers and the float step are
+ * q4_K_tile's (sumi = sum of sc_s x sq_s by vpmulld, summ = vpdpwssd of the mins' int16 pairs
+ * with the activations' sub-block sums, c = fma(a, sumi, -(b x summ))). */
+#define Q4KR_BYTES (16 * sizeof(r1c_block_q4_K)) /* a group's super-block */
+#ifndef Q4KR_PF
+#define Q4KR_PF 2 /* super-blocks ahead that the kernels prefetch */
+#endif
+
+/* the 16 rows' 6-bit scales (which = 0) or mins (1) of sub-blocks 0..3 (half 0) or 4..7 as
+ * bytes, sub-block s in 128-bit lane s % 4: the low nibble plane or-ed with the top bits, which
+ * sit at bits 4 (s % 2) + 2 which of the pair's byte (16-bit variable shifts; masks keep each
+ * byte's own bits) */
+static inline __attribute__((always_inline)) __m512i q4kr_six(const uint8_t *pb, int half, int which) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(3);
+    const __m512i L = _mm512_loadu_si512((const void *)(pb + R1C_Q4KR_SCL(4 * half)));
+    const __m512i T = _mm512_loadu_si512((const void *)(pb + R1C_Q4KR_SCH(0))); /* pairs 0..3 in 128-bit lanes */
+    const long long S = 0x0004000400040004LL;
+    const __m512i cnt = _mm512_set_epi64(S, S, 0, 0, S, S, 0, 0); /* odd sub-blocks: their 4 bits higher */
+    const __m512i Tp = half ? _mm512_shuffle_i32x4(T, T, _MM_SHUFFLE(3, 3, 2, 2)) : _mm512_shuffle_i32x4(T, T, _MM_SHUFFLE(1, 1, 0, 0));
+    __m512i X = _mm512_srlv_epi16(Tp, cnt);
+    __m512i lo = L;
+    if (which) X = _mm512_srli_epi16(X, 2), lo = _mm512_srli_epi16(L, 4);
+    return _mm512_or_si512(_mm512_and_si512(lo, m4), _mm512_slli_epi16(_mm512_and_si512(X, m3), 4));
+}
+
+static inline __attribute__((always_inline)) void q4kr_weights(const uint8_t *pb, int s, __m512i W[8]) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    for (int v = 0; v < 4; v++) {
+        const __m512i q = _mm512_loadu_si512((const void *)(pb + R1C_Q4KR_QS(s, v)));
+        W[v] = _mm512_and_si512(q, m4);
+        W[4 + v] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+    }
+}
+
+/* byte lane group s % 4 of six (16 rows' values) as int32 lanes */
+static inline __m512i q4kr_lane32(__m512i six, int s) {
+    switch (s % 4) {
+    case 0: return _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(six, 0));
+    case 1: return _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(six, 1));
+    case 2: return _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(six, 2));
+    default: return _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(six, 3));
+    }
+}
+
+/* the mins of sub-blocks 2p, 2p + 1 as int16 pairs per row (vpdpwssd's operand) */
+static inline __m512i q4kr_minpair(__m512i mn, int p) {
+    return _mm512_or_si512(q4kr_lane32(mn, 2 * p), _mm512_slli_epi32(q4kr_lane32(mn, 2 * p + 1), 16));
+}
+
+static inline __attribute__((always_inline)) void q4kr_tile(const uint8_t *grp, int64_t nsb, const uint8_t *xq, size_t xrb,
+                                                             const int32_t *xs2, const int tt, float *y, int64_t ldy) {
+    __m512 Y[KT];
+    for (int t = 0; t < tt; t++) Y[t] = _mm512_setzero_ps();
+    for (int64_t B = 0; B < nsb; B++) {
+        const uint8_t *pb = grp + (size_t)B * Q4KR_BYTES;
+        const __m512i SC[2] = {q4kr_six(pb, 0, 0), q4kr_six(pb, 1, 0)};
+        __m512i sumi[KT];
+        for (int t = 0; t < tt; t++) sumi[t] = _mm512_setzero_si512();
+        for (int s = 0; s < 8; s++) {
+            for (size_t o = 0; o < Q4KR_BYTES / 8; o += 64) /* a super-block ahead, an eighth per sub-block */
+                _mm_prefetch((const char *)pb + Q4KR_PF * Q4KR_BYTES + (size_t)s * (Q4KR_BYTES / 8) + o, _MM_HINT_T0);
+            __m512i W[8];
+            q4kr_weights(pb, s, W);
+            const __m512i sc = q4kr_lane32(SC[s / 4], s);
+            for (int t = 0; t < tt; t++) {
+                const int32_t *xg = (const int32_t *)(xq + (size_t)t * xrb + (size_t)B * sizeof(r1c_block_q8_K) + 4 + 32 * s);
+                __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512();
+                for (int g = 0; g < 8; g += 2) {
+                    a0 = _mm512_dpbusd_epi32(a0, W[g], _mm512_set1_epi32(xg[g]));
+                    a1 = _mm512_dpbusd_epi32(a1, W[g + 1], _mm512_set1_epi32(xg[g + 1]));
+                }
+                sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(_mm512_add_epi32(a0, a1), sc));
+            }
+        }
+        const __m512i MN[2] = {q4kr_six(pb, 0, 1), q4kr_six(pb, 1, 1)};
+        const __m512i mp[4] = {q4kr_minpair(MN[0], 0), q4kr_minpair(MN[0], 1), q4kr_minpair(MN[1], 2), q4kr_minpair(MN[1], 3)};
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(pb + R1C_Q4KR_D)));
+        const __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(pb + R1C_Q4KR_DMIN)));
+        for (int t = 0; t < tt; t++) {
+            const int32_t *s2 = xs2 + ((size_t)t * nsb + B) * 4;
+            __m512i summ = _mm512_setzero_si512();
+            for (int pr = 0; pr < 4; pr++) summ = _mm512_dpwssd_epi32(summ, mp[pr], _mm512_set1_epi32(s2[pr]));
+            float xd;
+            memcpy(&xd, xq + (size_t)t * xrb + (size_t)B * sizeof(r1c_block_q8_K), 4);
+            const __m512 vxd = _mm512_set1_ps(xd);
+            const __m512 a = _mm512_mul_ps(d, vxd), b = _mm512_mul_ps(dm, vxd);
+            const __m512 c = _mm512_fmsub_ps(a, _mm512_cvtepi32_ps(sumi[t]), _mm512_mul_ps(b, _mm512_cvtepi32_ps(summ)));
+            Y[t] = _mm512_add_ps(Y[t], c);
+        }
+    }
+    for (int t = 0; t < tt; t++) _mm512_storeu_ps(y + t * ldy, Y[t]);
+}
+
+/* one group's super-blocks into q4_K_tile's panel (many tokens: weights decoded once) */
+static void q4kr_to_panel(const uint8_t *grp, int64_t nsb, uint8_t *panel) {
+    for (int64_t B = 0; B < nsb; B++) {
+        const uint8_t *pb = grp + (size_t)B * Q4KR_BYTES;
+        uint8_t *p = panel + (size_t)B * Q4K_PANEL;
+        for (int s = 0; s < 8; s++) {
+            __m512i W[8];
+            q4kr_weights(pb, s, W);
+            for (int g = 0; g < 8; g++) _mm512_store_si512((void *)(p + 64 * (8 * s + g)), W[g]);
+        }
+        const __m512i SC[2] = {q4kr_six(pb, 0, 0), q4kr_six(pb, 1, 0)}, MN[2] = {q4kr_six(pb, 0, 1), q4kr_six(pb, 1, 1)};
+        for (int s = 0; s < 8; s++) _mm512_store_si512((void *)(p + 4096 + 64 * s), q4kr_lane32(SC[s / 4], s));
+        for (int pr = 0; pr < 4; pr++) _mm512_store_si512((void *)(p + 4096 + 512 + 64 * pr), q4kr_minpair(MN[pr / 2], pr));
+        _mm512_store_ps((float *)(p + 4096 + 512 + 256), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(pb + R1C_Q4KR_D))));
+        _mm512_store_ps((float *)(p + 4096 + 512 + 256 + 64), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(pb + R1C_Q4KR_DMIN))));
+    }
+}
+
+/* per token and super-block: the activation sums of sub-blocks 2p and 2p+1 as an int16 pair */
+static void q4k_act_pairs(const void *xq, size_t xrb, int T, int64_t nsb, int32_t *xs2) {
+    for (int t = 0; t < T; t++)
+        for (int64_t B = 0; B < nsb; B++) {
+            int16_t bs[16];
+            memcpy(bs, (const uint8_t *)xq + (size_t)t * xrb + (size_t)B * sizeof(r1c_block_q8_K) + offsetof(r1c_block_q8_K, bsums),
+                   sizeof bs);
+            for (int pr = 0; pr < 4; pr++) {
+                const int32_t s0 = bs[4 * pr] + bs[4 * pr + 1], s1 = bs[4 * pr + 2] + bs[4 * pr + 3];
+                xs2[((size_t)t * nsb + B) * 4 + pr] = (int32_t)((uint32_t)(uint16_t)s0 | ((uint32_t)(uint16_t)s1 << 16));
+            }
+        }
+}
+
+#define Q4KR_DIRECT_T 16 /* up to this many tokens: no panel at all */
+
+static void gemm_q4_K_r16(const void *w, size_t rb, const void *xq, size_t xrb, int T, int64_t k, float *y, int64_t ldy,
+                          int64_t n) {
+    const int64_t nsb = k / R1C_QK_K;
+    const uint8_t *x8 = xq;
+    int32_t *xs2 = malloc(sizeof(int32_t) * 4 * (size_t)(nsb > 0 ? nsb : 1) * (size_t)T);
+    uint8_t *panel = T > Q4KR_DIRECT_T ? aligned_alloc(64, (size_t)(nsb > 0 ? nsb : 1) * Q4K_PANEL) : NULL;
+    if (!xs2 || (T > Q4KR_DIRECT_T && !panel)) {
+        for (int t = 0; t < T; t++)
+            for (int64_t r = 0; r < n; r++) y[t * ldy + r] = __builtin_nanf("");
+        free(xs2);
+        free(panel);
+        return;
+    }
+    q4k_act_pairs(xq, xrb, T, nsb, xs2);
+    for (int64_t r0 = 0; r0 < n; r0 += 16) {
+        const uint8_t *grp = (const uint8_t *)w + (size_t)r0 * rb;
+        if (panel) {
+            q4kr_to_panel(grp, nsb, panel);
+#define Q4P_CALL(tt) q4_K_tile(panel, nsb, x8 + (size_t)t0 * xrb, xrb, xs2 + (size_t)t0 * nsb * 4, tt, y + t0 * ldy + r0, ldy, 0xffff)
+            TILE_SWITCH(0, T, KT, Q4P_CALL);
+#undef Q4P_CALL
+        } else {
+#define Q4R_CALL(tt) q4kr_tile(grp, nsb, x8 + (size_t)t0 * xrb, xrb, xs2 + (size_t)t0 * nsb * 4, tt, y + t0 * ldy + r0, ldy)
+            TILE_SWITCH(0, T, KT, Q4R_CALL);
+#undef Q4R_CALL
+        }
+    }
+    free(xs2);
+    free(panel);
+}
+
+static void matvec_q4_K_r16(const void *w, size_t rb, const void *xq, float *y, int64_t k, int64_t n) {
+    const int64_t nsb = k / R1C_QK_K;
+    int32_t stack[4 * XK_STACK], *xs2 = nsb <= XK_STACK ? stack : malloc(sizeof(int32_t) * 4 * (size_t)nsb);
+    if (!xs2) {
+        for (int64_t r = 0; r < n; r++) y[r] = __builtin_nanf("");
+        return;
+    }
+    q4k_act_pairs(xq, 0, 1, nsb, xs2);
+    for (int64_t r0 = 0; r0 < n; r0 += 16) q4kr_tile((const uint8_t *)w + (size_t)r0 * rb, nsb, xq, 0, xs2, 1, y + r0, 0);
+    if (xs2 != stack) free(xs2);
+}
+
 /* ---------------------------------------------------------------- activations to Q8_0 */
 
 /* llama.cpp's quantize_row_q8_0_ref, 32 at a time: d = amax / 127, q = roundf(x / d) (halves
@@ -1200,4 +1372,4 @@ const r1c_quant_kernels r1c_quant_kernels_vnni = {matvec_q8_0,  matvec_q4_0,  ma
                                                    gemm_q4_0,    gemm_q4_K,    gemm_q6_K,   act_q8_0,    dequant_q8_0,
                                                    dequant_q4_0, matvec_q8_0_r16, matvec_q4_0_r16, gemm_q8_0_r16,
                                                    gemm_q4_0_r16, tmatvec_q8_0, tmatvec_q4_0,
-                                                   matvec_q6_K_r16, gemm_q6_K_r16};
+                                                   matvec_q6_K_r16, gemm_q6_K_r16, matvec_q4_K_r16, gemm_q4_K_r16};

@@ -202,6 +202,6 @@ static void qn_matvec_q6_K(const void *w, size_t rb, const void *xq, float *y, i
     for (int64_t r = 0; r < n; r++) y[r] = qn_q6_K_row((const uint8_t *)w + (size_t)r * rb, xq, k / R1C_QK_K);
 }
 
-const r1c_quant_kernels QN_TABLE = {qn_matvec_q8_0, qn_matvec_q4_0, qn_matvec_q4_K, qn_matvec_q6_K, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+const r1c_quant_kernels QN_TABLE = {qn_matvec_q8_0, qn_matvec_q4_0, qn_matvec_q4_K, qn_matvec_q6_K, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 
 #endif

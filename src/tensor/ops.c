@@ -213,12 +213,15 @@ static void quant_rows(const r1c_tensor *w, const qact *qa, int T, float *y, int
     const r1c_quant_kernels *Q = r1c_kernels_get()->quant;
     const int64_t k = w->shape[1];
     const uint64_t rb = r1c_dtype_row_bytes(w->dtype, (uint64_t)k);
-    if (w->packed && w->dtype == R1C_Q6_K) {
+    if (w->packed && (w->dtype == R1C_Q6_K || w->dtype == R1C_Q4_K)) {
+        const int six = w->dtype == R1C_Q6_K;
+        r1c_qmatvec_fn pf = six ? Q->q6_K_r16 : Q->q4_K_r16;
+        r1c_qgemm_k_fn pg = six ? Q->gemm_q6_K_r16 : Q->gemm_q4_K_r16;
         const uint8_t *w0 = (const uint8_t *)w->data + (uint64_t)r0 * rb;
-        if (!Q->q6_K_r16 || r0 % R1C_PACK_ROWS || (r1 - r0) % R1C_PACK_ROWS) packed_rows_portable(w, qa, T, y, ldy, r0, r1);
-        else if (T > 1 && Q->gemm_q6_K_r16) Q->gemm_q6_K_r16(w0, rb, qa->q, qa->row_bytes, T, k, y, ldy, r1 - r0);
+        if (!pf || r0 % R1C_PACK_ROWS || (r1 - r0) % R1C_PACK_ROWS) packed_rows_portable(w, qa, T, y, ldy, r0, r1);
+        else if (T > 1 && pg) pg(w0, rb, qa->q, qa->row_bytes, T, k, y, ldy, r1 - r0);
         else
-            for (int t = 0; t < T; t++) Q->q6_K_r16(w0, rb, qa->q + qa->row_bytes * (uint64_t)t, y + (int64_t)t * ldy, k, r1 - r0);
+            for (int t = 0; t < T; t++) pf(w0, rb, qa->q + qa->row_bytes * (uint64_t)t, y + (int64_t)t * ldy, k, r1 - r0);
         return;
     }
     if (w->packed) { /* r0, r1: multiples of 16 (chunk_rows) */

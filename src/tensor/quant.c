@@ -624,11 +624,11 @@ float r1c_quant_dot(r1c_dtype weight, const void *w, const void *xq, int64_t n) 
     }
 }
 
-/* ------------------------------------------------------------ row-interleaved Q8_0 / Q4_0 / Q6_K */
+/* ------------------------------------------------------------ row-interleaved Q8_0 / Q4_0 / Q4_K / Q6_K */
 
 int r1c_quant_packable(r1c_dtype t, int64_t rows, int64_t cols) {
-    const int64_t blk = t == R1C_Q6_K ? R1C_QK_K : 32;
-    return (t == R1C_Q8_0 || t == R1C_Q4_0 || t == R1C_Q6_K) && rows > 0 && rows % R1C_PACK_ROWS == 0 && cols > 0 &&
+    const int64_t blk = t == R1C_Q6_K || t == R1C_Q4_K ? R1C_QK_K : 32;
+    return (t == R1C_Q8_0 || t == R1C_Q4_0 || t == R1C_Q6_K || t == R1C_Q4_K) && rows > 0 && rows % R1C_PACK_ROWS == 0 && cols > 0 &&
            cols % blk == 0;
 }
 
@@ -682,6 +682,80 @@ static void pack_rows_q6_K(uint8_t *data, int64_t n, int64_t k, uint8_t *tmp) {
     }
 }
 
+/* Q4_K: where element e of row i sits (quant.h): the low (hi_nib 0) or high nibble of a byte */
+static size_t q4_K_packed_at(int i, int e, int *hi_nib) {
+    const int sb = e / 32, r = e % 32;
+    *hi_nib = r / 16;
+    return R1C_Q4KR_QS(sb, (r % 16) / 4) + 4 * (size_t)i + (size_t)(r % 4);
+}
+
+/* the inverse of get_scale_min_k4: 8 six-bit scales and mins back into the 12 bytes */
+static void q4_K_pack_scales(const uint8_t sc[8], const uint8_t mn[8], uint8_t q[12]) {
+    for (int j = 0; j < 4; j++) {
+        q[j] = (uint8_t)((sc[j] & 63) | (sc[j + 4] >> 4) << 6);
+        q[j + 4] = (uint8_t)((mn[j] & 63) | (mn[j + 4] >> 4) << 6);
+        q[j + 8] = (uint8_t)((sc[j + 4] & 0xF) | (mn[j + 4] & 0xF) << 4);
+    }
+}
+
+static void pack_rows_q4_K(uint8_t *data, int64_t n, int64_t k, uint8_t *tmp) {
+    const int64_t nsb = k / R1C_QK_K;
+    const size_t bs = sizeof(r1c_block_q4_K), rb = (size_t)nsb * bs, pb = 16 * bs;
+    for (int64_t g = 0; g < n / R1C_PACK_ROWS; g++) {
+        uint8_t *grp = data + (size_t)g * 16 * rb;
+        memcpy(tmp, grp, 16 * rb);
+        memset(grp, 0, 16 * rb); /* nibbles and bit pairs are or-ed in */
+        for (int i = 0; i < 16; i++)
+            for (int64_t B = 0; B < nsb; B++) {
+                r1c_block_q4_K b;
+                memcpy(&b, tmp + (size_t)i * rb + (size_t)B * bs, bs);
+                uint8_t q[R1C_QK_K];
+                q4_K_unpack(&b, q);
+                uint8_t *dst = grp + (size_t)B * pb;
+                memcpy(dst + R1C_Q4KR_D + 2 * i, &b.d, 2);
+                memcpy(dst + R1C_Q4KR_DMIN + 2 * i, &b.dmin, 2);
+                for (int sb = 0; sb < 8; sb++) {
+                    uint8_t sc, mn;
+                    get_scale_min_k4(sb, b.scales, &sc, &mn);
+                    dst[R1C_Q4KR_SCL(sb) + i] = (uint8_t)((sc & 0xF) | (mn & 0xF) << 4);
+                    dst[R1C_Q4KR_SCH(sb) + i] |= (uint8_t)(((sc >> 4) | (mn >> 4) << 2) << (4 * (sb % 2)));
+                }
+                for (int e = 0; e < R1C_QK_K; e++) {
+                    int hi;
+                    const size_t at = q4_K_packed_at(i, e, &hi);
+                    dst[at] |= (uint8_t)(q[e] << (4 * hi));
+                }
+            }
+    }
+}
+
+static void unpack_row_q4_K(const uint8_t *data, int64_t k, int64_t r, uint8_t *out) {
+    const int64_t nsb = k / R1C_QK_K;
+    const size_t bs = sizeof(r1c_block_q4_K), rb = (size_t)nsb * bs, pb = 16 * bs;
+    const uint8_t *grp = data + (size_t)(r / 16) * 16 * rb;
+    const int i = (int)(r % 16);
+    for (int64_t B = 0; B < nsb; B++) {
+        const uint8_t *src = grp + (size_t)B * pb;
+        r1c_block_q4_K b;
+        memcpy(&b.d, src + R1C_Q4KR_D + 2 * i, 2);
+        memcpy(&b.dmin, src + R1C_Q4KR_DMIN + 2 * i, 2);
+        uint8_t sc[8], mn[8];
+        for (int sb = 0; sb < 8; sb++) {
+            const unsigned lo = src[R1C_Q4KR_SCL(sb) + i], hi = src[R1C_Q4KR_SCH(sb) + i] >> (4 * (sb % 2));
+            sc[sb] = (uint8_t)((lo & 0xF) | (hi & 3) << 4);
+            mn[sb] = (uint8_t)((lo >> 4) | (hi >> 2 & 3) << 4);
+        }
+        q4_K_pack_scales(sc, mn, b.scales);
+        for (int kk = 0; kk < R1C_QK_K / 64; kk++) /* element 64k + l: low nibble of qs[32k + l], + 32: high */
+            for (int l = 0; l < 32; l++) {
+                int h0, h1;
+                const size_t a0 = q4_K_packed_at(i, 64 * kk + l, &h0), a1 = q4_K_packed_at(i, 64 * kk + 32 + l, &h1);
+                b.qs[32 * kk + l] = (uint8_t)((src[a0] >> (4 * h0) & 0xF) | (src[a1] >> (4 * h1) & 0xF) << 4);
+            }
+        memcpy(out + (size_t)B * bs, &b, bs);
+    }
+}
+
 static void unpack_row_q6_K(const uint8_t *data, int64_t k, int64_t r, uint8_t *out) {
     const int64_t nsb = k / R1C_QK_K;
     const size_t bs = sizeof(r1c_block_q6_K), rb = (size_t)nsb * bs, pb = 16 * bs;
@@ -708,8 +782,8 @@ static void unpack_row_q6_K(const uint8_t *data, int64_t k, int64_t r, uint8_t *
 static inline size_t packed_qs_at(int i, int j) { return 32 + 64 * (size_t)(j / 4) + 4 * (size_t)i + (size_t)(j % 4); }
 
 void r1c_quant_pack_rows(r1c_dtype t, void *data, int64_t n, int64_t k, void *tmp) {
-    if (t == R1C_Q6_K) {
-        pack_rows_q6_K(data, n, k, tmp);
+    if (t == R1C_Q6_K || t == R1C_Q4_K) {
+        (t == R1C_Q6_K ? pack_rows_q6_K : pack_rows_q4_K)(data, n, k, tmp);
         return;
     }
     const int q4 = t == R1C_Q4_0;
@@ -736,8 +810,8 @@ void r1c_quant_pack_rows(r1c_dtype t, void *data, int64_t n, int64_t k, void *tm
 }
 
 void r1c_quant_unpack_row(r1c_dtype t, const void *data, int64_t k, int64_t r, void *dst) {
-    if (t == R1C_Q6_K) {
-        unpack_row_q6_K(data, k, r, dst);
+    if (t == R1C_Q6_K || t == R1C_Q4_K) {
+        (t == R1C_Q6_K ? unpack_row_q6_K : unpack_row_q4_K)(data, k, r, dst);
         return;
     }
     const int q4 = t == R1C_Q4_0;

@@ -93,7 +93,7 @@ void r1c_quantize_act(r1c_dtype act, const float *src, void *dst, int64_t n);
 /* The canonical dot product of one weight row with quantised activations (portable code). */
 float r1c_quant_dot(r1c_dtype weight, const void *w, const void *xq, int64_t n);
 
-/* Row-interleaved Q8_0 / Q4_0 / Q6_K ("R16"): groups of 16 rows stored so that one 64-byte vector
+/* Row-interleaved Q8_0 / Q4_0 / Q4_K / Q6_K ("R16"): groups of 16 rows stored so that one 64-byte vector
  * holds 4 consecutive bytes of each of the 16 rows' block (rows in vector lanes, as a GEMM
  * panel wants them). A group of 16 rows keeps the bytes 16 plain rows take, so row r0 of a
  * matrix (r0 a multiple of 16) is still at r0 x row_bytes. Block b of a group:
@@ -108,8 +108,20 @@ float r1c_quant_dot(r1c_dtype weight, const void *w, const void *xq, int64_t n);
  *         (row i), elements 32 p + 16 + 4 g + c in its high nibble; the top 2 bits of element
  *         32 p + 16 h + 4 g + c are bits 2g, 2g + 1 of byte R1C_Q6R_QH(p, h) + 4 i + c. Then the
  *         int8 sub-block scales (sub-block s of row i at R1C_Q6R_SC(s) + i), then the 16 f16 d.
+ *   Q4_K (per super-block, 2304 bytes = 16 x 144): per sub-block s = 0..7 (32 elements) 256
+ *         bytes of nibbles, elements 32 s + 4 v + c (v, c = 0..3) in the low nibble of byte
+ *         R1C_Q4KR_QS(s, v) + 4 i + c (row i), 32 s + 16 + 4 v + c in its high nibble; then the
+ *         6-bit scales sc and mins mn (get_scale_min_k4's values) in two planes: byte
+ *         R1C_Q4KR_SCL(s) + i holds sc & 15 (low nibble) and mn & 15 (high), byte R1C_Q4KR_SCH(s) + i
+ *         holds sc >> 4 and mn >> 4 at bits 4 (s % 2) and 4 (s % 2) + 2; then 16 f16 d, 16 f16 dmin.
  * Values and the canonical order are unchanged: only where the bytes sit. */
 #define R1C_PACK_ROWS 16
+#define R1C_Q4KR_QS(s, v) (256 * (s) + 64 * (v))
+#define R1C_Q4KR_SCL(s) (2048 + 16 * (s))
+#define R1C_Q4KR_SCH(s) (2176 + 16 * ((s) / 2))
+#define R1C_Q4KR_D 2240
+#define R1C_Q4KR_DMIN 2272
+_Static_assert(R1C_Q4KR_DMIN + 32 == 16 * sizeof(r1c_block_q4_K), "a packed Q4_K super-block keeps its bytes");
 #define R1C_Q6R_QL(p, g) (384 * (p) + 64 * (g))
 #define R1C_Q6R_QH(p, h) (384 * (p) + 256 + 64 * (h))
 #define R1C_Q6R_SC(s) (3072 + 16 * (s))

@@ -80,7 +80,7 @@ int cmd_info(int argc, char **argv) {
     printf("memory need   %s + activations (weights + cache at %ld tokens; loaded with %s)\n", b4, n_ctx,
            in.use_mmap ? "mmap" : "read into anonymous memory");
     printf("kernels       %s\n", r1c_kernel_isa());
-    if (in.n_packed) printf("layout        %d Q8_0/Q4_0/Q6_K matrices rows interleaved by 16 at load (R1C_PACK=0: as stored)\n", in.n_packed);
+    if (in.n_packed) printf("layout        %d Q8_0/Q4_0/Q4_K/Q6_K matrices rows interleaved by 16 at load (R1C_PACK=0: as stored)\n", in.n_packed);
     if (tensors) {
         printf("\n%-5s %-56s %-5s %s\n", "#", "tensor", "dtype", "shape");
         for (int i = 0; i < r1c_model_n_tensors(m); i++) {
