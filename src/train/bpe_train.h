@@ -57,7 +57,8 @@ r1c_status r1c_bpe_trainer_add_file(r1c_bpe_trainer *tr, const char *path, const
 /* Learns the merges from everything added so far. Once per trainer. */
 r1c_status r1c_bpe_trainer_train(r1c_bpe_trainer *tr, const r1c_bpe_train_params *params);
 
-/* Writes dir/tokenizer.json and dir/tokenizer_config.json (dir is created if missing). */
+/* Writes dir/tokenizer.json and dir/tokenizer_config.json (dir is created if missing; its
+ * parent must exist). */
 r1c_status r1c_bpe_trainer_save(const r1c_bpe_trainer *tr, const char *dir);
 
 void r1c_bpe_trainer_stats(const r1c_bpe_trainer *tr, r1c_bpe_train_stats *out);

@@ -14,7 +14,7 @@ static const char USAGE[] =
     "DIR/tokenizer_config.json with R1's chat template.\n"
     "\n"
     "  --vocab-size N       the whole vocabulary, added tokens included (at least 265)\n"
-    "  --out DIR            where to write (created if missing)\n"
+    "  --out DIR            where to write (created if missing; its parent must exist)\n"
     "  --min-frequency K    stop merging when the most frequent pair occurs fewer than K times (2)\n"
     "  --jsonl FIELD        the FILEs are JSON Lines; each line's string member FIELD is one text\n"
     "                       (default: each FILE is one plain UTF-8 text)\n";
