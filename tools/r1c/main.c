@@ -15,6 +15,7 @@ static void usage(FILE *f) {
             "  chat      a multi-turn conversation that keeps the KV cache:  r1c chat -m DIR\n"
             "  serve     an OpenAI-compatible HTTP server with a chat page:  r1c serve -m DIR --port 8080\n"
             "  tokenize  text to ids and pieces:  r1c tokenize -m DIR TEXT  (or --jsonl on stdin)\n"
+            "  tokenizer train a byte-level BPE tokenizer:  r1c tokenizer train --vocab-size N --out DIR FILE...\n"
             "  info      architecture, config, parameters, tensors, memory:  r1c info -m DIR\n"
             "  logits    raw float32 logits for a token sequence:  r1c logits -m DIR --ids ... --out FILE\n"
             "  bench     prompt and generation speed (llama-bench fields):  r1c bench -m DIR -p 512 -n 128\n"
@@ -51,6 +52,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "perplexity")) return cmd_perplexity(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
     if (!strcmp(cmd, "quantize")) return cmd_quantize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tokenizer")) return cmd_tokenizer(argc - 1, argv + 1);
     if (!strcmp(cmd, "dev")) return cmd_dev(argc - 1, argv + 1);
     fprintf(stderr, "r1c: unknown command '%s'\n\n", cmd);
     usage(stderr);
