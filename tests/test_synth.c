@@ -53,6 +53,41 @@ static const char *last_line(const char *s) {
     return nl ? nl + 1 : s;
 }
 
+/* Every equation in a trace, "A op B [op C ...] = R" read left to right (the traces never mix
+ * precedences; / is the integer quotient of long division), must be true. Returns the number
+ * of equations checked, or -1 at the first false one (printed). */
+static int check_equations(const char *t) {
+    int checked = 0;
+    for (const char *p = t; *p; p++) {
+        if (*p < '0' || *p > '9' || (p > t && p[-1] >= '0' && p[-1] <= '9')) continue;
+        const char *q = p - 1; /* a chain starts after no operator: "8 + 4 + 0" not at "4" */
+        while (q >= t && *q == ' ') q--;
+        if (q >= t && strchr("+-*/", *q)) continue;
+        char *e;
+        long long v = strtoll(p, &e, 10);
+        int ops = 0;
+        for (;;) {
+            const char *r = e;
+            while (*r == ' ') r++;
+            if (!strchr("+-*/", *r) || !*r) break;
+            char op = *r++;
+            while (*r == ' ') r++;
+            if (*r < '0' || *r > '9') break;
+            long long w = strtoll(r, &e, 10);
+            v = op == '+' ? v + w : op == '-' ? v - w : op == '*' ? v * w : w ? v / w : 0;
+            ops++;
+        }
+        if (!ops || strncmp(e, " = ", 3)) continue;
+        long long r = strtoll(e + 3, NULL, 10);
+        if (r != v) {
+            fprintf(stderr, "false equation at '%.40s': %lld\n", p, v);
+            return -1;
+        }
+        checked++;
+    }
+    return checked;
+}
+
 static int n_digits(long long v) {
     int n = 1;
     if (v < 0) v = -v;
@@ -88,6 +123,7 @@ static void test_arithmetic(void) {
             char whole[96];
             snprintf(whole, sizeof whole, "%lld %c %lld = %s\nAnswer", a, op, b, want);
             CHECK(strstr(ex.think, whole) != NULL, "trace of %s lacks '%s'", ex.prompt, whole);
+            CHECK(check_equations(ex.think) > 0, "trace of %s:\n%s", ex.prompt, ex.think);
         } else {
             CHECK(ex.think[0] == 0, "untraced example has a trace");
         }
@@ -130,6 +166,7 @@ static void test_countdown(void) {
             int dead = 0;
             for (const char *s = ex.think; (s = strstr(s, "dead end")); s++) dead++;
             CHECK(dead == (ex.level >= 6 ? 2 : ex.level >= 3 ? 1 : 0), "level %d: %d dead ends", ex.level, dead);
+            CHECK(check_equations(ex.think) >= ex.n_numbers - 1, "trace of %s:\n%s", ex.prompt, ex.think);
         }
         per_level[ex.level]++;
     }
