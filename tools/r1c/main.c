@@ -22,6 +22,7 @@ static void usage(FILE *f) {
             "  perplexity  perplexity of a text file (llama-perplexity's protocol):  r1c perplexity -m DIR -f FILE [-c 512]\n"
             "  convert   Hugging Face directory <-> GGUF file (llama.cpp's converter):  r1c convert IN OUT [--outtype bf16]\n"
             "  quantize  a model to a GGUF file of one type (llama-quantize's recipes):  r1c quantize IN OUT Q4_K_M\n"
+            "  data      synthetic reasoning data with verifiable answers:  r1c data gen --task countdown --n 1000 --out F.jsonl\n"
             "  dev       developer tools (make-model: random weights of real shapes)\n"
             "\n"
             "Run `r1c COMMAND --help` for the options of one command.\n",
@@ -54,6 +55,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "quantize")) return cmd_quantize(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenizer")) return cmd_tokenizer(argc - 1, argv + 1);
     if (!strcmp(cmd, "dev")) return cmd_dev(argc - 1, argv + 1);
+    if (!strcmp(cmd, "data")) return cmd_data(argc - 1, argv + 1);
     fprintf(stderr, "r1c: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;
