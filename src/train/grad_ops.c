@@ -1,0 +1,302 @@
+/* grad_ops.c — forward and backward of the training operations (see grad_ops.h). */
+#include "train/grad_ops.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/parallel.h"
+
+/* ------------------------------------------------------------------ embedding */
+
+void tg_embed_fwd(const float *E, const int32_t *ids, int T, int64_t D, float *y) {
+    for (int t = 0; t < T; t++) memcpy(y + (int64_t)t * D, E + (int64_t)ids[t] * D, sizeof(float) * (size_t)D);
+}
+
+/* rows in token order: a token id seen twice adds twice, always in the same order */
+void tg_embed_bwd(const float *dy, const int32_t *ids, int T, int64_t D, float *dE) {
+    for (int t = 0; t < T; t++) {
+        float *row = dE + (int64_t)ids[t] * D;
+        const float *g = dy + (int64_t)t * D;
+        for (int64_t i = 0; i < D; i++) row[i] += g[i];
+    }
+}
+
+/* ------------------------------------------------------------------ RMSNorm */
+
+void tg_rmsnorm_fwd(const r1c_exec *ex, const float *x, const float *w, float eps, int T, int64_t D, float *y, float *rstd) {
+    const int nt = ex->n_threads;
+    (void)nt;
+#pragma omp parallel for num_threads(nt) schedule(static) if (T >= 16)
+    for (int t = 0; t < T; t++) {
+        const float *xr = x + (int64_t)t * D;
+        double ss = 0;
+        for (int64_t i = 0; i < D; i++) ss += (double)xr[i] * xr[i];
+        const float r = (float)(1.0 / sqrt(ss / (double)D + eps));
+        rstd[t] = r;
+        for (int64_t i = 0; i < D; i++) y[(int64_t)t * D + i] = xr[i] * r * w[i];
+    }
+}
+
+/* y_i = x_i r w_i with r = (mean x^2 + eps)^-1/2, so dr/dx_j = -r^3 x_j / D and
+ * dx_j = r w_j dy_j - x_j r^3 / D * sum_i dy_i w_i x_i;  dw_i = sum_t dy_i x_i r */
+void tg_rmsnorm_bwd(const r1c_exec *ex, const float *dy, const float *x, const float *w, const float *rstd, int T, int64_t D,
+                    float *dx, float *dw) {
+    const int nt = ex->n_threads;
+    (void)nt;
+#pragma omp parallel for num_threads(nt) schedule(static) if (T >= 16)
+    for (int t = 0; t < T; t++) {
+        const float *g = dy + (int64_t)t * D, *xr = x + (int64_t)t * D;
+        const float r = rstd[t];
+        double dot = 0;
+        for (int64_t i = 0; i < D; i++) dot += (double)g[i] * w[i] * xr[i];
+        const float c = (float)(dot * (double)r * r * r / (double)D);
+        float *o = dx + (int64_t)t * D;
+        for (int64_t i = 0; i < D; i++) o[i] += r * w[i] * g[i] - xr[i] * c;
+    }
+    /* the weight's gradient sums over rows: one thread per column range, rows in order */
+#pragma omp parallel for num_threads(nt) schedule(static) if (D * T >= 65536)
+    for (int64_t i = 0; i < D; i++) {
+        float s = 0;
+        for (int t = 0; t < T; t++) s += dy[(int64_t)t * D + i] * x[(int64_t)t * D + i] * rstd[t];
+        dw[i] += s;
+    }
+}
+
+/* ------------------------------------------------------------------ linear */
+
+static r1c_tensor f32_view(const float *data, int64_t rows, int64_t cols) {
+    r1c_tensor t = {.name = "train", .dtype = R1C_F32, .n_dims = 2, .shape = {rows, cols}, .data = data};
+    t.nbytes = sizeof(float) * (uint64_t)(rows * cols);
+    return t;
+}
+
+/* dst[c][r] = src[r][c] for an r x c matrix, in 32 x 32 tiles */
+static void transpose(const r1c_exec *ex, const float *src, int64_t rows, int64_t cols, float *dst) {
+    const int64_t nbr = (rows + 31) / 32, nbc = (cols + 31) / 32;
+    const int nt = ex->n_threads;
+    (void)nt;
+#pragma omp parallel for num_threads(nt) schedule(static) if (rows * cols >= 65536)
+    for (int64_t b = 0; b < nbr * nbc; b++) {
+        const int64_t r0 = b / nbc * 32, c0 = b % nbc * 32;
+        const int64_t r1 = r0 + 32 < rows ? r0 + 32 : rows, c1 = c0 + 32 < cols ? c0 + 32 : cols;
+        for (int64_t r = r0; r < r1; r++)
+            for (int64_t c = c0; c < c1; c++) dst[c * rows + r] = src[r * cols + c];
+    }
+}
+
+static void add_into(const r1c_exec *ex, float *dst, const float *src, int64_t n) {
+    const int nt = ex->n_threads;
+    (void)nt;
+#pragma omp parallel for num_threads(nt) schedule(static) if (n >= 65536)
+    for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+size_t tg_linear_work_floats(int T, int64_t in, int64_t out) {
+    const size_t a = (size_t)(in * out) + (size_t)T * (size_t)in;                       /* W^T, dx */
+    const size_t b = (size_t)T * (size_t)(in + out) + (size_t)(in * out);               /* x^T, dy^T, dW */
+    return a > b ? a : b;
+}
+
+void tg_linear_fwd(const r1c_exec *ex, const float *x, const float *W, const float *b, int T, int64_t in, int64_t out,
+                   float *y) {
+    const r1c_tensor w = f32_view(W, out, in);
+    const r1c_mm_job job = {.w = &w, .y = y, .ldy = out};
+    r1c_matmul(ex, &job, 1, x, in, T);
+    if (b)
+        for (int t = 0; t < T; t++)
+            for (int64_t o = 0; o < out; o++) y[(int64_t)t * out + o] += b[o];
+}
+
+void tg_linear_bwd(const r1c_exec *ex, const float *dy, const float *x, const float *W, int T, int64_t in, int64_t out,
+                   float *dx, float *dW, float *db, float *work) {
+    if (dx) { /* dx = dy W: rows of W^T are the "weights" of a matmul over dy's rows */
+        float *wt = work, *tmp = work + in * out;
+        transpose(ex, W, out, in, wt);
+        const r1c_tensor w = f32_view(wt, in, out);
+        const r1c_mm_job job = {.w = &w, .y = tmp, .ldy = in};
+        r1c_matmul(ex, &job, 1, dy, out, T);
+        add_into(ex, dx, tmp, (int64_t)T * in);
+    }
+    if (dW) { /* dW[o][i] = sum_t dy[t][o] x[t][i]: a matmul over T with x^T rows as weights */
+        float *xt = work, *dyt = xt + (int64_t)T * in, *tmp = dyt + (int64_t)T * out;
+        transpose(ex, x, T, in, xt);
+        transpose(ex, dy, T, out, dyt);
+        const r1c_tensor w = f32_view(xt, in, T);
+        const r1c_mm_job job = {.w = &w, .y = tmp, .ldy = in};
+        r1c_matmul(ex, &job, 1, dyt, T, (int)out);
+        add_into(ex, dW, tmp, out * in);
+    }
+    if (db)
+        for (int64_t o = 0; o < out; o++) {
+            float s = 0;
+            for (int t = 0; t < T; t++) s += dy[(int64_t)t * out + o];
+            db[o] += s;
+        }
+}
+
+/* ------------------------------------------------------------------ RoPE */
+
+static void rope(float *x, int T, int n_heads, int hd, int64_t ld, const int32_t *pos, const float *inv_freq, float mscale,
+                 int interleaved, float sign) {
+    const int half = hd / 2;
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < half; j++) {
+            const double a = (double)pos[t] * (double)inv_freq[j];
+            const float c = (float)cos(a) * mscale, s = sign * (float)sin(a) * mscale;
+            for (int h = 0; h < n_heads; h++) {
+                float *p = x + (int64_t)t * ld + (int64_t)h * hd;
+                const int i0 = interleaved ? 2 * j : j, i1 = interleaved ? 2 * j + 1 : j + half;
+                const float a0 = p[i0], a1 = p[i1];
+                p[i0] = a0 * c - a1 * s;
+                p[i1] = a0 * s + a1 * c;
+            }
+        }
+}
+
+void tg_rope_fwd(float *x, int T, int n_heads, int hd, int64_t ld, const int32_t *pos, const float *inv_freq, float mscale,
+                 int interleaved) {
+    rope(x, T, n_heads, hd, ld, pos, inv_freq, mscale, interleaved, 1.0f);
+}
+
+/* the rotation's transpose: the same matrix with -sin (and the same scale) */
+void tg_rope_bwd(float *dx, int T, int n_heads, int hd, int64_t ld, const int32_t *pos, const float *inv_freq, float mscale,
+                 int interleaved) {
+    rope(dx, T, n_heads, hd, ld, pos, inv_freq, mscale, interleaved, -1.0f);
+}
+
+/* ------------------------------------------------------------------ attention */
+
+void tg_attention_fwd(const tg_attn_shape *s, const float *q, const float *k, const float *v, float *P, float *out) {
+    const int B = s->B, T = s->T, H = s->H, KVH = s->KVH, dk = s->dk, dv = s->dv, group = H / KVH;
+    const int64_t lq = (int64_t)H * dk, lk = (int64_t)KVH * dk, lv = (int64_t)KVH * dv, lo = (int64_t)H * dv;
+#pragma omp parallel for num_threads(s->n_threads) schedule(dynamic, 1)
+    for (int bh = 0; bh < B * H; bh++) {
+        const int b = bh / H, h = bh % H, kh = h / group;
+        float *Pb = P + (int64_t)bh * T * T;
+        for (int i = 0; i < T; i++) {
+            const float *qi = q + (int64_t)(b * T + i) * lq + (int64_t)h * dk;
+            float *p = Pb + (int64_t)i * T, mx = -INFINITY;
+            for (int j = 0; j <= i; j++) {
+                const float *kj = k + (int64_t)(b * T + j) * lk + (int64_t)kh * dk;
+                float d = 0;
+                for (int c = 0; c < dk; c++) d += qi[c] * kj[c];
+                p[j] = d * s->scale;
+                mx = p[j] > mx ? p[j] : mx;
+            }
+            double sum = 0;
+            for (int j = 0; j <= i; j++) sum += (p[j] = expf(p[j] - mx));
+            const float inv = (float)(1.0 / sum);
+            for (int j = 0; j <= i; j++) p[j] *= inv;
+            for (int j = i + 1; j < T; j++) p[j] = 0;
+            float *o = out + (int64_t)(b * T + i) * lo + (int64_t)h * dv;
+            for (int c = 0; c < dv; c++) o[c] = 0;
+            for (int j = 0; j <= i; j++) {
+                const float *vj = v + (int64_t)(b * T + j) * lv + (int64_t)kh * dv;
+                for (int c = 0; c < dv; c++) o[c] += p[j] * vj[c];
+            }
+        }
+    }
+}
+
+/* out_i = sum_j P_ij v_j, P_i = softmax(scale q_i . k_j):
+ *   dP_ij = dout_i . v_j;  dS_ij = P_ij (dP_ij - sum_l P_il dP_il);
+ *   dq_i += scale sum_j dS_ij k_j;  dk_j += scale sum_i dS_ij q_i;  dv_j += sum_i P_ij dout_i.
+ * Heads that share a kv head add into its dk / dv: one task per (sequence, kv head), its query
+ * heads in order, so the sums do not depend on the threads. */
+void tg_attention_bwd(const tg_attn_shape *s, const float *dout, const float *q, const float *k, const float *v,
+                      const float *P, float *dq, float *dk, float *dv) {
+    const int B = s->B, T = s->T, H = s->H, KVH = s->KVH, dkk = s->dk, dvv = s->dv, group = H / KVH;
+    const int64_t lq = (int64_t)H * dkk, lk = (int64_t)KVH * dkk, lv = (int64_t)KVH * dvv, lo = (int64_t)H * dvv;
+#pragma omp parallel for num_threads(s->n_threads) schedule(dynamic, 1)
+        for (int bk = 0; bk < B * KVH; bk++) {
+            float dS[T]; /* one query's dP row (T is a training context: a few KB) */
+            const int b = bk / KVH, kh = bk % KVH;
+            for (int h = kh * group; h < (kh + 1) * group; h++) {
+                const float *Pb = P + ((int64_t)b * H + h) * T * T;
+                for (int i = 0; i < T; i++) {
+                    const float *p = Pb + (int64_t)i * T, *go = dout + (int64_t)(b * T + i) * lo + (int64_t)h * dvv;
+                    const float *qi = q + (int64_t)(b * T + i) * lq + (int64_t)h * dkk;
+                    float *gq = dq + (int64_t)(b * T + i) * lq + (int64_t)h * dkk;
+                    double acc = 0;
+                    for (int j = 0; j <= i; j++) {
+                        const float *vj = v + (int64_t)(b * T + j) * lv + (int64_t)kh * dvv;
+                        float d = 0;
+                        for (int c = 0; c < dvv; c++) d += go[c] * vj[c];
+                        dS[j] = d;
+                        acc += (double)p[j] * d;
+                    }
+                    for (int j = 0; j <= i; j++) {
+                        const float g = p[j] * (dS[j] - (float)acc) * s->scale;
+                        const float *kj = k + (int64_t)(b * T + j) * lk + (int64_t)kh * dkk;
+                        float *gk = dk + (int64_t)(b * T + j) * lk + (int64_t)kh * dkk;
+                        float *gv = dv + (int64_t)(b * T + j) * lv + (int64_t)kh * dvv;
+                        for (int c = 0; c < dkk; c++) {
+                            gq[c] += g * kj[c];
+                            gk[c] += g * qi[c];
+                        }
+                        for (int c = 0; c < dvv; c++) gv[c] += p[j] * go[c];
+                    }
+                }
+            }
+        }
+}
+
+/* ------------------------------------------------------------------ SwiGLU */
+
+void tg_swiglu_fwd(const r1c_exec *ex, const float *g, const float *u, int64_t n, float *h) {
+    const int nt = ex->n_threads;
+    (void)nt;
+#pragma omp parallel for num_threads(nt) schedule(static) if (n >= 65536)
+    for (int64_t i = 0; i < n; i++) h[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+/* silu(g) = g sig(g), silu'(g) = sig(g) (1 + g (1 - sig(g))) */
+void tg_swiglu_bwd(const r1c_exec *ex, const float *dh, const float *g, const float *u, int64_t n, float *dg, float *du) {
+    const int nt = ex->n_threads;
+    (void)nt;
+#pragma omp parallel for num_threads(nt) schedule(static) if (n >= 65536)
+    for (int64_t i = 0; i < n; i++) {
+        const float sg = 1.0f / (1.0f + expf(-g[i])), silu = g[i] * sg;
+        du[i] += dh[i] * silu;
+        dg[i] += dh[i] * u[i] * sg * (1.0f + g[i] * (1.0f - sg));
+    }
+}
+
+/* ------------------------------------------------------------------ cross-entropy */
+
+double tg_cross_entropy(const r1c_exec *ex, const float *logits, const int32_t *targets, int T, int64_t V, float grad_scale,
+                        float *dlogits, int *n_counted) {
+    int n = 0;
+    for (int t = 0; t < T; t++) n += targets[t] >= 0;
+    if (n_counted) *n_counted = n;
+    double *row_loss = malloc(sizeof(double) * (size_t)(T > 0 ? T : 1));
+    const float g = n ? grad_scale / (float)n : 0.0f;
+    const int nt = ex->n_threads;
+    (void)nt;
+#pragma omp parallel for num_threads(nt) schedule(static) if (T * V >= 65536)
+    for (int t = 0; t < T; t++) {
+        const float *l = logits + (int64_t)t * V;
+        float *d = dlogits ? dlogits + (int64_t)t * V : NULL;
+        const int32_t y = targets[t];
+        if (y < 0) {
+            if (row_loss) row_loss[t] = 0;
+            if (d) memset(d, 0, sizeof(float) * (size_t)V);
+            continue;
+        }
+        float mx = -INFINITY;
+        for (int64_t i = 0; i < V; i++) mx = l[i] > mx ? l[i] : mx;
+        double sum = 0;
+        for (int64_t i = 0; i < V; i++) sum += exp((double)l[i] - mx);
+        const double lse = log(sum) + mx, ly = l[y];
+        if (row_loss) row_loss[t] = lse - ly;
+        if (d) {
+            for (int64_t i = 0; i < V; i++) d[i] = (float)exp((double)l[i] - lse) * g;
+            d[y] -= g;
+        }
+    }
+    double loss = 0;
+    for (int t = 0; t < T && row_loss; t++) loss += row_loss[t]; /* rows in order: the same sum for any threads */
+    free(row_loss);
+    return n ? loss / n : 0.0;
+}
