@@ -427,3 +427,70 @@ r1c_status r1c_dense_train_save(const r1c_dense_train *m, const char *dir) {
     free(w);
     return st;
 }
+
+/* ------------------------------------------------------------------ optimiser state, loading */
+
+int64_t r1c_dense_train_steps_done(const r1c_dense_train *m) { return m->step; }
+void r1c_dense_train_set_steps_done(r1c_dense_train *m, int64_t step) { m->step = step; }
+
+r1c_status r1c_dense_train_save_state(const r1c_dense_train *m, const char *dir) {
+    const int n = m->n_params;
+    r1c_st_wtensor *w = calloc((size_t)(2 * n + 1), sizeof *w);
+    char (*names)[112] = calloc((size_t)(2 * n), sizeof *names);
+    if (!w || !names) {
+        free(w), free(names);
+        return r1c_error(R1C_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        const param *p = &m->params[i];
+        for (int k = 0; k < 2; k++) {
+            snprintf(names[2 * i + k], sizeof names[0], "%s.%s", k ? "exp_avg_sq" : "exp_avg", p->name);
+            w[2 * i + k] = (r1c_st_wtensor){.name = names[2 * i + k], .dtype = R1C_F32, .n_dims = p->n_dims,
+                                            .shape = {p->shape[0], p->shape[1]}, .data = (k ? m->m2 : m->m1) + p->off};
+        }
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+    const char *meta[] = {"format", "pt", NULL};
+    r1c_status st = r1c_st_write(path, w, 2 * n, meta);
+    free(w), free(names);
+    return st;
+}
+
+/* one tensor of a set into f32 dst, its shape checked */
+static r1c_status load_tensor(const r1c_st_set *set, const char *name, const param *p, float *dst, const char *dir) {
+    r1c_tensor t;
+    const char *file = NULL;
+    if (!r1c_st_find(set, name, &t, &file)) return r1c_error(R1C_ERR_FORMAT, "%s: no tensor %s", dir, name);
+    const int64_t want0 = p->shape[0], want1 = p->n_dims > 1 ? p->shape[1] : 1;
+    const int64_t got1 = t.n_dims > 1 ? t.shape[1] : 1;
+    if (t.n_dims != p->n_dims || t.shape[0] != want0 || got1 != want1)
+        return r1c_error(R1C_ERR_FORMAT, "%s: %s has shape [%lld, %lld], the model wants [%lld, %lld]", file, name,
+                         (long long)t.shape[0], (long long)got1, (long long)want0, (long long)want1);
+    if (t.dtype != R1C_F32 && t.dtype != R1C_BF16 && t.dtype != R1C_F16)
+        return r1c_error(R1C_ERR_UNSUPPORTED, "%s: %s is %s (training loads f32, bf16 or f16)", file, name, r1c_dtype_name(t.dtype));
+    for (int64_t r = 0; r < want0; r++) r1c_row_to_f32(&(r1c_tensor){.dtype = t.dtype, .n_dims = 2, .shape = {want0, want1}, .data = t.data},
+                                                     r, dst + r * want1);
+    return R1C_OK;
+}
+
+r1c_status r1c_dense_train_load(r1c_dense_train *m, const char *dir, int with_state) {
+    r1c_st_set set;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    r1c_status st = r1c_st_open_dir(dir, 0, &set);
+    if (st != R1C_OK) return st;
+    for (int i = 0; i < m->n_params && st == R1C_OK; i++) st = load_tensor(&set, m->params[i].name, &m->params[i], P(m, i), dir);
+    r1c_st_close(&set);
+    if (st != R1C_OK || !with_state) return st;
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+    if ((st = r1c_st_open_file(path, 0, &set)) != R1C_OK) return st;
+    char name[128];
+    for (int i = 0; i < m->n_params && st == R1C_OK; i++)
+        for (int k = 0; k < 2 && st == R1C_OK; k++) {
+            snprintf(name, sizeof name, "%s.%s", k ? "exp_avg_sq" : "exp_avg", m->params[i].name);
+            st = load_tensor(&set, name, &m->params[i], (k ? m->m2 : m->m1) + m->params[i].off, path);
+        }
+    r1c_st_close(&set);
+    return st;
+}

@@ -58,5 +58,14 @@ int64_t r1c_dense_train_numel(const r1c_dense_train *m);
 
 /* dir/config.json + dir/model.safetensors (f32) + dir/generation_config.json. */
 r1c_status r1c_dense_train_save(const r1c_dense_train *m, const char *dir);
+/* The optimiser's state beside a checkpoint: dir/optimizer.safetensors (AdamW's two moments
+ * per parameter, PyTorch-like names "exp_avg.<param>", "exp_avg_sq.<param>"). The step count
+ * (AdamW's bias correction) is the caller's to keep (trainer_state.json) and set back. */
+r1c_status r1c_dense_train_save_state(const r1c_dense_train *m, const char *dir);
+/* Weights from dir/model.safetensors (f32, bf16 or f16; every parameter must be there with its
+ * shape), and with with_state the moments from dir/optimizer.safetensors too. */
+r1c_status r1c_dense_train_load(r1c_dense_train *m, const char *dir, int with_state);
+int64_t r1c_dense_train_steps_done(const r1c_dense_train *m);
+void r1c_dense_train_set_steps_done(r1c_dense_train *m, int64_t step);
 
 #endif

@@ -71,17 +71,21 @@ static r1c_tensor f32_view(const float *data, int64_t rows, int64_t cols) {
     return t;
 }
 
-/* dst[c][r] = src[r][c] for an r x c matrix, in 32 x 32 tiles */
+/* dst[c][r] = src[r][c] for an r x c matrix. 16 x 16 tiles through a local buffer: rows are
+ * read and written whole (64-byte lines), never one float per line at a power-of-two stride
+ * (which maps every write of a column to the same cache set). */
 static void transpose(const r1c_exec *ex, const float *src, int64_t rows, int64_t cols, float *dst) {
-    const int64_t nbr = (rows + 31) / 32, nbc = (cols + 31) / 32;
+    const int64_t nbr = (rows + 15) / 16, nbc = (cols + 15) / 16;
     const int nt = ex->n_threads;
     (void)nt;
 #pragma omp parallel for num_threads(nt) schedule(static) if (rows * cols >= 65536)
     for (int64_t b = 0; b < nbr * nbc; b++) {
-        const int64_t r0 = b / nbc * 32, c0 = b % nbc * 32;
-        const int64_t r1 = r0 + 32 < rows ? r0 + 32 : rows, c1 = c0 + 32 < cols ? c0 + 32 : cols;
-        for (int64_t r = r0; r < r1; r++)
-            for (int64_t c = c0; c < c1; c++) dst[c * rows + r] = src[r * cols + c];
+        const int64_t r0 = b / nbc * 16, c0 = b % nbc * 16;
+        const int nr = (int)(r0 + 16 < rows ? 16 : rows - r0), nc = (int)(c0 + 16 < cols ? 16 : cols - c0);
+        float tile[16][16];
+        for (int r = 0; r < nr; r++)
+            for (int c = 0; c < nc; c++) tile[c][r] = src[(r0 + r) * cols + c0 + c];
+        for (int c = 0; c < nc; c++) memcpy(dst + (c0 + c) * rows + r0, tile[c], sizeof(float) * (size_t)nr);
     }
 }
 
@@ -167,6 +171,19 @@ void tg_rope_bwd(float *dx, int T, int n_heads, int hd, int64_t ld, const int32_
 
 /* ------------------------------------------------------------------ attention */
 
+/* a . b over n floats in 16 independent lanes, then the lanes in order (a loop the compiler
+ * vectorises: no reassociation is needed) */
+static inline float dot16(const float *a, const float *b, int n) {
+    float acc[16] = {0};
+    int c = 0;
+    for (; c + 16 <= n; c += 16)
+        for (int l = 0; l < 16; l++) acc[l] += a[c + l] * b[c + l];
+    for (; c < n; c++) acc[c % 16] += a[c] * b[c];
+    float s = 0;
+    for (int l = 0; l < 16; l++) s += acc[l];
+    return s;
+}
+
 void tg_attention_fwd(const tg_attn_shape *s, const float *q, const float *k, const float *v, float *P, float *out) {
     const int B = s->B, T = s->T, H = s->H, KVH = s->KVH, dk = s->dk, dv = s->dv, group = H / KVH;
     const int64_t lq = (int64_t)H * dk, lk = (int64_t)KVH * dk, lv = (int64_t)KVH * dv, lo = (int64_t)H * dv;
@@ -179,9 +196,7 @@ void tg_attention_fwd(const tg_attn_shape *s, const float *q, const float *k, co
             float *p = Pb + (int64_t)i * T, mx = -INFINITY;
             for (int j = 0; j <= i; j++) {
                 const float *kj = k + (int64_t)(b * T + j) * lk + (int64_t)kh * dk;
-                float d = 0;
-                for (int c = 0; c < dk; c++) d += qi[c] * kj[c];
-                p[j] = d * s->scale;
+                p[j] = dot16(qi, kj, dk) * s->scale;
                 mx = p[j] > mx ? p[j] : mx;
             }
             double sum = 0;
@@ -221,8 +236,7 @@ void tg_attention_bwd(const tg_attn_shape *s, const float *dout, const float *q,
                     double acc = 0;
                     for (int j = 0; j <= i; j++) {
                         const float *vj = v + (int64_t)(b * T + j) * lv + (int64_t)kh * dvv;
-                        float d = 0;
-                        for (int c = 0; c < dvv; c++) d += go[c] * vj[c];
+                        const float d = dot16(go, vj, dvv);
                         dS[j] = d;
                         acc += (double)p[j] * d;
                     }

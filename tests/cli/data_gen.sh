@@ -16,31 +16,33 @@ expect() { # name, expected exit status, grep pattern for stderr+stdout, command
   ok "$name"
 }
 # each line: a JSON object with the fields of its task; text = prompt [think] <answer>
-check_jsonl() { # file, task, n
-  python3 - "$@" <<'PY'
-import json, sys
-path, task, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-lines = open(path).read().split("\n")
-assert lines[-1] == "", "no final newline"
-lines = lines[:-1]
-assert len(lines) == n, f"{len(lines)} lines, want {n}"
-for l in lines:
-    o = json.loads(l)
-    assert o["task"] == task and 1 <= o["level"] <= 8, o
-    think = f"<think>\n{o['think']}\n</think>\n" if o["think"] is not None else ""
-    assert o["text"] == f"{o['prompt']}\n{think}<answer>{o['answer']}</answer>", o
-    assert ("numbers" in o) == ("target" in o) == (task == "countdown"), o
-    assert len(o["key"]) == 16, o
-PY
+check_jsonl() { # file, task, n (node: scripts/deps.sh installs it for the server's tests)
+  node - "$@" <<'JS'
+const fs = require('fs');
+const [path, task, n] = [process.argv[2], process.argv[3], Number(process.argv[4])];
+const assert = (c, m) => { if (!c) { console.error(m); process.exit(1); } };
+let lines = fs.readFileSync(path, 'utf8').split('\n');
+assert(lines[lines.length - 1] === '', 'no final newline');
+lines = lines.slice(0, -1);
+assert(lines.length === n, `${lines.length} lines, want ${n}`);
+for (const l of lines) {
+  const o = JSON.parse(l);
+  assert(o.task === task && o.level >= 1 && o.level <= 8, l);
+  const think = o.think !== null ? `<think>\n${o.think}\n</think>\n` : '';
+  assert(o.text === `${o.prompt}\n${think}<answer>${o.answer}</answer>`, l);
+  assert(('numbers' in o) === ('target' in o) && ('numbers' in o) === (task === 'countdown'), l);
+  assert(o.key.length === 16, l);
+}
+JS
 }
 
-if command -v python3 >/dev/null; then
+if command -v node >/dev/null; then
   for task in arithmetic countdown; do
     expect "gen $task" 0 "wrote 200 examples" $R1C data gen --task $task --levels 1-8 --n 200 --out "$TMP/$task.jsonl"
     out=$(check_jsonl "$TMP/$task.jsonl" $task 200 2>&1) && ok "gen $task: 200 lines of valid JSON" || fail "gen $task JSONL: $out"
   done
 else
-  echo "skip JSONL checks: no python3"
+  fail "node is needed for the JSONL checks (scripts/deps.sh installs it)"
 fi
 $R1C data gen --task countdown --n 50 --seed 5 --out "$TMP/a.jsonl" 2>/dev/null
 $R1C data gen --task countdown --n 50 --seed 5 --out "$TMP/b.jsonl" 2>/dev/null

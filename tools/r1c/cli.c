@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "base/file.h"
 
 int cli_fail(const char *cmd, const char *fmt, ...) {
     va_list ap;
@@ -164,4 +165,9 @@ int32_t *cli_prompt_ids(const char *cmd, const r1c_tokenizer *tok, const r1c_cha
     }
     free(text);
     return ids;
+}
+
+char *cli_read_file(const char *path, size_t *len) {
+    char *out = NULL;
+    return r1c_read_small_file(path, (size_t)1 << 40, &out, len) == R1C_OK ? out : NULL;
 }

@@ -20,6 +20,7 @@ int cmd_convert(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_data(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 /* Prints "r1c <cmd>: <message>" to stderr; returns 1 (the exit status of a failed command). */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -41,6 +42,8 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i, const char
 r1c_model *cli_load(const char *cmd, const char *dir, int use_mmap);
 
 double cli_now(void);
+/* A whole file, NUL-terminated (*len without the NUL); NULL if it cannot be read. */
+char *cli_read_file(const char *path, size_t *len);
 
 /* The prompt for a conversation: the chat template with the generation prompt, then "<think>\n"
  * when think is 1, or when think is -1 (auto) and the template is R1's (r1c_chat_wants_think).

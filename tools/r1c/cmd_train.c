@@ -1,0 +1,500 @@
+/* cmd_train.c — `r1c train --config train.json [--resume]`: pretraining (or continued training)
+ * of a dense model on JSON Lines texts, with AdamW, warmup + cosine learning rate, gradient
+ * accumulation, a progress line, a CSV log, a loss plot (SVG) and checkpoints that `r1c run`
+ * loads. --resume continues from the output directory's last checkpoint exactly: the same
+ * weights, optimiser moments, step and data position give the same bits as an uninterrupted run.
+ *
+ * train.json:
+ *   {"model": {config.json fields: model_type llama|qwen2, hidden_size, ...; vocab_size defaults
+ *              to the tokenizer's},
+ *    "init_from": DIR (optional: start from a checkpoint's weights instead of random ones),
+ *    "tokenizer": DIR, "data": [FILE.jsonl, ...], "field": "text", "eval_data": [FILE.jsonl, ...],
+ *    "batch_size": 8, "seq_len": 128, "grad_accum": 1, "steps": 1000,
+ *    "lr": 3e-3, "min_lr": 3e-4, "warmup": 50, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8,
+ *    "weight_decay": 0.1, "clip": 1.0, "seed": 1, "threads": 0,
+ *    "out": DIR, "log_every": 10, "eval_every": 100, "eval_batches": 4, "save_every": 0,
+ *    "peak_gflops": 428}
+ * Paths are relative to the config file's directory. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "io/hf_config.h"
+#include "io/json.h"
+#include "train/dense_train.h"
+#include "train/plot.h"
+
+static const char *USAGE = "usage: r1c train --config train.json [--resume] [--steps N]\n";
+static const char *C = "train";
+
+typedef struct {
+    char base[2048]; /* the config's directory */
+    char tokenizer[2048], out[2048], init_from[2048], field[64];
+    char **data, **eval;
+    int n_data, n_eval;
+    int B, T, accum, log_every, eval_every, eval_batches, save_every, threads;
+    long steps;
+    double lr, min_lr, warmup, beta1, beta2, eps, wd, clip, peak_gflops;
+    uint64_t seed;
+} train_cfg;
+
+/* ------------------------------------------------------------------ config */
+
+static void resolve(const train_cfg *tc, const char *p, char *out, size_t n) {
+    if (p[0] == '/' || !tc->base[0]) snprintf(out, n, "%s", p);
+    else snprintf(out, n, "%s/%s", tc->base, p);
+}
+
+static int num(const cJSON *root, const char *key, double def, double lo, double hi, double *out, const char *path) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v) {
+        *out = def;
+        return 1;
+    }
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi)) {
+        cli_fail(C, "%s: \"%s\" must be a number in [%g, %g]", path, key, lo, hi);
+        return 0;
+    }
+    *out = v->valuedouble;
+    return 1;
+}
+
+static int str(const cJSON *root, const char *key, int required, char *out, size_t n, const char *path) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v && !required) return 1;
+    if (!cJSON_IsString(v) || !v->valuestring[0]) {
+        cli_fail(C, "%s: \"%s\" must be a non-empty string", path, key);
+        return 0;
+    }
+    snprintf(out, n, "%s", v->valuestring);
+    return 1;
+}
+
+static int files(const train_cfg *tc, const cJSON *root, const char *key, int required, char ***out, int *n, const char *path) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    *out = NULL, *n = 0;
+    if (!v && !required) return 1;
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) {
+        cli_fail(C, "%s: \"%s\" must be a non-empty array of file names", path, key);
+        return 0;
+    }
+    *out = calloc((size_t)cJSON_GetArraySize(v), sizeof(char *));
+    const cJSON *e;
+    cJSON_ArrayForEach(e, v) {
+        if (!cJSON_IsString(e)) {
+            cli_fail(C, "%s: \"%s\"[%d] must be a string", path, key, *n);
+            return 0;
+        }
+        char p[4096];
+        resolve(tc, e->valuestring, p, sizeof p);
+        (*out)[(*n)++] = strdup(p);
+    }
+    return 1;
+}
+
+static int load_config(const char *path, train_cfg *tc, cJSON **model_out) {
+    memset(tc, 0, sizeof *tc);
+    const char *slash = strrchr(path, '/');
+    if (slash) snprintf(tc->base, sizeof tc->base, "%.*s", (int)(slash - path), path);
+    size_t len;
+    char *text = cli_read_file(path, &len);
+    if (!text) return cli_fail(C, "%s: cannot read", path), 0;
+    cJSON *root = r1c_json_parse(text, len);
+    free(text);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return cli_fail(C, "%s: not a JSON object", path), 0;
+    }
+    char tok[2048] = "", out[2048] = "", init[2048] = "";
+    double v[20];
+    int ok = str(root, "tokenizer", 1, tok, sizeof tok, path) && str(root, "out", 1, out, sizeof out, path) &&
+             str(root, "init_from", 0, init, sizeof init, path) && files(tc, root, "data", 1, &tc->data, &tc->n_data, path) &&
+             files(tc, root, "eval_data", 0, &tc->eval, &tc->n_eval, path) &&
+             num(root, "batch_size", 8, 1, 4096, &v[0], path) && num(root, "seq_len", 128, 2, 8192, &v[1], path) &&
+             num(root, "grad_accum", 1, 1, 1024, &v[2], path) && num(root, "steps", 1000, 1, 1e9, &v[3], path) &&
+             num(root, "lr", 3e-3, 0, 10, &v[4], path) && num(root, "min_lr", -1, -1, 10, &v[5], path) &&
+             num(root, "warmup", 0, 0, 1e9, &v[6], path) && num(root, "beta1", 0.9, 0, 1, &v[7], path) &&
+             num(root, "beta2", 0.95, 0, 1, &v[8], path) && num(root, "eps", 1e-8, 0, 1, &v[9], path) &&
+             num(root, "weight_decay", 0.1, 0, 10, &v[10], path) && num(root, "clip", 1.0, 0, 1e9, &v[11], path) &&
+             num(root, "seed", 1, 0, 9007199254740991.0, &v[12], path) && num(root, "threads", 0, 0, 512, &v[13], path) &&
+             num(root, "log_every", 10, 1, 1e9, &v[14], path) && num(root, "eval_every", 100, 0, 1e9, &v[15], path) &&
+             num(root, "eval_batches", 4, 1, 1e6, &v[16], path) && num(root, "save_every", 0, 0, 1e9, &v[17], path) &&
+             num(root, "peak_gflops", 428, 1e-3, 1e9, &v[18], path);
+    if (ok) {
+        resolve(tc, tok, tc->tokenizer, sizeof tc->tokenizer);
+        resolve(tc, out, tc->out, sizeof tc->out);
+        if (init[0]) resolve(tc, init, tc->init_from, sizeof tc->init_from);
+        tc->B = (int)v[0], tc->T = (int)v[1], tc->accum = (int)v[2], tc->steps = (long)v[3];
+        tc->lr = v[4], tc->min_lr = v[5] < 0 ? v[4] / 10 : v[5], tc->warmup = v[6];
+        tc->beta1 = v[7], tc->beta2 = v[8], tc->eps = v[9], tc->wd = v[10], tc->clip = v[11];
+        tc->seed = (uint64_t)v[12], tc->threads = (int)v[13], tc->log_every = (int)v[14], tc->eval_every = (int)v[15];
+        tc->eval_batches = (int)v[16], tc->save_every = (int)v[17], tc->peak_gflops = v[18];
+        snprintf(tc->field, sizeof tc->field, "text");
+        ok = str(root, "field", 0, tc->field, sizeof tc->field, path);
+    }
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    if (ok && !cJSON_IsObject(model)) ok = (cli_fail(C, "%s: \"model\" must be an object of config.json fields", path), 0);
+    *model_out = ok ? cJSON_DetachItemFromObjectCaseSensitive(root, "model") : NULL;
+    cJSON_Delete(root);
+    return ok;
+}
+
+/* ------------------------------------------------------------------ data */
+
+/* Documents as token ids (BOS + text + EOS); each epoch visits them in a shuffled order,
+ * packed back to back. The position (epoch, offset) is all a resume needs. */
+typedef struct {
+    int32_t *tok;
+    int64_t n_tok, *doc, n_doc; /* doc[i]: start of document i; doc[n_doc] = n_tok */
+    int32_t *stream;            /* this epoch's order */
+    int64_t epoch, pos;
+    uint64_t seed;
+    int shuffle;
+} corpus;
+
+static int corpus_add(corpus *c, const int32_t *ids, int n, int32_t eos) {
+    int32_t *t = realloc(c->tok, sizeof(int32_t) * (size_t)(c->n_tok + n + 1));
+    int64_t *d = realloc(c->doc, sizeof(int64_t) * (size_t)(c->n_doc + 2));
+    if (t) c->tok = t;
+    if (d) c->doc = d;
+    if (!t || !d) return 0;
+    c->doc[c->n_doc++] = c->n_tok;
+    memcpy(c->tok + c->n_tok, ids, sizeof(int32_t) * (size_t)n);
+    c->n_tok += n;
+    if (eos >= 0) c->tok[c->n_tok++] = eos;
+    c->doc[c->n_doc] = c->n_tok;
+    return 1;
+}
+
+static int corpus_load(corpus *c, char **paths, int n, const char *field, const r1c_tokenizer *tok) {
+    const int32_t eos = r1c_tokenizer_eos(tok);
+    for (int f = 0; f < n; f++) {
+        size_t len;
+        char *text = cli_read_file(paths[f], &len);
+        if (!text) return cli_fail(C, "%s: cannot read", paths[f]), 0;
+        int line = 0;
+        for (char *p = text, *nl; p < text + len; p = nl + 1) {
+            nl = memchr(p, '\n', (size_t)(text + len - p));
+            if (!nl) nl = text + len;
+            line++;
+            if (nl == p) continue;
+            cJSON *o = r1c_json_parse(p, (size_t)(nl - p));
+            const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, field);
+            if (!cJSON_IsString(s)) {
+                cJSON_Delete(o);
+                free(text);
+                return cli_fail(C, "%s line %d: no string \"%s\"", paths[f], line, field), 0;
+            }
+            int32_t *ids;
+            int k;
+            if (r1c_tokenize(tok, s->valuestring, strlen(s->valuestring), R1C_TOK_ADD_SPECIAL, &ids, &k) != R1C_OK) {
+                cJSON_Delete(o);
+                free(text);
+                return cli_fail(C, "%s line %d: %s", paths[f], line, r1c_last_error()), 0;
+            }
+            const int ok = corpus_add(c, ids, k, eos);
+            free(ids);
+            cJSON_Delete(o);
+            if (!ok) return free(text), cli_fail(C, "out of memory"), 0;
+        }
+        free(text);
+    }
+    if (c->n_tok < 2) return cli_fail(C, "%s: no text to train on", paths[0]), 0;
+    return 1;
+}
+
+static uint64_t mix(uint64_t x) {
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* the stream of epoch e: documents in a Fisher-Yates order seeded by (seed, e) */
+static int corpus_epoch(corpus *c, int64_t e) {
+    int64_t *order = malloc(sizeof(int64_t) * (size_t)c->n_doc);
+    if (!order || (!c->stream && !(c->stream = malloc(sizeof(int32_t) * (size_t)c->n_tok)))) return free(order), 0;
+    for (int64_t i = 0; i < c->n_doc; i++) order[i] = i;
+    uint64_t s = mix(c->seed * 0x9e3779b97f4a7c15ull + (uint64_t)e + 1);
+    for (int64_t i = c->n_doc - 1; c->shuffle && i > 0; i--) {
+        s = mix(s + 0x9e3779b97f4a7c15ull);
+        const int64_t j = (int64_t)(s % (uint64_t)(i + 1)), t = order[i];
+        order[i] = order[j], order[j] = t;
+    }
+    int64_t k = 0;
+    for (int64_t i = 0; i < c->n_doc; i++) {
+        const int64_t a = c->doc[order[i]], b = c->doc[order[i] + 1];
+        memcpy(c->stream + k, c->tok + a, sizeof(int32_t) * (size_t)(b - a));
+        k += b - a;
+    }
+    free(order);
+    c->epoch = e;
+    return 1;
+}
+
+/* B rows of T inputs and their next tokens; a row that would run past the epoch's end starts
+ * the next epoch */
+static int corpus_batch(corpus *c, int B, int T, int32_t *in, int32_t *tg) {
+    for (int b = 0; b < B; b++) {
+        if (c->pos + T + 1 > c->n_tok) {
+            if (!corpus_epoch(c, c->epoch + 1)) return 0;
+            c->pos = 0;
+        }
+        const int32_t *s = c->stream + c->pos;
+        for (int t = 0; t < T; t++) in[b * T + t] = s[t], tg[b * T + t] = s[t + 1];
+        c->pos += T;
+    }
+    return 1;
+}
+
+static void corpus_free(corpus *c) { free(c->tok), free(c->doc), free(c->stream); }
+
+/* ------------------------------------------------------------------ the loop */
+
+static double lr_at(const train_cfg *tc, long step) { /* step counts from 0 */
+    if (step < tc->warmup) return tc->lr * (double)(step + 1) / tc->warmup;
+    const double span = (double)tc->steps - tc->warmup, p = span > 0 ? ((double)step - tc->warmup) / span : 1.0;
+    return tc->min_lr + 0.5 * (tc->lr - tc->min_lr) * (1.0 + cos(M_PI * (p < 1 ? p : 1)));
+}
+
+static int copy_file(const char *from, const char *to) {
+    size_t n;
+    char *d = cli_read_file(from, &n);
+    if (!d) return 0;
+    FILE *f = fopen(to, "wb");
+    const int ok = f && fwrite(d, 1, n, f) == n;
+    if (f) fclose(f);
+    free(d);
+    return ok;
+}
+
+static int save(const train_cfg *tc, r1c_dense_train *m, const corpus *c, long step, double loss) {
+    char p[4096], q[4096];
+    if (r1c_dense_train_save(m, tc->out) != R1C_OK || r1c_dense_train_save_state(m, tc->out) != R1C_OK)
+        return cli_fail(C, "%s", r1c_last_error()), 0;
+    for (int i = 0; i < 2; i++) { /* the tokenizer, so the checkpoint runs as it is */
+        const char *f = i ? "tokenizer_config.json" : "tokenizer.json";
+        snprintf(p, sizeof p, "%s/%s", tc->tokenizer, f);
+        snprintf(q, sizeof q, "%s/%s", tc->out, f);
+        if (access(p, R_OK) == 0 && !copy_file(p, q)) return cli_fail(C, "%s: cannot write", q), 0;
+    }
+    snprintf(p, sizeof p, "%s/trainer_state.json", tc->out);
+    FILE *f = fopen(p, "w");
+    if (!f) return cli_fail(C, "%s: cannot write", p), 0;
+    fprintf(f, "{\"step\": %ld, \"epoch\": %lld, \"data_pos\": %lld, \"seed\": %llu, \"loss\": %.9g}\n", step,
+            (long long)c->epoch, (long long)c->pos, (unsigned long long)tc->seed, loss);
+    return fclose(f) == 0 ? 1 : (cli_fail(C, "%s: write failed", p), 0);
+}
+
+static int resume_state(const train_cfg *tc, r1c_dense_train *m, corpus *c, long *step) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s/trainer_state.json", tc->out);
+    size_t n;
+    char *t = cli_read_file(p, &n);
+    if (!t) return cli_fail(C, "--resume: %s: cannot read (no checkpoint to resume)", p), 0;
+    cJSON *o = r1c_json_parse(t, n);
+    free(t);
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "step"), *e = cJSON_GetObjectItemCaseSensitive(o, "epoch");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "data_pos");
+    const int ok = cJSON_IsNumber(s) && cJSON_IsNumber(e) && cJSON_IsNumber(d) && s->valuedouble >= 0 && e->valuedouble >= 0 &&
+                   d->valuedouble >= 0 && d->valuedouble < (double)c->n_tok;
+    if (!ok) {
+        cJSON_Delete(o);
+        return cli_fail(C, "%s: step, epoch and data_pos must be counts within the data", p), 0;
+    }
+    *step = (long)s->valuedouble;
+    const int64_t epoch = (int64_t)e->valuedouble, pos = (int64_t)d->valuedouble;
+    cJSON_Delete(o);
+    if (r1c_dense_train_load(m, tc->out, 1) != R1C_OK) return cli_fail(C, "--resume: %s", r1c_last_error()), 0;
+    r1c_dense_train_set_steps_done(m, *step);
+    if (!corpus_epoch(c, epoch)) return cli_fail(C, "out of memory"), 0;
+    c->pos = pos;
+    return 1;
+}
+
+static double eval_loss(const train_cfg *tc, r1c_dense_train *m, corpus *ev, int32_t *in, int32_t *tg) {
+    if (!ev->n_tok) return NAN;
+    ev->pos = 0;
+    if (!corpus_epoch(ev, 0)) return NAN;
+    double s = 0;
+    for (int i = 0; i < tc->eval_batches; i++) {
+        if (!corpus_batch(ev, tc->B, tc->T, in, tg)) return NAN;
+        s += r1c_dense_train_forward(m, in, tg);
+    }
+    return s / tc->eval_batches;
+}
+
+static void fmt_time(double s, char *out, size_t n) {
+    if (s < 90) snprintf(out, n, "%.0fs", s);
+    else if (s < 5400) snprintf(out, n, "%.0fm%02.0fs", floor(s / 60), fmod(s, 60));
+    else snprintf(out, n, "%.0fh%02.0fm", floor(s / 3600), fmod(s / 60, 60));
+}
+
+int cmd_train(int argc, char **argv) {
+    const char *cfg_path = NULL;
+    int resume = 0;
+    long steps_override = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return fputs(USAGE, stdout), 0;
+        if (!strcmp(a, "--resume")) resume = 1;
+        else if (!(v = cli_value(C, argc, argv, &i, "--config --steps"))) return 2;
+        else if (!strcmp(a, "--config")) cfg_path = v;
+        else if (!strcmp(a, "--steps")) {
+            if (!cli_int(C, a, v, 1, 1000000000, &steps_override)) return 2;
+        } else return cli_fail(C, "unknown option '%s'", a), fputs(USAGE, stderr), 2;
+    }
+    if (!cfg_path) return cli_fail(C, "--config FILE is required"), fputs(USAGE, stderr), 2;
+    train_cfg tc;
+    cJSON *model = NULL;
+    if (!load_config(cfg_path, &tc, &model)) return 1;
+    if (steps_override) tc.steps = steps_override;
+    int rc = 1;
+    r1c_tokenizer *tok = NULL;
+    r1c_dense_train *m = NULL;
+    corpus data = {.seed = tc.seed, .shuffle = 1}, ev = {.seed = 0, .shuffle = 0};
+    int32_t *in = NULL, *tg = NULL;
+    double *xs = NULL, *ys = NULL, *exs = NULL, *eys = NULL;
+    FILE *csv = NULL;
+    if (r1c_tokenizer_load(tc.tokenizer, &tok) != R1C_OK) {
+        cli_fail(C, "%s", r1c_last_error());
+        goto done;
+    }
+    if (!cJSON_GetObjectItemCaseSensitive(model, "vocab_size")) cJSON_AddNumberToObject(model, "vocab_size", r1c_tokenizer_n_vocab(tok));
+    if (!cJSON_GetObjectItemCaseSensitive(model, "bos_token_id")) cJSON_AddNumberToObject(model, "bos_token_id", r1c_tokenizer_bos(tok));
+    if (!cJSON_GetObjectItemCaseSensitive(model, "eos_token_id")) cJSON_AddNumberToObject(model, "eos_token_id", r1c_tokenizer_eos(tok));
+    if (!cJSON_GetObjectItemCaseSensitive(model, "max_position_embeddings")) cJSON_AddNumberToObject(model, "max_position_embeddings", tc.T);
+    char *mj = cJSON_PrintUnformatted(model);
+    r1c_hf_config mc;
+    char where[2100];
+    snprintf(where, sizeof where, "%s: model", cfg_path);
+    const r1c_status cs = mj ? r1c_hf_config_parse(mj, strlen(mj), where, &mc) : R1C_ERR_NOMEM;
+    free(mj);
+    if (cs != R1C_OK) {
+        cli_fail(C, "%s", r1c_last_error());
+        goto done;
+    }
+    if (mc.vocab_size < r1c_tokenizer_n_vocab(tok)) {
+        cli_fail(C, "%s: model vocab_size %d < the tokenizer's %d", cfg_path, mc.vocab_size, r1c_tokenizer_n_vocab(tok));
+        goto done;
+    }
+    r1c_train_shape shape = {.B = tc.B, .T = tc.T, .n_threads = tc.threads, .seed = tc.seed};
+    if (r1c_dense_train_new(&mc, &shape, &m) != R1C_OK) {
+        cli_fail(C, "%s", r1c_last_error());
+        goto done;
+    }
+    if (tc.init_from[0] && !resume && r1c_dense_train_load(m, tc.init_from, 0) != R1C_OK) {
+        cli_fail(C, "init_from: %s", r1c_last_error());
+        goto done;
+    }
+    if (!corpus_load(&data, tc.data, tc.n_data, tc.field, tok) || (tc.n_eval && !corpus_load(&ev, tc.eval, tc.n_eval, tc.field, tok)))
+        goto done;
+    if (!corpus_epoch(&data, 0)) goto done;
+    mkdir(tc.out, 0755);
+    long step = 0;
+    if (resume && !resume_state(&tc, m, &data, &step)) goto done;
+    char csv_path[4096];
+    snprintf(csv_path, sizeof csv_path, "%s/train_log.csv", tc.out);
+    csv = fopen(csv_path, resume ? "a" : "w");
+    if (!csv) {
+        cli_fail(C, "%s: cannot write", csv_path);
+        goto done;
+    }
+    if (!resume) fprintf(csv, "step,loss,lr,grad_norm,tokens_per_s,eval_loss\n");
+    const int N = tc.B * tc.T;
+    in = malloc(sizeof(int32_t) * (size_t)N), tg = malloc(sizeof(int32_t) * (size_t)N);
+    xs = calloc((size_t)tc.steps + 1, sizeof(double)), ys = calloc((size_t)tc.steps + 1, sizeof(double));
+    exs = calloc((size_t)tc.steps + 1, sizeof(double)), eys = calloc((size_t)tc.steps + 1, sizeof(double));
+    if (!in || !tg || !xs || !ys || !exs || !eys) {
+        cli_fail(C, "out of memory");
+        goto done;
+    }
+    /* FLOPs per trained token, PaLM's count: 6 per weight (forward 2, backward 4) for the matrices
+     * tokens pass through (not the embedding lookup), plus attention's 12 L H hd T */
+    const int64_t n_all = r1c_dense_train_numel(m), n_embed = (int64_t)mc.vocab_size * mc.hidden_size;
+    const int hd = mc.head_dim ? mc.head_dim : mc.hidden_size / mc.num_attention_heads;
+    const double flops_tok = 6.0 * (double)(n_all - (mc.tie_word_embeddings ? 0 : n_embed)) +
+                             12.0 * mc.num_hidden_layers * mc.num_attention_heads * hd * (double)tc.T;
+    const int tty = isatty(2);
+    fprintf(stderr, "r1c train: %s %.2fM parameters (%d layers, width %d), %lld tokens of data, batch %d x %d x %d, %ld steps%s\n",
+            mc.model_type, n_all / 1e6, mc.num_hidden_layers, mc.hidden_size, (long long)data.n_tok, tc.B, tc.T, tc.accum, tc.steps,
+            resume ? " (resumed)" : "");
+    int n_pts = 0, n_ev = 0;
+    double loss = NAN, t_start = cli_now(), t_mark = t_start, tok_mark = 0, tok_done = 0;
+    for (; step < tc.steps; step++) {
+        loss = 0;
+        for (int a = 0; a < tc.accum; a++) {
+            if (!corpus_batch(&data, tc.B, tc.T, in, tg)) {
+                cli_fail(C, "out of memory");
+                goto done;
+            }
+            loss += r1c_dense_train_forward(m, in, tg) / tc.accum;
+            r1c_dense_train_backward(m, 1.0f / (float)tc.accum);
+        }
+        const double lr = lr_at(&tc, step);
+        const r1c_adamw opt = {.beta1 = (float)tc.beta1, .beta2 = (float)tc.beta2, .eps = (float)tc.eps, .weight_decay = (float)tc.wd,
+                               .clip = (float)tc.clip};
+        const double norm = r1c_dense_train_step(m, &opt, (float)lr);
+        tok_done += (double)N * tc.accum;
+        xs[n_pts] = (double)step + 1, ys[n_pts++] = loss;
+        if (!isfinite(loss)) {
+            cli_fail(C, "step %ld: the loss is %g (lower the learning rate?)", step + 1, loss);
+            goto done;
+        }
+        double evl = NAN;
+        if (tc.n_eval && tc.eval_every && ((step + 1) % tc.eval_every == 0 || step + 1 == tc.steps)) {
+            evl = eval_loss(&tc, m, &ev, in, tg);
+            exs[n_ev] = (double)step + 1, eys[n_ev++] = evl;
+        }
+        const double now = cli_now(), tps = (tok_done - tok_mark) / fmax(now - t_mark, 1e-9);
+        fprintf(csv, "%ld,%.9g,%.6g,%.6g,%.1f,%s%.6g\n", step + 1, loss, lr, norm, tps, "", evl);
+        if ((step + 1) % tc.log_every == 0 || step + 1 == tc.steps || !isnan(evl)) {
+            char eta[32], ev_s[48] = "";
+            fmt_time((now - t_start) / (double)(step + 1 - (resume ? 0 : 0)) * (double)(tc.steps - step - 1), eta, sizeof eta);
+            if (!isnan(evl)) snprintf(ev_s, sizeof ev_s, " | eval %.4f", evl);
+            const double mfu = tps * flops_tok / (tc.peak_gflops * 1e9);
+            if (tty) {
+                const int w = 24, fill = (int)((double)(step + 1) / tc.steps * w);
+                fprintf(stderr, "\r[%.*s%*s] %ld/%ld | loss %.4f%s | lr %.2e | %.0f tok/s | MFU %.1f%% | ETA %s   ", fill,
+                        "########################", w - fill, "", step + 1, tc.steps, loss, ev_s, lr, tps, 100 * mfu, eta);
+                if (step + 1 == tc.steps) fputc('\n', stderr);
+            } else {
+                fprintf(stderr, "step %ld/%ld | loss %.4f%s | lr %.2e | norm %.3f | %.0f tok/s | MFU %.1f%% | ETA %s\n", step + 1,
+                        tc.steps, loss, ev_s, lr, norm, tps, 100 * mfu, eta);
+            }
+            t_mark = now, tok_mark = tok_done;
+        }
+        if (tc.save_every && (step + 1) % tc.save_every == 0 && step + 1 < tc.steps && !save(&tc, m, &data, step + 1, loss)) goto done;
+    }
+    if (!save(&tc, m, &data, step, loss)) goto done;
+    fflush(csv);
+    const double secs = cli_now() - t_start;
+    const double tps = tok_done / fmax(secs, 1e-9);
+    char svg[4096];
+    snprintf(svg, sizeof svg, "%s/loss.svg", tc.out);
+    const r1c_plot_series s[2] = {{"train loss", xs, ys, n_pts}, {"eval loss", exs, eys, n_ev}};
+    if (r1c_plot_svg(svg, "r1c train: loss", "step", "cross-entropy (nats)", s, n_ev ? 2 : 1, 0) != R1C_OK) {
+        cli_fail(C, "%s", r1c_last_error());
+        goto done;
+    }
+    printf("trained %ld steps in %.1f s: %.0f tokens/s, %.1f GFLOP/s (MFU %.1f%% of %.0f GFLOP/s), final loss %.4f; wrote %s (log %s, plot %s)\n",
+           tc.steps - (resume ? 0 : 0), secs, tps, tps * flops_tok / 1e9, 100 * tps * flops_tok / (tc.peak_gflops * 1e9), tc.peak_gflops,
+           loss, tc.out, csv_path, svg);
+    rc = 0;
+done:
+    if (csv) fclose(csv);
+    cJSON_Delete(model);
+    r1c_dense_train_free(m);
+    r1c_tokenizer_free(tok);
+    corpus_free(&data), corpus_free(&ev);
+    free(in), free(tg), free(xs), free(ys), free(exs), free(eys);
+    for (int i = 0; i < tc.n_data; i++) free(tc.data[i]);
+    for (int i = 0; i < tc.n_eval; i++) free(tc.eval[i]);
+    free(tc.data), free(tc.eval);
+    return rc;
+}
