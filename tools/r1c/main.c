@@ -23,6 +23,7 @@ static void usage(FILE *f) {
             "  convert   Hugging Face directory <-> GGUF file (llama.cpp's converter):  r1c convert IN OUT [--outtype bf16]\n"
             "  quantize  a model to a GGUF file of one type (llama-quantize's recipes):  r1c quantize IN OUT Q4_K_M\n"
             "  data      synthetic reasoning data with verifiable answers:  r1c data gen --task countdown --n 1000 --out F.jsonl\n"
+            "  lora      merge a PEFT LoRA adapter into a model:  r1c lora merge -m BASE --lora DIR --out OUT\n"
             "  dev       developer tools (make-model: random weights of real shapes)\n"
             "\n"
             "Run `r1c COMMAND --help` for the options of one command.\n",
@@ -56,6 +57,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "tokenizer")) return cmd_tokenizer(argc - 1, argv + 1);
     if (!strcmp(cmd, "dev")) return cmd_dev(argc - 1, argv + 1);
     if (!strcmp(cmd, "data")) return cmd_data(argc - 1, argv + 1);
+    if (!strcmp(cmd, "lora")) return cmd_lora(argc - 1, argv + 1);
     fprintf(stderr, "r1c: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;
