@@ -54,6 +54,9 @@ typedef struct r1c_tokenizer r1c_tokenizer; /* see "tokenizer" below */
 
 typedef struct r1c_load_params {
     int use_mmap; /* 0 (default): read weights into anonymous memory; 1: map the files */
+    /* NULL, or a PEFT LoRA adapter directory (see "LoRA adapters" below) loaded with the model
+     * and attached to every context made from it; the weights themselves are not changed */
+    const char *lora_dir;
 } r1c_load_params;
 
 /* Loads a Hugging Face checkpoint directory (config.json + model.safetensors or
@@ -109,6 +112,34 @@ int r1c_model_n_tensors(const r1c_model *m);
 int r1c_model_tensor(const r1c_model *m, int i, const char **name, const char **dtype,
                      int64_t shape[8]);
 
+/* -------------------------------------------------------- LoRA adapters */
+
+/* A LoRA adapter in Hugging Face PEFT's format: a directory with adapter_config.json
+ * (peft_type "LORA", r, lora_alpha, target_modules as a list or a regex, use_rslora) and
+ * adapter_model.safetensors (base_model.model.<module>.lora_A.weight [r][in] and
+ * .lora_B.weight [out][r], F32/BF16/F16). Applied unmerged: an adapted matrix W computes
+ * W x + scale * B (A x), scale = lora_alpha / r (lora_alpha / sqrt(r) with use_rslora), in f32
+ * beside the base weights, which may be of any dtype r1c runs (quantised included) and stay
+ * untouched: one model can serve contexts with different adapters, or none.
+ * Refused (one line naming the file and field or tensor): bias other than "none",
+ * fan_in_fan_out, use_dora, modules_to_save, rank_pattern / alpha_pattern, layers_to_transform,
+ * a module the model does not have or that is not a matrix inside model.layers, a shape that
+ * does not match, DeepSeek's kv_b_proj (read by the absorbed attention, not through a matmul)
+ * and q_proj / k_proj of a llama GGUF file (rows permuted by the converter). */
+typedef struct r1c_lora r1c_lora;
+
+/* Reads and checks an adapter against model m. The adapter refers to m: free it first. */
+r1c_status r1c_lora_load(const r1c_model *m, const char *dir, r1c_lora **out);
+void r1c_lora_free(r1c_lora *a);
+int r1c_lora_n_modules(const r1c_lora *a); /* adapted matrices */
+/* Writes OUT_DIR (created; its parent must exist) as a plain model: BASE_DIR's safetensors with
+ * W' = W + scale * B A for every adapted matrix, computed in f32 and stored in W's dtype (BF16:
+ * rounded to nearest even), every other tensor copied bit for bit into one model.safetensors,
+ * plus config.json, generation_config.json and the tokenizer files. The base must be a Hugging
+ * Face directory of F32 / BF16 / F16 matrices (GGUF, quantised or FP8 bases are refused:
+ * convert them first). */
+r1c_status r1c_lora_merge(const char *base_dir, const char *lora_dir, const char *out_dir);
+
 /* -------------------------------------------------------------- context */
 
 typedef struct r1c_ctx r1c_ctx;
@@ -124,6 +155,10 @@ void r1c_ctx_free(r1c_ctx *c);
 int r1c_ctx_n_ctx(const r1c_ctx *c);
 int r1c_ctx_n_past(const r1c_ctx *c);  /* tokens in the cache */
 void r1c_ctx_set_threads(r1c_ctx *c, int n_threads);
+/* Attaches a LoRA adapter of the context's model (NULL: run the base model) for the following
+ * evaluations; the adapter must outlive that use. A context starts with the adapter of
+ * r1c_load_params.lora_dir, if any. r1c_eval_batch needs every sequence on the same adapter. */
+r1c_status r1c_ctx_set_lora(r1c_ctx *c, const r1c_lora *a);
 /* Drops cached tokens from position n_keep on (0 clears the cache). */
 r1c_status r1c_ctx_truncate(r1c_ctx *c, int n_keep);
 

@@ -105,7 +105,7 @@ static void test_matmul(void) {
     float *scratch[4];
     for (int i = 0; i < 4; i++) scratch[i] = xmalloc(sizeof(float) * r1c_exec_scratch_floats(64, 0));
     for (int threads = 1; threads <= 3; threads++) {
-        r1c_exec ex = {threads, scratch, r1c_exec_scratch_floats(64, 0)};
+        r1c_exec ex = {.n_threads = threads, .scratch = scratch, .scratch_floats = r1c_exec_scratch_floats(64, 0)};
         for (int tok = 0; tok < T; tok++) {
             r1c_mm_job j = {.w = &t, .y = y1 + tok * rows, .ldy = rows};
             r1c_matmul(&ex, &j, 1, x + tok * k, k, 1);

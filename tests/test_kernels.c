@@ -213,6 +213,7 @@ typedef struct exec_buf {
 } exec_buf;
 
 static void exec_init(exec_buf *e) {
+    e->ex = (r1c_exec){0}; /* no matmul hook (after_mm) */
     e->ex.scratch_floats = r1c_exec_scratch_floats(64, 0);
     for (int i = 0; i < MAX_THREADS; i++) {
         void *p = NULL;

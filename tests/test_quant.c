@@ -998,6 +998,7 @@ typedef struct exec2 {
 } exec2;
 
 static void exec2_init(exec2 *e) {
+    e->ex = (r1c_exec){0}; /* no matmul hook (after_mm) */
     e->ex.scratch_floats = r1c_exec_scratch_floats(64, 0);
     for (int i = 0; i < 2; i++) {
         void *p = NULL;

@@ -7,6 +7,7 @@
 
 #include "../base/error.h"
 #include "../base/mem.h"
+#include "../model/lora.h"
 
 int r1c_default_threads(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -51,6 +52,7 @@ r1c_status r1c_ctx_new(const r1c_model *m, const r1c_ctx_params *params, r1c_ctx
     c->n_ctx = p.n_ctx;
     c->n_batch = p.n_batch;
     c->ex.n_threads = p.n_threads;
+    r1c_lora_attach(&c->ex, m->lora);
 
     const int64_t D = cfg->hidden_size, F = cfg->intermediate_size, hd = cfg->head_dim;
     const int64_t qd = (int64_t)cfg->num_attention_heads * hd, kvd = m->arch->kv_floats_per_token(m);
@@ -88,6 +90,13 @@ void r1c_ctx_free(r1c_ctx *c) {
 }
 
 int r1c_ctx_n_ctx(const r1c_ctx *c) { return c->n_ctx; }
+
+r1c_status r1c_ctx_set_lora(r1c_ctx *c, const r1c_lora *a) {
+    if (!c) return r1c_error(R1C_ERR_INVALID_ARG, "r1c_ctx_set_lora: no context");
+    if (a && a->m != c->m) return r1c_error(R1C_ERR_INVALID_ARG, "r1c_ctx_set_lora: the adapter (%s) was loaded for another model", a->dir);
+    r1c_lora_attach(&c->ex, a);
+    return R1C_OK;
+}
 int r1c_ctx_n_past(const r1c_ctx *c) { return c->n_past; }
 
 void r1c_ctx_set_threads(r1c_ctx *c, int n) {
@@ -152,6 +161,8 @@ r1c_status r1c_eval_batch(r1c_ctx *const *seqs, const int32_t *ids, int n) {
     r1c_status st = R1C_OK;
     for (int i = 0; i < n && st == R1C_OK; i++) {
         if (!seqs[i] || seqs[i]->m != m) st = r1c_error(R1C_ERR_INVALID_ARG, "r1c_eval_batch: token %d's sequence is not of this model", i);
+        else if (seqs[i]->ex.after_mm_user != host->ex.after_mm_user) /* one forward pass: one adapter */
+            st = r1c_error(R1C_ERR_INVALID_ARG, "r1c_eval_batch: token %d's sequence has another LoRA adapter than the first's", i);
         else if (ids[i] < 0 || ids[i] >= V)
             st = r1c_error(R1C_ERR_INVALID_ARG, "token id %d (at %d) is outside the vocabulary [0, %d)", ids[i], i, V);
         if (st != R1C_OK) break;

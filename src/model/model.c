@@ -10,6 +10,7 @@
 #include "../base/error.h"
 #include "../base/file.h"
 #include "../base/mem.h"
+#include "lora.h"
 #include "../tensor/kernels.h"
 #include "../tensor/quant.h"
 
@@ -257,6 +258,7 @@ r1c_status r1c_model_load(const char *dir, const r1c_load_params *params, r1c_mo
         st = m->bound ? m->arch->bind(m) : r1c_error(R1C_ERR_NOMEM, "out of memory");
         if (st == R1C_OK) st = pack_marked(m);
     }
+    if (st == R1C_OK && params && params->lora_dir) st = r1c_lora_load(m, params->lora_dir, &m->lora);
     if (st != R1C_OK) {
         r1c_model_free(m);
         return st;
@@ -267,6 +269,7 @@ r1c_status r1c_model_load(const char *dir, const r1c_load_params *params, r1c_mo
 
 void r1c_model_free(r1c_model *m) {
     if (!m) return;
+    r1c_lora_free(m->lora);
     if (m->arch && m->arch->free) m->arch->free(m);
     for (int i = 0; i < m->n_owned; i++) r1c_free(m->owned[i]);
     free(m->owned);

@@ -65,6 +65,7 @@ struct r1c_model {
     const char *file_type;     /* GGUF general.file_type as llama.cpp names it ("Q4_K - Medium"), or NULL */
     int64_t active_bytes;     /* MoE: weight bytes one token reads (active experts only) */
     int64_t n_params_active;
+    struct r1c_lora *lora;    /* r1c_load_params.lora_dir's adapter: every new context starts with it */
 };
 
 /* Binding helpers for architectures. */

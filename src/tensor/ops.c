@@ -289,6 +289,7 @@ void r1c_matmul(const r1c_exec *ex, const r1c_mm_job *jobs, int n_jobs, const fl
         free(qa[i].q);
         free(qa[i].g_mem);
     }
+    if (ex->after_mm) ex->after_mm(ex, jobs, n_jobs, x, ldx, T);
 }
 
 void r1c_matvec_rows(const r1c_tensor *w, const float *x, float *y, int64_t r0, int64_t r1) {

@@ -11,10 +11,17 @@
 #include "tensor.h"
 
 /* Threads and their scratch (sized by r1c_exec_scratch_floats). */
+struct r1c_mm_job;
 typedef struct r1c_exec {
     int n_threads;
     float **scratch;      /* one buffer per thread */
     size_t scratch_floats;
+    /* Called at the end of every r1c_matmul with the same arguments, so a LoRA adapter
+     * (model/lora.h) can add its low-rank term to the outputs of the weights it adapts while
+     * the base weights stay untouched; NULL: nothing. */
+    void (*after_mm)(const struct r1c_exec *ex, const struct r1c_mm_job *jobs, int n_jobs,
+                     const float *x, int64_t ldx, int T);
+    const void *after_mm_user;
 } r1c_exec;
 
 /* Floats of per-thread scratch: what r1c_matmul's GEMM needs, or `extra` (the architecture's

@@ -110,12 +110,14 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i, const char
     return argv[++*i];
 }
 
-r1c_model *cli_load(const char *cmd, const char *dir, int use_mmap) {
+r1c_model *cli_load(const char *cmd, const char *dir, int use_mmap) { return cli_load_lora(cmd, dir, use_mmap, NULL); }
+
+r1c_model *cli_load_lora(const char *cmd, const char *dir, int use_mmap, const char *lora_dir) {
     if (!dir) {
         cli_fail(cmd, "no model: pass -m DIR (a Hugging Face checkpoint directory)");
         return NULL;
     }
-    r1c_load_params lp = {.use_mmap = use_mmap};
+    r1c_load_params lp = {.use_mmap = use_mmap, .lora_dir = lora_dir};
     r1c_model *m = NULL;
     if (r1c_model_load(dir, &lp, &m) != R1C_OK) {
         cli_fail(cmd, "%s", r1c_last_error());

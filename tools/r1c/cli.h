@@ -21,6 +21,7 @@ int cmd_quantize(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_lora(int argc, char **argv);
 
 /* Prints "r1c <cmd>: <message>" to stderr; returns 1 (the exit status of a failed command). */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -40,6 +41,8 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i, const char
 
 /* Loads a model, printing the library's message on failure. */
 r1c_model *cli_load(const char *cmd, const char *dir, int use_mmap);
+/* The same with a PEFT LoRA adapter directory (--lora; NULL: none) attached to the model. */
+r1c_model *cli_load_lora(const char *cmd, const char *dir, int use_mmap, const char *lora_dir);
 
 double cli_now(void);
 /* A whole file, NUL-terminated (*len without the NUL); NULL if it cannot be read. */

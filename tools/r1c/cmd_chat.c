@@ -15,7 +15,7 @@
 
 static const char *USAGE =
     "usage: r1c chat -m DIR [-n N] [--temp T] [--top-p P] [--seed S] [-t THREADS] [-c CTX]\n"
-    "                [--system TEXT] [--think | --no-think] [--hide-reasoning] [--mmap]\n"
+    "                [--system TEXT] [--think | --no-think] [--hide-reasoning] [--mmap] [--lora DIR]\n"
     "In the conversation: /reset starts over, /system TEXT sets the system message, /exit ends.\n";
 
 typedef struct convo {
@@ -53,7 +53,7 @@ static void convo_clear(convo *c, int keep_system) {
 }
 
 int cmd_chat(int argc, char **argv) {
-    const char *C = "chat", *dir = NULL, *system = NULL;
+    const char *C = "chat", *dir = NULL, *lora = NULL, *system = NULL;
     long n_new = 4096, threads = 0, n_ctx = 0;
     int use_mmap = 0, think = -1, show_reasoning = 1, have_seed = 0;
     r1c_sampler_params sp = r1c_sampler_default_params();
@@ -71,10 +71,12 @@ int cmd_chat(int argc, char **argv) {
             think = 0;
         } else if (!strcmp(a, "--hide-reasoning")) {
             show_reasoning = 0;
-        } else if (!(v = cli_value(C, argc, argv, &i, "-m --model -n -t -c --temp --top-p --seed --system"))) {
+        } else if (!(v = cli_value(C, argc, argv, &i, "-m --model -n -t -c --temp --top-p --seed --system --lora"))) {
             return 2;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             dir = v;
+        } else if (!strcmp(a, "--lora")) {
+            lora = v;
         } else if (!strcmp(a, "--system")) {
             system = v;
         } else if (!strcmp(a, "-n")) {
@@ -95,7 +97,7 @@ int cmd_chat(int argc, char **argv) {
         }
     }
     if (!have_seed && getrandom(&sp.seed, sizeof sp.seed, 0) != (ssize_t)sizeof sp.seed) sp.seed = (uint64_t)getpid();
-    r1c_model *m = cli_load(C, dir, use_mmap);
+    r1c_model *m = cli_load_lora(C, dir, use_mmap, lora);
     if (!m) return 1;
     const r1c_tokenizer *tok = r1c_model_tokenizer(m);
     r1c_ctx *c = NULL;

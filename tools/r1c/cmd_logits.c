@@ -8,7 +8,7 @@
 #include "cli.h"
 
 static const char *USAGE =
-    "usage: r1c logits -m DIR --ids 1,2,3 --out FILE [--mode prefill|decode] [-t N] [--mmap]\n";
+    "usage: r1c logits -m DIR --ids 1,2,3 --out FILE [--mode prefill|decode] [-t N] [--mmap] [--lora DIR]\n";
 
 static int write_rows(FILE *f, const float *row, int n) {
     /* files are little-endian whatever the host */
@@ -24,7 +24,7 @@ static int write_rows(FILE *f, const float *row, int n) {
 }
 
 int cmd_logits(int argc, char **argv) {
-    const char *C = "logits", *dir = NULL, *ids_s = NULL, *out = NULL, *mode = "prefill";
+    const char *C = "logits", *dir = NULL, *lora = NULL, *ids_s = NULL, *out = NULL, *mode = "prefill";
     long threads = 0;
     int use_mmap = 0;
     for (int i = 1; i < argc; i++) {
@@ -34,10 +34,12 @@ int cmd_logits(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--mmap")) {
             use_mmap = 1;
-        } else if (!(v = cli_value(C, argc, argv, &i, "-m --model --ids --out -o --mode -t"))) {
+        } else if (!(v = cli_value(C, argc, argv, &i, "-m --model --ids --out -o --mode -t --lora"))) {
             return 2;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             dir = v;
+        } else if (!strcmp(a, "--lora")) {
+            lora = v;
         } else if (!strcmp(a, "--ids")) {
             ids_s = v;
         } else if (!strcmp(a, "--out") || !strcmp(a, "-o")) {
@@ -61,7 +63,7 @@ int cmd_logits(int argc, char **argv) {
     int32_t *ids;
     int n;
     if (!cli_ids(C, "--ids", ids_s, &ids, &n)) return 2;
-    r1c_model *m = cli_load(C, dir, use_mmap);
+    r1c_model *m = cli_load_lora(C, dir, use_mmap, lora);
     if (!m) {
         free(ids);
         return 1;

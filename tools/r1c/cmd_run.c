@@ -13,7 +13,7 @@
 static const char *USAGE =
     "usage: r1c run -m DIR [PROMPT | -p PROMPT | --ids 1,2,3] [-n N] [--temp T] [--top-p P] [--top-k K]\n"
     "               [--min-p P] [--seed S] [-t THREADS] [-c CTX] [--system TEXT] [--raw]\n"
-    "               [--think | --no-think] [--hide-reasoning] [--mmap] [--quiet]\n"
+    "               [--think | --no-think] [--hide-reasoning] [--mmap] [--quiet] [--lora DIR]\n"
     "  -m DIR       Hugging Face checkpoint directory (config.json + safetensors + tokenizer.json)\n"
     "  PROMPT, -p   the user's message (rendered with the model's chat template)\n"
     "  --ids LIST   prompt token ids instead of text; the output is ids too\n"
@@ -30,7 +30,8 @@ static const char *USAGE =
     "  -t N         threads (default: all cores)\n"
     "  -c N         context length (default min(max_position_embeddings, 4096))\n"
     "  --mmap       map the weight files instead of reading them into memory\n"
-    "  --quiet      no statistics on stderr\n";
+    "  --quiet      no statistics on stderr\n"
+    "  --lora DIR   apply a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors), unmerged\n";
 
 typedef struct {
     int count;
@@ -44,7 +45,7 @@ static int on_token(int32_t tok, void *user) {
 }
 
 int cmd_run(int argc, char **argv) {
-    const char *C = "run", *dir = NULL, *ids_s = NULL, *text = NULL, *system = NULL;
+    const char *C = "run", *dir = NULL, *lora = NULL, *ids_s = NULL, *text = NULL, *system = NULL;
     int raw = 0, think = -1, show_reasoning = 1;
     long n_new = 128, threads = 0, n_ctx = 0;
     r1c_sampler_params sp = r1c_sampler_default_params();
@@ -70,10 +71,12 @@ int cmd_run(int argc, char **argv) {
             show_reasoning = 0;
         } else if (a[0] != '-' && !text) {
             text = a;
-        } else if (!(v = cli_value(C, argc, argv, &i, "-m --model --ids -p --prompt -n -t -c --temp --top-p --min-p --top-k --seed --system"))) {
+        } else if (!(v = cli_value(C, argc, argv, &i, "-m --model --ids -p --prompt -n -t -c --temp --top-p --min-p --top-k --seed --system --lora"))) {
             return 2;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             dir = v;
+        } else if (!strcmp(a, "--lora")) {
+            lora = v;
         } else if (!strcmp(a, "--ids")) {
             ids_s = v;
         } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
@@ -110,7 +113,7 @@ int cmd_run(int argc, char **argv) {
     if (text && ids_s) return cli_fail(C, "give a text prompt or --ids, not both");
     if (!have_seed && getrandom(&sp.seed, sizeof sp.seed, 0) != (ssize_t)sizeof sp.seed) sp.seed = (uint64_t)getpid();
 
-    r1c_model *m = cli_load(C, dir, use_mmap);
+    r1c_model *m = cli_load_lora(C, dir, use_mmap, lora);
     if (!m) return 1;
     int32_t *ids = NULL;
     int n_ids = 0, rc = 1;

@@ -26,10 +26,11 @@ static const char *USAGE =
     "  --max-body BYTES         request body cap (default 8388608)\n"
     "  --timeout S              idle connection timeout in seconds (default 30)\n"
     "  --alias NAME             the model name /v1/models reports (default: the file or folder name)\n"
-    "  --mmap                   map the weights instead of reading them\n";
+    "  --mmap                   map the weights instead of reading them\n"
+    "  --lora DIR               apply a PEFT LoRA adapter to every request, unmerged\n";
 
 int cmd_serve(int argc, char **argv) {
-    const char *C = "serve", *dir = NULL, *host = "127.0.0.1", *alias = NULL, *fmt = "deepseek";
+    const char *C = "serve", *dir = NULL, *lora = NULL, *host = "127.0.0.1", *alias = NULL, *fmt = "deepseek";
     long port = 8080, parallel = 4, queue = 64, n_ctx = 0, threads = 0, max_body = 8 << 20, timeout = 30;
     int use_mmap = 0;
     for (int i = 1; i < argc; i++) {
@@ -41,10 +42,12 @@ int cmd_serve(int argc, char **argv) {
             use_mmap = 1;
         } else if (!(v = cli_value(C, argc, argv, &i,
                                    "-m --model --host --port --parallel --queue -c --ctx -t --threads --reasoning-format "
-                                   "--max-body --timeout --alias"))) {
+                                   "--max-body --timeout --alias --lora"))) {
             return 2;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             dir = v;
+        } else if (!strcmp(a, "--lora")) {
+            lora = v;
         } else if (!strcmp(a, "--host")) {
             host = v;
         } else if (!strcmp(a, "--alias")) {
@@ -80,7 +83,7 @@ int cmd_serve(int argc, char **argv) {
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-write is an error return, not a signal */
-    r1c_model *m = cli_load(C, dir, use_mmap);
+    r1c_model *m = cli_load_lora(C, dir, use_mmap, lora);
     if (!m) return 1;
     char name[256];
     const char *base = strrchr(dir, '/');
