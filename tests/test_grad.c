@@ -146,17 +146,17 @@ typedef struct {
 } att_ctx;
 static void att_f(void *c, float *y) {
     att_ctx *a = c;
-    tg_attention_fwd(&a->s, a->q, a->k, a->v, a->P, y);
+    CHECK(tg_attention_fwd(&a->s, a->q, a->k, a->v, a->P, y) == R1C_OK, "attention: %s", r1c_last_error());
 }
 static void test_attention(void) {
-    att_ctx a = {.s = {.B = 2, .T = 5, .H = 4, .KVH = 2, .dk = 6, .dv = 3, .scale = 0.4f, .n_threads = 2}};
+    att_ctx a = {.s = {.B = 2, .T = 5, .H = 4, .KVH = 2, .dk = 6, .dv = 3, .scale = 0.4f, .ex = &g_ex}};
     const tg_attn_shape *s = &a.s;
     const int64_t nq = (int64_t)s->B * s->T * s->H * s->dk, nk = (int64_t)s->B * s->T * s->KVH * s->dk;
     const int64_t nv = (int64_t)s->B * s->T * s->KVH * s->dv, no = (int64_t)s->B * s->T * s->H * s->dv;
     a.q = rnd(nq, 1.0), a.k = rnd(nk, 1.0), a.v = rnd(nv, 1.0), a.P = zeros((int64_t)s->B * s->H * s->T * s->T);
     float *r = rnd(no, 1.0), *y = zeros(no), *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nv);
     att_f(&a, y);
-    tg_attention_bwd(s, r, a.q, a.k, a.v, a.P, dq, dk, dv);
+    CHECK(tg_attention_bwd(s, r, a.q, a.k, a.v, a.P, dq, dk, dv) == R1C_OK, "attention: %s", r1c_last_error());
     check_grad("attention dq", att_f, &a, a.q, nq, dq, r, no);
     check_grad("attention dk (GQA)", att_f, &a, a.k, nk, dk, r, no);
     check_grad("attention dv (GQA)", att_f, &a, a.v, nv, dv, r, no);

@@ -232,7 +232,7 @@ void r1c_dense_train_free(r1c_dense_train *m) {
 
 static tg_attn_shape attn_shape(const r1c_dense_train *m) {
     return (tg_attn_shape){.B = m->shape.B, .T = m->shape.T, .H = m->H, .KVH = m->KVH, .dk = (int)m->hd, .dv = (int)m->hd,
-                           .scale = 1.0f / sqrtf((float)m->hd), .n_threads = m->ex.n_threads};
+                           .scale = 1.0f / sqrtf((float)m->hd), .ex = &m->ex};
 }
 
 double r1c_dense_train_forward(r1c_dense_train *m, const int32_t *inputs, const int32_t *targets) {
@@ -256,7 +256,7 @@ double r1c_dense_train_forward(r1c_dense_train *m, const int32_t *inputs, const 
         tg_linear_fwd(ex, A->xn, P(m, ix[P_WV]), P(m, ix[P_BV]), N, m->D, m->kvd, A->v);
         tg_rope_fwd(A->q, N, m->H, (int)m->hd, m->qd, m->pos, m->inv_freq, 1.0f, 0);
         tg_rope_fwd(A->k, N, m->KVH, (int)m->hd, m->kvd, m->pos, m->inv_freq, 1.0f, 0);
-        tg_attention_fwd(&as, A->q, A->k, A->v, A->P, A->att);
+        if (tg_attention_fwd(&as, A->q, A->k, A->v, A->P, A->att) != R1C_OK) return NAN; /* (out of memory, said) */
         tg_linear_fwd(ex, A->att, P(m, ix[P_WO]), NULL, N, m->qd, m->D, A->x2);
         for (int64_t i = 0; i < (int64_t)N * m->D; i++) A->x2[i] += A->x[i];
         tg_rmsnorm_fwd(ex, A->x2, P(m, ix[P_LN2]), eps, N, m->D, A->xn2, A->rstd2);
@@ -308,7 +308,10 @@ void r1c_dense_train_backward(r1c_dense_train *m, float grad_scale) {
         memset(m->dq, 0, sizeof(float) * (size_t)N * (size_t)m->qd);
         memset(m->dk, 0, sizeof(float) * (size_t)N * (size_t)m->kvd);
         memset(m->dv, 0, sizeof(float) * (size_t)N * (size_t)m->kvd);
-        tg_attention_bwd(&as, m->datt, A->q, A->k, A->v, A->P, m->dq, m->dk, m->dv);
+        if (tg_attention_bwd(&as, m->datt, A->q, A->k, A->v, A->P, m->dq, m->dk, m->dv) != R1C_OK) { /* out of memory: */
+            for (int64_t i = 0; i < m->numel; i++) m->grad[i] = NAN; /* a NaN norm stops the step, never silent numbers */
+            return;
+        }
         tg_rope_bwd(m->dq, N, m->H, (int)m->hd, m->qd, m->pos, m->inv_freq, 1.0f, 0);
         tg_rope_bwd(m->dk, N, m->KVH, (int)m->hd, m->kvd, m->pos, m->inv_freq, 1.0f, 0);
         memset(m->dxn, 0, sizeof(float) * (size_t)ND);
@@ -343,6 +346,10 @@ double r1c_dense_train_grad_norm(const r1c_dense_train *m) {
 
 double r1c_dense_train_step(r1c_dense_train *m, const r1c_adamw *o, float lr) {
     const double norm = r1c_dense_train_grad_norm(m);
+    if (!isfinite(norm)) { /* a NaN or an overflow: no step (the weights stay as they were) */
+        memset(m->grad, 0, sizeof(float) * (size_t)m->numel);
+        return norm;
+    }
     const float clip = o->clip > 0 && norm > o->clip ? (float)(o->clip / norm) : 1.0f;
     m->step++;
     const float bc1 = 1.0f - powf(o->beta1, (float)m->step), bc2 = 1.0f - powf(o->beta2, (float)m->step);

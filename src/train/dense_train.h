@@ -44,7 +44,8 @@ double r1c_dense_train_forward(r1c_dense_train *m, const int32_t *inputs, const 
 void r1c_dense_train_backward(r1c_dense_train *m, float grad_scale);
 /* Global gradient norm (before clipping) of the accumulated gradients. */
 double r1c_dense_train_grad_norm(const r1c_dense_train *m);
-/* Clips, takes one AdamW step at learning rate lr, clears the gradients. Returns the norm. */
+/* Clips, takes one AdamW step at learning rate lr, clears the gradients. Returns the norm; a
+ * norm that is not finite (NaN / inf gradients) skips the step. */
 double r1c_dense_train_step(r1c_dense_train *m, const r1c_adamw *opt, float lr);
 
 /* The logits of the last forward: B x T x vocab (valid until the next backward). */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/parallel.h"
+#include "base/error.h"
 
 /* ------------------------------------------------------------------ embedding */
 
@@ -171,89 +172,117 @@ void tg_rope_bwd(float *dx, int T, int n_heads, int hd, int64_t ld, const int32_
 
 /* ------------------------------------------------------------------ attention */
 
-/* a . b over n floats in 16 independent lanes, then the lanes in order (a loop the compiler
- * vectorises: no reassociation is needed) */
-static inline float dot16(const float *a, const float *b, int n) {
-    float acc[16] = {0};
-    int c = 0;
-    for (; c + 16 <= n; c += 16)
-        for (int l = 0; l < 16; l++) acc[l] += a[c + l] * b[c + l];
-    for (; c < n; c++) acc[c % 16] += a[c] * b[c];
-    float s = 0;
-    for (int l = 0; l < 16; l++) s += acc[l];
-    return s;
+/* Each (sequence, head) as matrix products on the GEMM, the causal mask in the softmax (the
+ * masked half of S is computed and dropped: the GEMM is many times faster than the loops that
+ * would skip it):
+ *   S = Q K^T, P = softmax(scale S) over j <= i, out = P V
+ *   dP = dout V^T, dS = scale P o (dP - rowsum(P o dP)), dQ = dS K, dK = dS^T Q, dV = P^T dout
+ * The heads go in order, one after another, so the sums into a shared kv head's dK, dV have one
+ * order for any thread count. */
+
+/* rows [T][d] of one head out of interleaved rows (stride ld), or back */
+static void gather(const float *src, int64_t ld, int64_t off, int T, int d, float *dst) {
+    for (int t = 0; t < T; t++) memcpy(dst + (int64_t)t * d, src + (int64_t)t * ld + off, sizeof(float) * (size_t)d);
+}
+static void scatter_add(const float *src, int T, int d, float *dst, int64_t ld, int64_t off) {
+    for (int t = 0; t < T; t++)
+        for (int c = 0; c < d; c++) dst[(int64_t)t * ld + off + c] += src[(int64_t)t * d + c];
 }
 
-void tg_attention_fwd(const tg_attn_shape *s, const float *q, const float *k, const float *v, float *P, float *out) {
+/* y[T][n] = x[T][k] W^T for W [n][k] */
+static void mm(const r1c_exec *ex, const float *W, int64_t n, int64_t k, const float *x, int T, float *y) {
+    const r1c_tensor w = f32_view(W, n, k);
+    const r1c_mm_job job = {.w = &w, .y = y, .ldy = n};
+    r1c_matmul(ex, &job, 1, x, k, T);
+}
+
+size_t tg_attention_work_floats(const tg_attn_shape *s) {
+    const size_t T = (size_t)s->T, d = (size_t)(s->dk > s->dv ? s->dk : s->dv);
+    return 3 * T * T + 8 * T * d;
+}
+
+r1c_status tg_attention_fwd(const tg_attn_shape *s, const float *q, const float *k, const float *v, float *P, float *out) {
     const int B = s->B, T = s->T, H = s->H, KVH = s->KVH, dk = s->dk, dv = s->dv, group = H / KVH;
     const int64_t lq = (int64_t)H * dk, lk = (int64_t)KVH * dk, lv = (int64_t)KVH * dv, lo = (int64_t)H * dv;
-#pragma omp parallel for num_threads(s->n_threads) schedule(dynamic, 1)
-    for (int bh = 0; bh < B * H; bh++) {
-        const int b = bh / H, h = bh % H, kh = h / group;
-        float *Pb = P + (int64_t)bh * T * T;
-        for (int i = 0; i < T; i++) {
-            const float *qi = q + (int64_t)(b * T + i) * lq + (int64_t)h * dk;
-            float *p = Pb + (int64_t)i * T, mx = -INFINITY;
-            for (int j = 0; j <= i; j++) {
-                const float *kj = k + (int64_t)(b * T + j) * lk + (int64_t)kh * dk;
-                p[j] = dot16(qi, kj, dk) * s->scale;
-                mx = p[j] > mx ? p[j] : mx;
+    float *work = malloc(sizeof(float) * tg_attention_work_floats(s));
+    if (!work) return r1c_error(R1C_ERR_NOMEM, "out of memory for attention");
+    float *Qh = work, *Kh = Qh + (int64_t)T * dk, *VT = Kh + (int64_t)T * dk, *Oh = VT + (int64_t)T * dv;
+    float *Vh = Oh + (int64_t)T * dv;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            const int kh = h / group;
+            float *Pb = P + ((int64_t)b * H + h) * T * T;
+            gather(q + (int64_t)b * T * lq, lq, (int64_t)h * dk, T, dk, Qh);
+            gather(k + (int64_t)b * T * lk, lk, (int64_t)kh * dk, T, dk, Kh);
+            mm(s->ex, Kh, T, dk, Qh, T, Pb); /* S[i][j] = q_i . k_j */
+            const int nt = s->ex->n_threads;
+            (void)nt;
+#pragma omp parallel for num_threads(nt) schedule(static) if (T >= 64)
+            for (int i = 0; i < T; i++) {
+                float *p = Pb + (int64_t)i * T, mx = -INFINITY;
+                for (int j = 0; j <= i; j++) mx = fmaxf(mx, p[j] *= s->scale);
+                double sum = 0;
+                for (int j = 0; j <= i; j++) sum += (p[j] = expf(p[j] - mx));
+                const float inv = (float)(1.0 / sum);
+                for (int j = 0; j <= i; j++) p[j] *= inv;
+                for (int j = i + 1; j < T; j++) p[j] = 0;
             }
-            double sum = 0;
-            for (int j = 0; j <= i; j++) sum += (p[j] = expf(p[j] - mx));
-            const float inv = (float)(1.0 / sum);
-            for (int j = 0; j <= i; j++) p[j] *= inv;
-            for (int j = i + 1; j < T; j++) p[j] = 0;
-            float *o = out + (int64_t)(b * T + i) * lo + (int64_t)h * dv;
-            for (int c = 0; c < dv; c++) o[c] = 0;
-            for (int j = 0; j <= i; j++) {
-                const float *vj = v + (int64_t)(b * T + j) * lv + (int64_t)kh * dv;
-                for (int c = 0; c < dv; c++) o[c] += p[j] * vj[c];
-            }
+            gather(v + (int64_t)b * T * lv, lv, (int64_t)kh * dv, T, dv, Vh);
+            transpose(s->ex, Vh, T, dv, VT);
+            mm(s->ex, VT, dv, T, Pb, T, Oh); /* out_i = sum_j P_ij v_j */
+            for (int t = 0; t < T; t++) memcpy(out + (int64_t)(b * T + t) * lo + (int64_t)h * dv, Oh + (int64_t)t * dv, sizeof(float) * (size_t)dv);
         }
-    }
+    free(work);
+    return R1C_OK;
 }
 
-/* out_i = sum_j P_ij v_j, P_i = softmax(scale q_i . k_j):
- *   dP_ij = dout_i . v_j;  dS_ij = P_ij (dP_ij - sum_l P_il dP_il);
- *   dq_i += scale sum_j dS_ij k_j;  dk_j += scale sum_i dS_ij q_i;  dv_j += sum_i P_ij dout_i.
- * Heads that share a kv head add into its dk / dv: one task per (sequence, kv head), its query
- * heads in order, so the sums do not depend on the threads. */
-void tg_attention_bwd(const tg_attn_shape *s, const float *dout, const float *q, const float *k, const float *v,
-                      const float *P, float *dq, float *dk, float *dv) {
+r1c_status tg_attention_bwd(const tg_attn_shape *s, const float *dout, const float *q, const float *k, const float *v,
+                            const float *P, float *dq, float *dk, float *dv) {
     const int B = s->B, T = s->T, H = s->H, KVH = s->KVH, dkk = s->dk, dvv = s->dv, group = H / KVH;
     const int64_t lq = (int64_t)H * dkk, lk = (int64_t)KVH * dkk, lv = (int64_t)KVH * dvv, lo = (int64_t)H * dvv;
-#pragma omp parallel for num_threads(s->n_threads) schedule(dynamic, 1)
-        for (int bk = 0; bk < B * KVH; bk++) {
-            float dS[T]; /* one query's dP row (T is a training context: a few KB) */
-            const int b = bk / KVH, kh = bk % KVH;
-            for (int h = kh * group; h < (kh + 1) * group; h++) {
-                const float *Pb = P + ((int64_t)b * H + h) * T * T;
-                for (int i = 0; i < T; i++) {
-                    const float *p = Pb + (int64_t)i * T, *go = dout + (int64_t)(b * T + i) * lo + (int64_t)h * dvv;
-                    const float *qi = q + (int64_t)(b * T + i) * lq + (int64_t)h * dkk;
-                    float *gq = dq + (int64_t)(b * T + i) * lq + (int64_t)h * dkk;
-                    double acc = 0;
-                    for (int j = 0; j <= i; j++) {
-                        const float *vj = v + (int64_t)(b * T + j) * lv + (int64_t)kh * dvv;
-                        const float d = dot16(go, vj, dvv);
-                        dS[j] = d;
-                        acc += (double)p[j] * d;
-                    }
-                    for (int j = 0; j <= i; j++) {
-                        const float g = p[j] * (dS[j] - (float)acc) * s->scale;
-                        const float *kj = k + (int64_t)(b * T + j) * lk + (int64_t)kh * dkk;
-                        float *gk = dk + (int64_t)(b * T + j) * lk + (int64_t)kh * dkk;
-                        float *gv = dv + (int64_t)(b * T + j) * lv + (int64_t)kh * dvv;
-                        for (int c = 0; c < dkk; c++) {
-                            gq[c] += g * kj[c];
-                            gk[c] += g * qi[c];
-                        }
-                        for (int c = 0; c < dvv; c++) gv[c] += p[j] * go[c];
-                    }
-                }
+    const int64_t d = dkk > dvv ? dkk : dvv;
+    float *work = malloc(sizeof(float) * tg_attention_work_floats(s));
+    if (!work) return r1c_error(R1C_ERR_NOMEM, "out of memory for attention");
+    float *dP = work, *dST = dP + (int64_t)T * T, *PT = dST + (int64_t)T * T;
+    float *A = PT + (int64_t)T * T, *AT = A + (int64_t)T * d, *G = AT + (int64_t)T * d, *R = G + (int64_t)T * d;
+    const int nt = s->ex->n_threads;
+    (void)nt;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            const int kh = h / group;
+            const float *Pb = P + ((int64_t)b * H + h) * T * T;
+            /* dP = dout V^T, then dS = scale P o (dP - rowsum(P o dP)) in place */
+            gather(dout + (int64_t)b * T * lo, lo, (int64_t)h * dvv, T, dvv, G);
+            gather(v + (int64_t)b * T * lv, lv, (int64_t)kh * dvv, T, dvv, A);
+            mm(s->ex, A, T, dvv, G, T, dP);
+#pragma omp parallel for num_threads(nt) schedule(static) if (T >= 64)
+            for (int i = 0; i < T; i++) {
+                const float *p = Pb + (int64_t)i * T;
+                float *g = dP + (int64_t)i * T;
+                double acc = 0;
+                for (int j = 0; j <= i; j++) acc += (double)p[j] * g[j];
+                for (int j = 0; j <= i; j++) g[j] = p[j] * (g[j] - (float)acc) * s->scale;
+                for (int j = i + 1; j < T; j++) g[j] = 0;
             }
+            /* dV = P^T dout: rows of dout^T against P^T */
+            transpose(s->ex, G, T, dvv, AT);
+            transpose(s->ex, Pb, T, T, PT);
+            mm(s->ex, AT, dvv, T, PT, T, R);
+            scatter_add(R, T, dvv, dv + (int64_t)b * T * lv, lv, (int64_t)kh * dvv);
+            /* dQ = dS K */
+            gather(k + (int64_t)b * T * lk, lk, (int64_t)kh * dkk, T, dkk, A);
+            transpose(s->ex, A, T, dkk, AT);
+            mm(s->ex, AT, dkk, T, dP, T, R);
+            scatter_add(R, T, dkk, dq + (int64_t)b * T * lq, lq, (int64_t)h * dkk);
+            /* dK = dS^T Q */
+            gather(q + (int64_t)b * T * lq, lq, (int64_t)h * dkk, T, dkk, A);
+            transpose(s->ex, A, T, dkk, AT);
+            transpose(s->ex, dP, T, T, dST);
+            mm(s->ex, AT, dkk, T, dST, T, R);
+            scatter_add(R, T, dkk, dk + (int64_t)b * T * lk, lk, (int64_t)kh * dkk);
         }
+    free(work);
+    return R1C_OK;
 }
 
 /* ------------------------------------------------------------------ SwiGLU */
