@@ -309,6 +309,17 @@ static void resume_case(const r1c_loader_params *p, int k, int m) {
         free(got);
         r1c_loader_close(b);
     }
+    /* and through JSON (trainer_state.json) */
+    cJSON *js = r1c_loader_state_to_json(&st);
+    char *text = cJSON_PrintUnformatted(js);
+    cJSON *parsed = cJSON_Parse(text);
+    r1c_loader_state fromjs;
+    CHECK(r1c_loader_state_from_json(parsed, &fromjs) == R1C_OK && !memcmp(&fromjs, &st, sizeof st),
+          "state JSON round trip: %s", r1c_last_error());
+    cJSON_ReplaceItemInArray(cJSON_GetObjectItem(parsed, "rng"), 2, cJSON_CreateString("12"));
+    CHECK(r1c_loader_state_from_json(parsed, &fromjs) != R1C_OK && contains(r1c_last_error(), "loader_state.rng[2]"),
+          "bad state JSON: %s", r1c_last_error());
+    cJSON_Delete(js), cJSON_Delete(parsed), free(text);
     /* a state for another seed is refused */
     r1c_loader_params q = *p;
     q.seed ^= 1;

@@ -187,6 +187,77 @@ static void stream_take(stream *s, r1c_loader_cursor *c, uint64_t seed, int32_t 
     }
 }
 
+/* ------------------------------------------------------------ the state as JSON */
+
+/* fixed-width fields only, no padding: the same bytes on every build (checkpoints carry it) */
+_Static_assert(sizeof(r1c_loader_state) == 56 + 24 * R1C_LOADER_MAX_DATASETS, "r1c_loader_state has padding");
+
+static cJSON *hex64(uint64_t v) {
+    char s[17];
+    snprintf(s, sizeof s, "%016" PRIx64, v);
+    return cJSON_CreateString(s);
+}
+
+cJSON *r1c_loader_state_to_json(const r1c_loader_state *st) {
+    cJSON *o = cJSON_CreateObject(), *rng = cJSON_CreateArray(), *curs = cJSON_CreateArray();
+    if (!o || !rng || !curs) return cJSON_Delete(o), cJSON_Delete(rng), cJSON_Delete(curs), NULL;
+    cJSON_AddNumberToObject(o, "version", st->version);
+    cJSON_AddItemToObject(o, "seed", hex64(st->seed));
+    cJSON_AddItemToObject(o, "step", hex64(st->step));
+    for (int i = 0; i < 4; i++) cJSON_AddItemToArray(rng, hex64(st->rng[i]));
+    cJSON_AddItemToObject(o, "rng", rng);
+    for (uint32_t i = 0; i < st->n_datasets && i < R1C_LOADER_MAX_DATASETS; i++) {
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddItemToObject(c, "epoch", hex64(st->cur[i].epoch));
+        cJSON_AddItemToObject(c, "doc", hex64(st->cur[i].doc));
+        cJSON_AddItemToObject(c, "tok", hex64(st->cur[i].tok));
+        cJSON_AddItemToArray(curs, c);
+    }
+    cJSON_AddItemToObject(o, "cursors", curs);
+    return o;
+}
+
+static r1c_status get_hex(const cJSON *j, const char *where, uint64_t *v) {
+    char *end;
+    if (!cJSON_IsString(j) || strlen(j->valuestring) != 16 || strspn(j->valuestring, "0123456789abcdef") != 16)
+        return r1c_error(R1C_ERR_FORMAT, "loader_state.%s: not 16 hex digits", where);
+    *v = strtoull(j->valuestring, &end, 16);
+    return R1C_OK;
+}
+
+r1c_status r1c_loader_state_from_json(const cJSON *j, r1c_loader_state *st) {
+    memset(st, 0, sizeof *st);
+    if (!cJSON_IsObject(j)) return r1c_error(R1C_ERR_FORMAT, "loader_state: not an object");
+    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(j, "version");
+    if (!cJSON_IsNumber(ver) || ver->valuedouble != R1C_LOADER_STATE_VERSION)
+        return r1c_error(R1C_ERR_FORMAT, "loader_state.version: not %d", R1C_LOADER_STATE_VERSION);
+    st->version = R1C_LOADER_STATE_VERSION;
+    r1c_status s = get_hex(cJSON_GetObjectItemCaseSensitive(j, "seed"), "seed", &st->seed);
+    if (s == R1C_OK) s = get_hex(cJSON_GetObjectItemCaseSensitive(j, "step"), "step", &st->step);
+    const cJSON *rng = cJSON_GetObjectItemCaseSensitive(j, "rng"), *curs = cJSON_GetObjectItemCaseSensitive(j, "cursors");
+    if (s == R1C_OK && (!cJSON_IsArray(rng) || cJSON_GetArraySize(rng) != 4))
+        s = r1c_error(R1C_ERR_FORMAT, "loader_state.rng: not an array of 4");
+    if (s == R1C_OK && (!cJSON_IsArray(curs) || cJSON_GetArraySize(curs) < 1 ||
+                        cJSON_GetArraySize(curs) > R1C_LOADER_MAX_DATASETS))
+        s = r1c_error(R1C_ERR_FORMAT, "loader_state.cursors: not an array of 1 to %d", R1C_LOADER_MAX_DATASETS);
+    char where[48];
+    for (int i = 0; s == R1C_OK && i < 4; i++) {
+        snprintf(where, sizeof where, "rng[%d]", i);
+        s = get_hex(cJSON_GetArrayItem(rng, i), where, &st->rng[i]);
+    }
+    for (int i = 0; s == R1C_OK && i < cJSON_GetArraySize(curs); i++) {
+        const cJSON *c = cJSON_GetArrayItem(curs, i);
+        const char *keys[3] = {"epoch", "doc", "tok"};
+        uint64_t *dst[3] = {&st->cur[i].epoch, &st->cur[i].doc, &st->cur[i].tok};
+        for (int k = 0; s == R1C_OK && k < 3; k++) {
+            snprintf(where, sizeof where, "cursors[%d].%s", i, keys[k]);
+            s = get_hex(cJSON_GetObjectItemCaseSensitive(c, keys[k]), where, dst[k]);
+        }
+        st->n_datasets = (uint32_t)i + 1;
+    }
+    return s;
+}
+
 /* ------------------------------------------------------------ the loader */
 
 typedef struct slot {

@@ -101,6 +101,14 @@ typedef struct r1c_loader_state {
     r1c_loader_cursor cur[R1C_LOADER_MAX_DATASETS];
 } r1c_loader_state;
 
+/* The state as JSON, for a checkpoint's trainer_state.json: every 64-bit value a string of 16
+ * hex digits (JSON numbers are doubles and would lose bits):
+ *     {"version": 1, "seed": "...", "step": "...", "rng": ["...", x4],
+ *      "cursors": [{"epoch": "...", "doc": "...", "tok": "..."}, ...]}
+ * to_json: NULL when out of memory. from_json: errors name the member ("loader_state.rng[2]"). */
+struct cJSON *r1c_loader_state_to_json(const r1c_loader_state *st);
+r1c_status r1c_loader_state_from_json(const struct cJSON *j, r1c_loader_state *st);
+
 typedef struct r1c_batch {
     int end;                 /* 1: the curriculum is over; nothing else is set */
     int batch, seq_len;      /* B, T */
