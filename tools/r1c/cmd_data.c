@@ -17,11 +17,16 @@
 #include "cli.h"
 #include "train/synth.h"
 
+int data_shard(int argc, char **argv); /* cmd_data_shard.c */
+int data_stats(int argc, char **argv);
+
 static const char *USAGE =
     "usage: r1c data gen --task arithmetic|countdown --n N --out FILE.jsonl [--levels 1-5] [--seed S]\n"
     "                    [--trace-share 0.5] [--split train|test|all]\n"
     "       r1c data check --task countdown --numbers 25,4,3,7 --target 97 --expr \"25*4-3\"\n"
     "       r1c data check --task arithmetic --answer TEXT --expected INTEGER\n"
+    "       r1c data shard --tokenizer DIR --out DATASET_DIR [--shard-tokens N] [--field text] FILE.jsonl...\n"
+    "       r1c data stats DATASET_DIR [--batch B --seq-len T --batches N]\n"
     "levels 1-8 (see src/train/synth.h); split: test = key %% 100 < 5, train the rest (default train)\n";
 
 static int parse_task(const char *s, r1c_synth_task *t) {
@@ -169,6 +174,8 @@ int cmd_data(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "gen")) return data_gen(argc - 1, argv + 1);
     if (!strcmp(argv[1], "check")) return data_check(argc - 1, argv + 1);
-    cli_fail("data", "unknown subcommand '%s' (gen or check)", argv[1]);
+    if (!strcmp(argv[1], "shard")) return data_shard(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "stats")) return data_stats(argc - 1, argv + 1);
+    cli_fail("data", "unknown subcommand '%s' (gen, check, shard or stats)", argv[1]);
     return 2;
 }

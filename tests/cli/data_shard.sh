@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# r1c data shard / stats: JSONL -> token shards + dataset.json; sizes, exit codes, messages.
+set -u
+R1C=${R1C_BIN:-build/r1c}
+TMP=${R1C_TMP:-/tmp}/cli-data-shard
+rm -rf "$TMP"; mkdir -p "$TMP"
+TOK=tests/data/qwen2_tiny
+fails=0
+ok()   { echo "ok   $1"; }
+fail() { echo "FAIL $1"; fails=$((fails + 1)); }
+expect() { # name, expected exit status, grep pattern for stderr+stdout, command...
+  local name=$1 want=$2 pat=$3; shift 3
+  local out; out=$("$@" 2>&1); local rc=$?
+  if [ "$rc" != "$want" ]; then fail "$name: exit $rc, want $want: $out"; return; fi
+  if [ -n "$pat" ] && ! grep -qE -- "$pat" <<<"$out"; then fail "$name: output lacks /$pat/: $out"; return; fi
+  ok "$name"
+}
+
+$R1C data gen --task arithmetic --n 300 --seed 3 --out "$TMP/a.jsonl" 2>/dev/null
+$R1C data gen --task countdown --n 200 --levels 1-3 --seed 4 --out "$TMP/c.jsonl" 2>/dev/null
+printf '{"body": "hello"}\n\n{"body": "<think>x</think>"}\n' > "$TMP/body.jsonl"
+
+expect "shard two files" 0 "documents 500" \
+  $R1C data shard --tokenizer $TOK --out "$TMP/ds" --shard-tokens 5000 "$TMP/a.jsonl" "$TMP/c.jsonl"
+n_shards=$(ls "$TMP"/ds/shard-*.tok 2>/dev/null | wc -l)
+[ "$n_shards" -gt 2 ] && ok "several shards ($n_shards)" || fail "shards: $n_shards"
+# the manifest agrees with the files: sizes from the header fields (64 + tokens*2 + (docs+1)*8)
+python3 - "$TMP/ds" <<'PY' && ok "manifest matches the shard files" || fail "manifest vs files"
+import json, os, struct, sys
+d = sys.argv[1]; m = json.load(open(os.path.join(d, "dataset.json")))
+assert m["format"] == "r1c-dataset" and m["version"] == 1 and m["name"] == "ds" and m["vocab_size"] == 512
+assert m["documents"] == 500 and m["documents"] == sum(s["documents"] for s in m["shards"])
+assert m["tokens"] == sum(s["tokens"] for s in m["shards"])
+for s in m["shards"]:
+    b = open(os.path.join(d, s["file"]), "rb").read()
+    magic, ver, width, vocab, _, docs, toks, _ = struct.unpack("<8sIIIIQQQ", b[:48])
+    assert magic == b"R1CTOK\0\0" and ver == 1 and width == 2 and vocab == 512, (magic, ver, width)
+    assert docs == s["documents"] and toks == s["tokens"] and len(b) == 64 + toks * 2 + (docs + 1) * 8
+    toks_ = struct.unpack("<%dH" % toks, b[64:64 + 2 * toks])
+    assert toks_.count(m["bos_id"]) == docs and toks_.count(m["eos_id"]) == docs
+PY
+expect "stats" 0 "documents 500" $R1C data stats "$TMP/ds"
+expect "stats histogram" 0 "document length: min [0-9]+, mean" $R1C data stats "$TMP/ds"
+expect "stats times the loader" 0 "batches/s" $R1C data stats "$TMP/ds" --batches 50 --batch 4 --seq-len 64
+expect "--field, blank lines skipped" 0 "documents 2" \
+  $R1C data shard --tokenizer $TOK --out "$TMP/body" --field body "$TMP/body.jsonl"
+expect "missing field names file and line" 1 "a.jsonl line 1: no string member 'body'" \
+  $R1C data shard --tokenizer $TOK --out "$TMP/x" --field body "$TMP/a.jsonl"
+printf '{"text": "ok"}\nnot json\n' > "$TMP/bad.jsonl"
+expect "bad JSON names the line" 1 "bad.jsonl line 2: not valid JSON" \
+  $R1C data shard --tokenizer $TOK --out "$TMP/x" "$TMP/bad.jsonl"
+expect "missing input" 1 "nope.jsonl" $R1C data shard --tokenizer $TOK --out "$TMP/x" "$TMP/nope.jsonl"
+expect "no tokenizer" 2 "--tokenizer DIR" $R1C data shard --out "$TMP/x" "$TMP/a.jsonl"
+expect "no input" 2 "input FILE.jsonl" $R1C data shard --tokenizer $TOK --out "$TMP/x"
+expect "bad --shard-tokens" 2 "--shard-tokens" $R1C data shard --tokenizer $TOK --out "$TMP/x" --shard-tokens 0 "$TMP/a.jsonl"
+expect "unknown option" 2 "unknown option '--bogus'" $R1C data shard --bogus 1
+expect "help" 0 "usage: r1c data shard" $R1C data shard --help
+# corruption is refused, naming the file
+cp -r "$TMP/ds" "$TMP/bad"
+printf '\x55' | dd of="$TMP/bad/shard-00001.tok" bs=1 seek=200 conv=notrunc 2>/dev/null
+expect "stats: flipped byte" 1 "shard-00001.tok: checksum mismatch" $R1C data stats "$TMP/bad"
+head -c 100 "$TMP/ds/shard-00000.tok" > "$TMP/bad/shard-00000.tok"
+expect "stats: truncated shard" 1 "shard-00000.tok: truncated" $R1C data stats "$TMP/bad"
+expect "stats: no dataset" 1 "dataset.json" $R1C data stats "$TMP/nothing"
+
+echo "$fails failure(s)"
+[ $fails -eq 0 ]
