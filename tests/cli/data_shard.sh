@@ -25,20 +25,25 @@ expect "shard two files" 0 "documents 500" \
 n_shards=$(ls "$TMP"/ds/shard-*.tok 2>/dev/null | wc -l)
 [ "$n_shards" -gt 2 ] && ok "several shards ($n_shards)" || fail "shards: $n_shards"
 # the manifest agrees with the files: sizes from the header fields (64 + tokens*2 + (docs+1)*8)
-python3 - "$TMP/ds" <<'PY' && ok "manifest matches the shard files" || fail "manifest vs files"
-import json, os, struct, sys
-d = sys.argv[1]; m = json.load(open(os.path.join(d, "dataset.json")))
-assert m["format"] == "r1c-dataset" and m["version"] == 1 and m["name"] == "ds" and m["vocab_size"] == 512
-assert m["documents"] == 500 and m["documents"] == sum(s["documents"] for s in m["shards"])
-assert m["tokens"] == sum(s["tokens"] for s in m["shards"])
-for s in m["shards"]:
-    b = open(os.path.join(d, s["file"]), "rb").read()
-    magic, ver, width, vocab, _, docs, toks, _ = struct.unpack("<8sIIIIQQQ", b[:48])
-    assert magic == b"R1CTOK\0\0" and ver == 1 and width == 2 and vocab == 512, (magic, ver, width)
-    assert docs == s["documents"] and toks == s["tokens"] and len(b) == 64 + toks * 2 + (docs + 1) * 8
-    toks_ = struct.unpack("<%dH" % toks, b[64:64 + 2 * toks])
-    assert toks_.count(m["bos_id"]) == docs and toks_.count(m["eos_id"]) == docs
-PY
+node - "$TMP/ds" <<'JS' && ok "manifest matches the shard files" || fail "manifest vs files"
+const fs = require('fs'), path = require('path');
+const assert = (c, m) => { if (!c) { console.error(m); process.exit(1); } };
+const d = process.argv[2], m = JSON.parse(fs.readFileSync(path.join(d, 'dataset.json'), 'utf8'));
+assert(m.format === 'r1c-dataset' && m.version === 1 && m.name === 'ds' && m.vocab_size === 512, 'manifest header');
+assert(m.documents === 500 && m.documents === m.shards.reduce((a, s) => a + s.documents, 0), 'documents');
+assert(m.tokens === m.shards.reduce((a, s) => a + s.tokens, 0), 'tokens');
+for (const s of m.shards) {
+  const b = fs.readFileSync(path.join(d, s.file));
+  assert(b.subarray(0, 8).equals(Buffer.from('R1CTOK\0\0', 'binary')), 'magic');
+  const ver = b.readUInt32LE(8), width = b.readUInt32LE(12), vocab = b.readUInt32LE(16);
+  const docs = Number(b.readBigUInt64LE(24)), toks = Number(b.readBigUInt64LE(32));
+  assert(ver === 1 && width === 2 && vocab === 512, `header ${ver} ${width} ${vocab}`);
+  assert(docs === s.documents && toks === s.tokens && b.length === 64 + toks * 2 + (docs + 1) * 8, 'sizes');
+  let bos = 0, eos = 0;
+  for (let i = 0; i < toks; i++) { const t = b.readUInt16LE(64 + 2 * i); bos += t === m.bos_id; eos += t === m.eos_id; }
+  assert(bos === docs && eos === docs, `bos ${bos} eos ${eos} docs ${docs}`);
+}
+JS
 expect "stats" 0 "documents 500" $R1C data stats "$TMP/ds"
 expect "stats histogram" 0 "document length: min [0-9]+, mean" $R1C data stats "$TMP/ds"
 expect "stats times the loader" 0 "batches/s" $R1C data stats "$TMP/ds" --batches 50 --batch 4 --seq-len 64
