@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # r1c train: a tiny model from generated data and a trained tokenizer; the checkpoint runs with
-# `r1c run`; N steps straight equal N/2 + --resume + N/2 byte for byte; the log, the plot and
+# `r1c run`; N steps straight equal N/2 (--stop-after) + --resume + N/2 byte for byte; the log, the plot and
 # the progress lines; bad configs get one-line errors and exit 1 (usage: 2).
 set -u
 R1C=${R1C_BIN:-build/r1c}
@@ -40,7 +40,7 @@ out=$($R1C train --config "$TMP/straight.json" --steps 2 2>&1 >/dev/null)
 grep -qE "^step 2/2 \| loss [0-9.]+ .*\| lr .* tok/s \| MFU" <<<"$out" && ok "progress lines when not a terminal" || fail "progress: $out"
 config straight 6 # (the --steps 2 run above overwrote it: train it again)
 $R1C train --config "$TMP/straight.json" >/dev/null 2>&1
-expect "first half" 0 "trained 3 steps" $R1C train --config "$TMP/halves.json" --steps 3
+expect "first half" 0 "trained 3 steps" $R1C train --config "$TMP/halves.json" --stop-after 3
 config halves 6
 expect "resume" 0 "trained" $R1C train --config "$TMP/halves.json" --resume
 cmp -s "$TMP/straight/model.safetensors" "$TMP/halves/model.safetensors" \
@@ -49,6 +49,29 @@ cmp -s "$TMP/straight/model.safetensors" "$TMP/halves/model.safetensors" \
 [ "$(tail -1 "$TMP/straight/train_log.csv" | cut -d, -f2)" = "$(tail -1 "$TMP/halves/train_log.csv" | cut -d, -f2)" ] \
   && ok "the same last loss" || fail "last losses differ"
 expect "the checkpoint runs" 0 "" $R1C run -m "$TMP/straight" --raw -n 4 "1 + 1 ="
+
+# token shards and a curriculum (the loader: prefetch thread, exact resume of its state)
+$R1C data gen --task countdown --levels 1-2 --n 200 --out "$TMP/c.jsonl" 2>/dev/null
+$R1C data shard --tokenizer "$TMP/tok" --out "$TMP/ds_a" "$TMP/a.jsonl" >/dev/null 2>&1
+$R1C data shard --tokenizer "$TMP/tok" --out "$TMP/ds_c" "$TMP/c.jsonl" >/dev/null 2>&1
+cur() { # out dir -> curriculum config, 3 + 3 steps
+  sed -e 's/"data": \["a.jsonl"\]/"stages": [{"name": "easy", "steps": 3, "mix": {"arith": 1}}, {"steps": 3, "mix": {"arith": 0.5, "cd": 0.5}}], "datasets": {"arith": "ds_a", "cd": "ds_c"}/' \
+      -e 's/"steps": 6, //' -e "s/\"out\": \"straight\"/\"out\": \"$1\"/" "$TMP/straight.json" > "$TMP/$1.json"
+}
+cur cur_all
+cur cur_half
+expect "curriculum: steps from the stages" 0 "trained 6 steps" $R1C train --config "$TMP/cur_all.json"
+grep -q '"loader"' "$TMP/cur_all/trainer_state.json" && ok "the loader's state is in trainer_state.json" || fail "no loader state"
+expect "curriculum first half" 0 "trained 4 steps" $R1C train --config "$TMP/cur_half.json" --stop-after 4
+expect "curriculum resume" 0 "trained 6 steps" $R1C train --config "$TMP/cur_half.json" --resume
+cmp -s "$TMP/cur_all/model.safetensors" "$TMP/cur_half/model.safetensors" \
+  && ok "curriculum: 4 + resume + 2 steps = 6 steps, byte for byte" || fail "curriculum resume is not exact"
+sed 's/"data": \["a.jsonl"\]/"dataset": "ds_a"/' "$TMP/straight.json" > "$TMP/one.json"
+expect "one shard dataset" 0 "one shard dataset" $R1C train --config "$TMP/one.json" --steps 2
+sed 's/"data": \["a.jsonl"\]/"data": ["a.jsonl"], "dataset": "ds_a"/' "$TMP/straight.json" > "$TMP/bad6.json"
+expect "two data sources refused" 1 "one of" $R1C train --config "$TMP/bad6.json"
+sed 's/"data": \["a.jsonl"\]/"stages": [{"steps": 2, "mix": {"arith": "x"}}]/' "$TMP/straight.json" > "$TMP/bad7.json"
+expect "bad curriculum names the field" 1 "stages\[0\].mix.arith" $R1C train --config "$TMP/bad7.json"
 
 expect "usage: no config" 2 "--config" $R1C train
 expect "usage: unknown option" 2 "unknown option" $R1C train --config "$TMP/straight.json" --bogus

@@ -8,7 +8,13 @@
  *   {"model": {config.json fields: model_type llama|qwen2, hidden_size, ...; vocab_size defaults
  *              to the tokenizer's},
  *    "init_from": DIR (optional: start from a checkpoint's weights instead of random ones),
- *    "tokenizer": DIR, "data": [FILE.jsonl, ...], "field": "text", "eval_data": [FILE.jsonl, ...],
+ *    "tokenizer": DIR, the training data as one of
+ *      "data": [FILE.jsonl, ...] ("field": "text"; tokenized at start, shuffled per epoch),
+ *      "dataset": DIR (token shards from `r1c data shard`, streamed with prefetch), or
+ *      "stages": [{"name", "steps", "mix": {NAME: weight}}], "datasets": {NAME: DIR} (a
+ *        curriculum over shard datasets; stage steps are optimiser steps; "steps" defaults to
+ *        their sum),
+ *    "eval_data": [FILE.jsonl, ...],
  *    "batch_size": 8, "seq_len": 128, "grad_accum": 1, "steps": 1000,
  *    "lr": 3e-3, "min_lr": 3e-4, "warmup": 50, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8,
  *    "weight_decay": 0.1, "clip": 1.0, "seed": 1, "threads": 0,
@@ -28,9 +34,12 @@
 #include "io/hf_config.h"
 #include "io/json.h"
 #include "train/dense_train.h"
+#include "train/loader.h"
 #include "train/plot.h"
 
-static const char *USAGE = "usage: r1c train --config train.json [--resume] [--steps N]\n";
+static const char *USAGE = "usage: r1c train --config train.json [--resume] [--steps N] [--stop-after N]\n"
+                            "  --steps N: the run's length (the learning-rate schedule spans it)\n"
+                            "  --stop-after N: checkpoint and stop at step N, as an interruption would (--resume goes on)\n";
 static const char *C = "train";
 
 typedef struct {
@@ -38,6 +47,9 @@ typedef struct {
     char tokenizer[2048], out[2048], init_from[2048], field[64];
     char **data, **eval;
     int n_data, n_eval;
+    char dataset[2048];      /* "dataset": one shard dataset */
+    r1c_curriculum cur;      /* "stages" */
+    int has_cur, has_steps;
     int B, T, accum, log_every, eval_every, eval_batches, save_every, threads;
     long steps;
     double lr, min_lr, warmup, beta1, beta2, eps, wd, clip, peak_gflops;
@@ -114,7 +126,8 @@ static int load_config(const char *path, train_cfg *tc, cJSON **model_out) {
     char tok[2048] = "", out[2048] = "", init[2048] = "";
     double v[20];
     int ok = str(root, "tokenizer", 1, tok, sizeof tok, path) && str(root, "out", 1, out, sizeof out, path) &&
-             str(root, "init_from", 0, init, sizeof init, path) && files(tc, root, "data", 1, &tc->data, &tc->n_data, path) &&
+             str(root, "init_from", 0, init, sizeof init, path) &&
+             files(tc, root, "data", 0, &tc->data, &tc->n_data, path) &&
              files(tc, root, "eval_data", 0, &tc->eval, &tc->n_eval, path) &&
              num(root, "batch_size", 8, 1, 4096, &v[0], path) && num(root, "seq_len", 128, 2, 8192, &v[1], path) &&
              num(root, "grad_accum", 1, 1, 1024, &v[2], path) && num(root, "steps", 1000, 1, 1e9, &v[3], path) &&
@@ -138,6 +151,20 @@ static int load_config(const char *path, train_cfg *tc, cJSON **model_out) {
         snprintf(tc->field, sizeof tc->field, "text");
         ok = str(root, "field", 0, tc->field, sizeof tc->field, path);
     }
+    /* the data: JSON Lines, one shard dataset, or a curriculum of them */
+    char ds[2048] = "";
+    const cJSON *stages = cJSON_GetObjectItemCaseSensitive(root, "stages");
+    if (ok) ok = str(root, "dataset", 0, ds, sizeof ds, path);
+    if (ok && (!!tc->n_data + !!ds[0] + !!stages) != 1)
+        ok = (cli_fail(C, "%s: give the data as one of \"data\" (JSON Lines), \"dataset\" (shards) or \"stages\" (a curriculum)", path), 0);
+    if (ok && ds[0]) resolve(tc, ds, tc->dataset, sizeof tc->dataset);
+    if (ok && stages) {
+        if (r1c_curriculum_parse(stages, cJSON_GetObjectItemCaseSensitive(root, "datasets"), tc->base[0] ? tc->base : NULL, &tc->cur) !=
+            R1C_OK)
+            ok = (cli_fail(C, "%s: %s", path, r1c_last_error()), 0);
+        else tc->has_cur = 1;
+    }
+    tc->has_steps = cJSON_GetObjectItemCaseSensitive(root, "steps") != NULL;
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (ok && !cJSON_IsObject(model)) ok = (cli_fail(C, "%s: \"model\" must be an object of config.json fields", path), 0);
     *model_out = ok ? cJSON_DetachItemFromObjectCaseSensitive(root, "model") : NULL;
@@ -254,6 +281,23 @@ static int corpus_batch(corpus *c, int B, int T, int32_t *in, int32_t *tg) {
 
 static void corpus_free(corpus *c) { free(c->tok), free(c->doc), free(c->stream); }
 
+/* Where batches come from: texts tokenized in memory (corpus) or the shard loader. */
+typedef struct {
+    corpus c;
+    r1c_loader *L;
+    int ended; /* the curriculum is over */
+} source;
+
+static int source_batch(source *s, int B, int T, int32_t *in, int32_t *tg) {
+    if (!s->L) return corpus_batch(&s->c, B, T, in, tg) ? 1 : (cli_fail(C, "out of memory"), 0);
+    const r1c_batch *b;
+    if (r1c_loader_next(s->L, &b) != R1C_OK) return cli_fail(C, "%s", r1c_last_error()), 0;
+    if (b->end) return s->ended = 1, 0;
+    memcpy(in, b->inputs, sizeof(int32_t) * (size_t)(B * T));
+    memcpy(tg, b->targets, sizeof(int32_t) * (size_t)(B * T));
+    return 1;
+}
+
 /* ------------------------------------------------------------------ the loop */
 
 static double lr_at(const train_cfg *tc, long step) { /* step counts from 0 */
@@ -273,7 +317,8 @@ static int copy_file(const char *from, const char *to) {
     return ok;
 }
 
-static int save(const train_cfg *tc, r1c_dense_train *m, const corpus *c, long step, double loss) {
+static int save(const train_cfg *tc, r1c_dense_train *m, const source *src, long step, double loss) {
+    const corpus *c = &src->c;
     char p[4096], q[4096];
     if (r1c_dense_train_save(m, tc->out) != R1C_OK || r1c_dense_train_save_state(m, tc->out) != R1C_OK)
         return cli_fail(C, "%s", r1c_last_error()), 0;
@@ -286,12 +331,23 @@ static int save(const train_cfg *tc, r1c_dense_train *m, const corpus *c, long s
     snprintf(p, sizeof p, "%s/trainer_state.json", tc->out);
     FILE *f = fopen(p, "w");
     if (!f) return cli_fail(C, "%s: cannot write", p), 0;
-    fprintf(f, "{\"step\": %ld, \"epoch\": %lld, \"data_pos\": %lld, \"seed\": %llu, \"loss\": %.9g}\n", step,
-            (long long)c->epoch, (long long)c->pos, (unsigned long long)tc->seed, loss);
+    char *ls = NULL;
+    if (src->L) { /* the loader's position, exactly (64-bit values as hex strings) */
+        r1c_loader_state st;
+        r1c_loader_get_state(src->L, &st);
+        cJSON *j = r1c_loader_state_to_json(&st);
+        ls = j ? cJSON_PrintUnformatted(j) : NULL;
+        cJSON_Delete(j);
+        if (!ls) return fclose(f), cli_fail(C, "out of memory"), 0;
+    }
+    fprintf(f, "{\"step\": %ld, \"epoch\": %lld, \"data_pos\": %lld, \"seed\": %llu, \"loss\": %.9g%s%s}\n", step,
+            (long long)c->epoch, (long long)c->pos, (unsigned long long)tc->seed, loss, ls ? ", \"loader\": " : "", ls ? ls : "");
+    free(ls);
     return fclose(f) == 0 ? 1 : (cli_fail(C, "%s: write failed", p), 0);
 }
 
-static int resume_state(const train_cfg *tc, r1c_dense_train *m, corpus *c, long *step) {
+static int resume_state(const train_cfg *tc, r1c_dense_train *m, source *src, long *step, r1c_loader_state *ls, int *have_ls) {
+    corpus *c = &src->c;
     char p[4096];
     snprintf(p, sizeof p, "%s/trainer_state.json", tc->out);
     size_t n;
@@ -302,7 +358,17 @@ static int resume_state(const train_cfg *tc, r1c_dense_train *m, corpus *c, long
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "step"), *e = cJSON_GetObjectItemCaseSensitive(o, "epoch");
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "data_pos");
     const int ok = cJSON_IsNumber(s) && cJSON_IsNumber(e) && cJSON_IsNumber(d) && s->valuedouble >= 0 && e->valuedouble >= 0 &&
-                   d->valuedouble >= 0 && d->valuedouble < (double)c->n_tok;
+                   d->valuedouble >= 0 && (c->n_tok == 0 || d->valuedouble < (double)c->n_tok);
+    const cJSON *lj = cJSON_GetObjectItemCaseSensitive(o, "loader");
+    *have_ls = 0;
+    if (ok && lj) {
+        if (r1c_loader_state_from_json(lj, ls) != R1C_OK) {
+            cli_fail(C, "%s: %s", p, r1c_last_error());
+            cJSON_Delete(o);
+            return 0;
+        }
+        *have_ls = 1;
+    }
     if (!ok) {
         cJSON_Delete(o);
         return cli_fail(C, "%s: step, epoch and data_pos must be counts within the data", p), 0;
@@ -312,8 +378,10 @@ static int resume_state(const train_cfg *tc, r1c_dense_train *m, corpus *c, long
     cJSON_Delete(o);
     if (r1c_dense_train_load(m, tc->out, 1) != R1C_OK) return cli_fail(C, "--resume: %s", r1c_last_error()), 0;
     r1c_dense_train_set_steps_done(m, *step);
-    if (!corpus_epoch(c, epoch)) return cli_fail(C, "out of memory"), 0;
-    c->pos = pos;
+    if (c->n_tok) {
+        if (!corpus_epoch(c, epoch)) return cli_fail(C, "out of memory"), 0;
+        c->pos = pos;
+    }
     return 1;
 }
 
@@ -338,15 +406,17 @@ static void fmt_time(double s, char *out, size_t n) {
 int cmd_train(int argc, char **argv) {
     const char *cfg_path = NULL;
     int resume = 0;
-    long steps_override = 0;
+    long steps_override = 0, stop_after = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return fputs(USAGE, stdout), 0;
         if (!strcmp(a, "--resume")) resume = 1;
-        else if (!(v = cli_value(C, argc, argv, &i, "--config --steps"))) return 2;
+        else if (!(v = cli_value(C, argc, argv, &i, "--config --steps --stop-after"))) return 2;
         else if (!strcmp(a, "--config")) cfg_path = v;
         else if (!strcmp(a, "--steps")) {
             if (!cli_int(C, a, v, 1, 1000000000, &steps_override)) return 2;
+        } else if (!strcmp(a, "--stop-after")) {
+            if (!cli_int(C, a, v, 1, 1000000000, &stop_after)) return 2;
         } else return cli_fail(C, "unknown option '%s'", a), fputs(USAGE, stderr), 2;
     }
     if (!cfg_path) return cli_fail(C, "--config FILE is required"), fputs(USAGE, stderr), 2;
@@ -357,7 +427,8 @@ int cmd_train(int argc, char **argv) {
     int rc = 1;
     r1c_tokenizer *tok = NULL;
     r1c_dense_train *m = NULL;
-    corpus data = {.seed = tc.seed, .shuffle = 1}, ev = {.seed = 0, .shuffle = 0};
+    source src = {.c = {.seed = tc.seed, .shuffle = 1}};
+    corpus ev = {.seed = 0, .shuffle = 0};
     int32_t *in = NULL, *tg = NULL;
     double *xs = NULL, *ys = NULL, *exs = NULL, *eys = NULL;
     FILE *csv = NULL;
@@ -392,12 +463,27 @@ int cmd_train(int argc, char **argv) {
         cli_fail(C, "init_from: %s", r1c_last_error());
         goto done;
     }
-    if (!corpus_load(&data, tc.data, tc.n_data, tc.field, tok) || (tc.n_eval && !corpus_load(&ev, tc.eval, tc.n_eval, tc.field, tok)))
+    if ((tc.n_data && !corpus_load(&src.c, tc.data, tc.n_data, tc.field, tok)) ||
+        (tc.n_eval && !corpus_load(&ev, tc.eval, tc.n_eval, tc.field, tok)))
         goto done;
-    if (!corpus_epoch(&data, 0)) goto done;
+    if (tc.n_data && !corpus_epoch(&src.c, 0)) goto done;
+    if (tc.has_cur) { /* stage steps are optimiser steps: the loader counts micro-batches */
+        for (int i = 0; i < tc.cur.n_stages; i++) tc.cur.stages[i].steps *= (uint64_t)tc.accum;
+        if (!tc.has_steps && !steps_override) tc.steps = (long)(r1c_curriculum_steps(&tc.cur) / (uint64_t)tc.accum);
+    }
     mkdir(tc.out, 0755);
     long step = 0;
-    if (resume && !resume_state(&tc, m, &data, &step)) goto done;
+    r1c_loader_state ls;
+    int have_ls = 0;
+    if (resume && !resume_state(&tc, m, &src, &step, &ls, &have_ls)) goto done;
+    if (tc.has_cur || tc.dataset[0]) {
+        const r1c_loader_params lp = {.batch = tc.B, .seq_len = tc.T, .seed = tc.seed, .curriculum = tc.has_cur ? &tc.cur : NULL,
+                                      .dataset_dir = tc.has_cur ? NULL : tc.dataset};
+        if (r1c_loader_open(&lp, have_ls ? &ls : NULL, &src.L) != R1C_OK) {
+            cli_fail(C, "%s", r1c_last_error());
+            goto done;
+        }
+    }
     char csv_path[4096];
     snprintf(csv_path, sizeof csv_path, "%s/train_log.csv", tc.out);
     csv = fopen(csv_path, resume ? "a" : "w");
@@ -421,20 +507,28 @@ int cmd_train(int argc, char **argv) {
     const double flops_tok = 6.0 * (double)(n_all - (mc.tie_word_embeddings ? 0 : n_embed)) +
                              12.0 * mc.num_hidden_layers * mc.num_attention_heads * hd * (double)tc.T;
     const int tty = isatty(2);
-    fprintf(stderr, "r1c train: %s %.2fM parameters (%d layers, width %d), %lld tokens of data, batch %d x %d x %d, %ld steps%s\n",
-            mc.model_type, n_all / 1e6, mc.num_hidden_layers, mc.hidden_size, (long long)data.n_tok, tc.B, tc.T, tc.accum, tc.steps,
-            resume ? " (resumed)" : "");
+    char what[96];
+    if (src.L) snprintf(what, sizeof what, tc.has_cur ? "%d stages over %d datasets" : "one shard dataset", tc.cur.n_stages, tc.cur.n_datasets);
+    else snprintf(what, sizeof what, "%lld tokens of text", (long long)src.c.n_tok);
+    fprintf(stderr, "r1c train: %s %.2fM parameters (%d layers, width %d), %s, batch %d x %d x %d, %ld steps%s\n", mc.model_type,
+            n_all / 1e6, mc.num_hidden_layers, mc.hidden_size, what, tc.B, tc.T, tc.accum, tc.steps, resume ? " (resumed)" : "");
     int n_pts = 0, n_ev = 0;
     double loss = NAN, t_start = cli_now(), t_mark = t_start, tok_mark = 0, tok_done = 0;
-    for (; step < tc.steps; step++) {
+    const long last = stop_after && stop_after < tc.steps ? stop_after : tc.steps;
+    for (; step < last; step++) {
         loss = 0;
         for (int a = 0; a < tc.accum; a++) {
-            if (!corpus_batch(&data, tc.B, tc.T, in, tg)) {
-                cli_fail(C, "out of memory");
-                goto done;
+            if (!source_batch(&src, tc.B, tc.T, in, tg)) {
+                if (!src.ended) goto done;
+                break;
             }
             loss += r1c_dense_train_forward(m, in, tg) / tc.accum;
             r1c_dense_train_backward(m, 1.0f / (float)tc.accum);
+        }
+        if (src.ended) { /* the curriculum ran out before "steps" */
+            fprintf(stderr, "r1c train: the curriculum's stages are done after %ld steps\n", step);
+            loss = ys[n_pts - 1 > 0 ? n_pts - 1 : 0];
+            break;
         }
         const double lr = lr_at(&tc, step);
         const r1c_adamw opt = {.beta1 = (float)tc.beta1, .beta2 = (float)tc.beta2, .eps = (float)tc.eps, .weight_decay = (float)tc.wd,
@@ -469,9 +563,9 @@ int cmd_train(int argc, char **argv) {
             }
             t_mark = now, tok_mark = tok_done;
         }
-        if (tc.save_every && (step + 1) % tc.save_every == 0 && step + 1 < tc.steps && !save(&tc, m, &data, step + 1, loss)) goto done;
+        if (tc.save_every && (step + 1) % tc.save_every == 0 && step + 1 < tc.steps && !save(&tc, m, &src, step + 1, loss)) goto done;
     }
-    if (!save(&tc, m, &data, step, loss)) goto done;
+    if (!save(&tc, m, &src, step, loss)) goto done;
     fflush(csv);
     const double secs = cli_now() - t_start;
     const double tps = tok_done / fmax(secs, 1e-9);
@@ -483,7 +577,7 @@ int cmd_train(int argc, char **argv) {
         goto done;
     }
     printf("trained %ld steps in %.1f s: %.0f tokens/s, %.1f GFLOP/s (MFU %.1f%% of %.0f GFLOP/s), final loss %.4f; wrote %s (log %s, plot %s)\n",
-           tc.steps - (resume ? 0 : 0), secs, tps, tps * flops_tok / 1e9, 100 * tps * flops_tok / (tc.peak_gflops * 1e9), tc.peak_gflops,
+           step, secs, tps, tps * flops_tok / 1e9, 100 * tps * flops_tok / (tc.peak_gflops * 1e9), tc.peak_gflops,
            loss, tc.out, csv_path, svg);
     rc = 0;
 done:
@@ -491,7 +585,9 @@ done:
     cJSON_Delete(model);
     r1c_dense_train_free(m);
     r1c_tokenizer_free(tok);
-    corpus_free(&data), corpus_free(&ev);
+    if (src.L) r1c_loader_close(src.L);
+    corpus_free(&src.c), corpus_free(&ev);
+    if (tc.has_cur) r1c_curriculum_free(&tc.cur);
     free(in), free(tg), free(xs), free(ys), free(exs), free(eys);
     for (int i = 0; i < tc.n_data; i++) free(tc.data[i]);
     for (int i = 0; i < tc.n_eval; i++) free(tc.eval[i]);
