@@ -33,7 +33,7 @@
 #include "cli.h"
 #include "io/hf_config.h"
 #include "io/json.h"
-#include "train/dense_train.h"
+#include "train/trainer.h"
 #include "train/loader.h"
 #include "train/plot.h"
 
@@ -317,10 +317,10 @@ static int copy_file(const char *from, const char *to) {
     return ok;
 }
 
-static int save(const train_cfg *tc, r1c_dense_train *m, const source *src, long step, double loss) {
+static int save(const train_cfg *tc, r1c_trainer *m, const source *src, long step, double loss) {
     const corpus *c = &src->c;
     char p[4096], q[4096];
-    if (r1c_dense_train_save(m, tc->out) != R1C_OK || r1c_dense_train_save_state(m, tc->out) != R1C_OK)
+    if (r1c_trainer_save(m, tc->out) != R1C_OK || r1c_trainer_save_state(m, tc->out) != R1C_OK)
         return cli_fail(C, "%s", r1c_last_error()), 0;
     for (int i = 0; i < 2; i++) { /* the tokenizer, so the checkpoint runs as it is */
         const char *f = i ? "tokenizer_config.json" : "tokenizer.json";
@@ -346,7 +346,7 @@ static int save(const train_cfg *tc, r1c_dense_train *m, const source *src, long
     return fclose(f) == 0 ? 1 : (cli_fail(C, "%s: write failed", p), 0);
 }
 
-static int resume_state(const train_cfg *tc, r1c_dense_train *m, source *src, long *step, r1c_loader_state *ls, int *have_ls) {
+static int resume_state(const train_cfg *tc, r1c_trainer *m, source *src, long *step, r1c_loader_state *ls, int *have_ls) {
     corpus *c = &src->c;
     char p[4096];
     snprintf(p, sizeof p, "%s/trainer_state.json", tc->out);
@@ -376,8 +376,8 @@ static int resume_state(const train_cfg *tc, r1c_dense_train *m, source *src, lo
     *step = (long)s->valuedouble;
     const int64_t epoch = (int64_t)e->valuedouble, pos = (int64_t)d->valuedouble;
     cJSON_Delete(o);
-    if (r1c_dense_train_load(m, tc->out, 1) != R1C_OK) return cli_fail(C, "--resume: %s", r1c_last_error()), 0;
-    r1c_dense_train_set_steps_done(m, *step);
+    if (r1c_trainer_load(m, tc->out, 1) != R1C_OK) return cli_fail(C, "--resume: %s", r1c_last_error()), 0;
+    r1c_trainer_set_steps_done(m, *step);
     if (c->n_tok) {
         if (!corpus_epoch(c, epoch)) return cli_fail(C, "out of memory"), 0;
         c->pos = pos;
@@ -385,14 +385,14 @@ static int resume_state(const train_cfg *tc, r1c_dense_train *m, source *src, lo
     return 1;
 }
 
-static double eval_loss(const train_cfg *tc, r1c_dense_train *m, corpus *ev, int32_t *in, int32_t *tg) {
+static double eval_loss(const train_cfg *tc, r1c_trainer *m, corpus *ev, int32_t *in, int32_t *tg) {
     if (!ev->n_tok) return NAN;
     ev->pos = 0;
     if (!corpus_epoch(ev, 0)) return NAN;
     double s = 0;
     for (int i = 0; i < tc->eval_batches; i++) {
         if (!corpus_batch(ev, tc->B, tc->T, in, tg)) return NAN;
-        s += r1c_dense_train_forward(m, in, tg);
+        s += r1c_trainer_forward(m, in, tg);
     }
     return s / tc->eval_batches;
 }
@@ -426,7 +426,7 @@ int cmd_train(int argc, char **argv) {
     if (steps_override) tc.steps = steps_override;
     int rc = 1;
     r1c_tokenizer *tok = NULL;
-    r1c_dense_train *m = NULL;
+    r1c_trainer *m = NULL;
     source src = {.c = {.seed = tc.seed, .shuffle = 1}};
     corpus ev = {.seed = 0, .shuffle = 0};
     int32_t *in = NULL, *tg = NULL;
@@ -455,11 +455,11 @@ int cmd_train(int argc, char **argv) {
         goto done;
     }
     r1c_train_shape shape = {.B = tc.B, .T = tc.T, .n_threads = tc.threads, .seed = tc.seed};
-    if (r1c_dense_train_new(&mc, &shape, &m) != R1C_OK) {
+    if (r1c_trainer_new(&mc, &shape, &m) != R1C_OK) {
         cli_fail(C, "%s", r1c_last_error());
         goto done;
     }
-    if (tc.init_from[0] && !resume && r1c_dense_train_load(m, tc.init_from, 0) != R1C_OK) {
+    if (tc.init_from[0] && !resume && r1c_trainer_load(m, tc.init_from, 0) != R1C_OK) {
         cli_fail(C, "init_from: %s", r1c_last_error());
         goto done;
     }
@@ -502,7 +502,7 @@ int cmd_train(int argc, char **argv) {
     }
     /* FLOPs per trained token, PaLM's count: 6 per weight (forward 2, backward 4) for the matrices
      * tokens pass through (not the embedding lookup), plus attention's 12 L H hd T */
-    const int64_t n_all = r1c_dense_train_numel(m), n_embed = (int64_t)mc.vocab_size * mc.hidden_size;
+    const int64_t n_all = r1c_trainer_numel(m), n_embed = (int64_t)mc.vocab_size * mc.hidden_size;
     const int hd = mc.head_dim ? mc.head_dim : mc.hidden_size / mc.num_attention_heads;
     const double flops_tok = 6.0 * (double)(n_all - (mc.tie_word_embeddings ? 0 : n_embed)) +
                              12.0 * mc.num_hidden_layers * mc.num_attention_heads * hd * (double)tc.T;
@@ -522,8 +522,8 @@ int cmd_train(int argc, char **argv) {
                 if (!src.ended) goto done;
                 break;
             }
-            loss += r1c_dense_train_forward(m, in, tg) / tc.accum;
-            r1c_dense_train_backward(m, 1.0f / (float)tc.accum);
+            loss += r1c_trainer_forward(m, in, tg) / tc.accum;
+            r1c_trainer_backward(m, 1.0f / (float)tc.accum);
         }
         if (src.ended) { /* the curriculum ran out before "steps" */
             fprintf(stderr, "r1c train: the curriculum's stages are done after %ld steps\n", step);
@@ -533,7 +533,7 @@ int cmd_train(int argc, char **argv) {
         const double lr = lr_at(&tc, step);
         const r1c_adamw opt = {.beta1 = (float)tc.beta1, .beta2 = (float)tc.beta2, .eps = (float)tc.eps, .weight_decay = (float)tc.wd,
                                .clip = (float)tc.clip};
-        const double norm = r1c_dense_train_step(m, &opt, (float)lr);
+        const double norm = r1c_trainer_step(m, &opt, (float)lr);
         tok_done += (double)N * tc.accum;
         xs[n_pts] = (double)step + 1, ys[n_pts++] = loss;
         if (!isfinite(loss)) {
@@ -583,7 +583,7 @@ int cmd_train(int argc, char **argv) {
 done:
     if (csv) fclose(csv);
     cJSON_Delete(model);
-    r1c_dense_train_free(m);
+    r1c_trainer_free(m);
     r1c_tokenizer_free(tok);
     if (src.L) r1c_loader_close(src.L);
     corpus_free(&src.c), corpus_free(&ev);

@@ -1,4 +1,4 @@
-/* dense_train.c — forward, backward and AdamW for a dense decoder (see dense_train.h).
+/* trainer.c — forward, backward and AdamW for a dense decoder (see trainer.h).
  *
  * One layer, as the forward runs it (N = B x T rows, D model width):
  *   xn  = rmsnorm(x) * ln1                 (rstd1 kept)
@@ -10,7 +10,7 @@
  *   x'  = x2 + h Wd^T
  * then logits = rmsnorm(x_L) * norm  Wlm^T and the mean cross-entropy. The backward walks the
  * same lines upwards, each op's gradient from grad_ops.c. */
-#include "train/dense_train.h"
+#include "train/trainer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -36,7 +36,7 @@ typedef struct layer_acts {
     float *x, *xn, *rstd1, *q, *k, *v, *P, *att, *x2, *xn2, *rstd2, *g, *u, *h;
 } layer_acts;
 
-struct r1c_dense_train {
+struct r1c_trainer {
     r1c_hf_config cfg;
     r1c_train_shape shape;
     int qwen2, tied;
@@ -61,7 +61,7 @@ struct r1c_dense_train {
 
 /* ------------------------------------------------------------------ parameters */
 
-static int add_param(r1c_dense_train *m, const char *name, int n_dims, int64_t d0, int64_t d1, int decay) {
+static int add_param(r1c_trainer *m, const char *name, int n_dims, int64_t d0, int64_t d1, int decay) {
     param *p = &m->params[m->n_params];
     snprintf(p->name, sizeof p->name, "%s", name);
     p->n_dims = n_dims, p->shape[0] = d0, p->shape[1] = n_dims > 1 ? d1 : 1;
@@ -72,8 +72,8 @@ static int add_param(r1c_dense_train *m, const char *name, int n_dims, int64_t d
     return m->n_params++;
 }
 
-static float *P(const r1c_dense_train *m, int i) { return i < 0 ? NULL : m->value + m->params[i].off; }
-static float *G(const r1c_dense_train *m, int i) { return i < 0 ? NULL : m->grad + m->params[i].off; }
+static float *P(const r1c_trainer *m, int i) { return i < 0 ? NULL : m->value + m->params[i].off; }
+static float *G(const r1c_trainer *m, int i) { return i < 0 ? NULL : m->grad + m->params[i].off; }
 
 static uint64_t splitmix(uint64_t *s) {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
@@ -109,11 +109,11 @@ static r1c_status check_config(const r1c_hf_config *c, const r1c_train_shape *s)
 
 static float *falloc(int64_t n) { return aligned_alloc(64, (size_t)((n * (int64_t)sizeof(float) + 63) / 64 * 64)); }
 
-r1c_status r1c_dense_train_new(const r1c_hf_config *cfg, const r1c_train_shape *shape, r1c_dense_train **out) {
+r1c_status r1c_trainer_new(const r1c_hf_config *cfg, const r1c_train_shape *shape, r1c_trainer **out) {
     *out = NULL;
     r1c_status st = check_config(cfg, shape);
     if (st != R1C_OK) return st;
-    r1c_dense_train *m = calloc(1, sizeof *m);
+    r1c_trainer *m = calloc(1, sizeof *m);
     if (!m) return r1c_error(R1C_ERR_NOMEM, "out of memory");
     m->cfg = *cfg, m->shape = *shape;
     m->qwen2 = !strcmp(cfg->model_type, "qwen2");
@@ -214,11 +214,11 @@ r1c_status r1c_dense_train_new(const r1c_hf_config *cfg, const r1c_train_shape *
     *out = m;
     return R1C_OK;
 nomem:
-    r1c_dense_train_free(m);
+    r1c_trainer_free(m);
     return r1c_error(R1C_ERR_NOMEM, "training: out of memory");
 }
 
-void r1c_dense_train_free(r1c_dense_train *m) {
+void r1c_trainer_free(r1c_trainer *m) {
     if (!m) return;
     free(m->params), free(m->layer), free(m->value), free(m->grad), free(m->m1), free(m->m2);
     free(m->acts), free(m->act_mem), free(m->inv_freq), free(m->pos);
@@ -230,12 +230,12 @@ void r1c_dense_train_free(r1c_dense_train *m) {
 
 /* ------------------------------------------------------------------ forward */
 
-static tg_attn_shape attn_shape(const r1c_dense_train *m) {
+static tg_attn_shape attn_shape(const r1c_trainer *m) {
     return (tg_attn_shape){.B = m->shape.B, .T = m->shape.T, .H = m->H, .KVH = m->KVH, .dk = (int)m->hd, .dv = (int)m->hd,
                            .scale = 1.0f / sqrtf((float)m->hd), .ex = &m->ex};
 }
 
-double r1c_dense_train_forward(r1c_dense_train *m, const int32_t *inputs, const int32_t *targets) {
+double r1c_trainer_forward(r1c_trainer *m, const int32_t *inputs, const int32_t *targets) {
     const r1c_exec *ex = &m->ex;
     const int N = m->shape.B * m->shape.T;
     const float eps = (float)m->cfg.rms_norm_eps;
@@ -273,11 +273,11 @@ double r1c_dense_train_forward(r1c_dense_train *m, const int32_t *inputs, const 
     return tg_cross_entropy(ex, m->logits, m->targets, N, m->V, 1.0f, NULL, NULL);
 }
 
-const float *r1c_dense_train_logits(const r1c_dense_train *m) { return m->logits; }
+const float *r1c_trainer_logits(const r1c_trainer *m) { return m->logits; }
 
 /* ------------------------------------------------------------------ backward */
 
-void r1c_dense_train_backward(r1c_dense_train *m, float grad_scale) {
+void r1c_trainer_backward(r1c_trainer *m, float grad_scale) {
     const r1c_exec *ex = &m->ex;
     const int N = m->shape.B * m->shape.T;
     const int64_t ND = (int64_t)N * m->D;
@@ -327,7 +327,7 @@ void r1c_dense_train_backward(r1c_dense_train *m, float grad_scale) {
 /* ------------------------------------------------------------------ AdamW */
 
 /* squares summed in fixed chunks, the chunks in order: the same norm for any thread count */
-double r1c_dense_train_grad_norm(const r1c_dense_train *m) {
+double r1c_trainer_grad_norm(const r1c_trainer *m) {
     const int64_t C = 1 << 16, nc = (m->numel + C - 1) / C;
     double *part = malloc(sizeof(double) * (size_t)(nc ? nc : 1));
     if (!part) return NAN;
@@ -344,8 +344,8 @@ double r1c_dense_train_grad_norm(const r1c_dense_train *m) {
     return sqrt(s);
 }
 
-double r1c_dense_train_step(r1c_dense_train *m, const r1c_adamw *o, float lr) {
-    const double norm = r1c_dense_train_grad_norm(m);
+double r1c_trainer_step(r1c_trainer *m, const r1c_adamw *o, float lr) {
+    const double norm = r1c_trainer_grad_norm(m);
     if (!isfinite(norm)) { /* a NaN or an overflow: no step (the weights stay as they were) */
         memset(m->grad, 0, sizeof(float) * (size_t)m->numel);
         return norm;
@@ -372,13 +372,13 @@ double r1c_dense_train_step(r1c_dense_train *m, const r1c_adamw *o, float lr) {
 
 /* ------------------------------------------------------------------ access, save */
 
-int r1c_dense_train_n_params(const r1c_dense_train *m) { return m->n_params; }
-int64_t r1c_dense_train_numel(const r1c_dense_train *m) {
+int r1c_trainer_n_params(const r1c_trainer *m) { return m->n_params; }
+int64_t r1c_trainer_numel(const r1c_trainer *m) {
     int64_t n = 0;
     for (int i = 0; i < m->n_params; i++) n += m->params[i].numel;
     return n;
 }
-const char *r1c_dense_train_param(const r1c_dense_train *m, int i, int64_t *numel, float **value, float **grad) {
+const char *r1c_trainer_param(const r1c_trainer *m, int i, int64_t *numel, float **value, float **grad) {
     if (i < 0 || i >= m->n_params) return NULL;
     if (numel) *numel = m->params[i].numel;
     if (value) *value = P(m, i);
@@ -397,7 +397,7 @@ static r1c_status write_text(const char *dir, const char *name, const char *text
     return R1C_OK;
 }
 
-r1c_status r1c_dense_train_save(const r1c_dense_train *m, const char *dir) {
+r1c_status r1c_trainer_save(const r1c_trainer *m, const char *dir) {
     if (mkdir(dir, 0755) != 0) {
         struct stat sb;
         if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) return r1c_error(R1C_ERR_IO, "%s: cannot create the directory", dir);
@@ -437,10 +437,10 @@ r1c_status r1c_dense_train_save(const r1c_dense_train *m, const char *dir) {
 
 /* ------------------------------------------------------------------ optimiser state, loading */
 
-int64_t r1c_dense_train_steps_done(const r1c_dense_train *m) { return m->step; }
-void r1c_dense_train_set_steps_done(r1c_dense_train *m, int64_t step) { m->step = step; }
+int64_t r1c_trainer_steps_done(const r1c_trainer *m) { return m->step; }
+void r1c_trainer_set_steps_done(r1c_trainer *m, int64_t step) { m->step = step; }
 
-r1c_status r1c_dense_train_save_state(const r1c_dense_train *m, const char *dir) {
+r1c_status r1c_trainer_save_state(const r1c_trainer *m, const char *dir) {
     const int n = m->n_params;
     r1c_st_wtensor *w = calloc((size_t)(2 * n + 1), sizeof *w);
     char (*names)[112] = calloc((size_t)(2 * n), sizeof *names);
@@ -481,7 +481,7 @@ static r1c_status load_tensor(const r1c_st_set *set, const char *name, const par
     return R1C_OK;
 }
 
-r1c_status r1c_dense_train_load(r1c_dense_train *m, const char *dir, int with_state) {
+r1c_status r1c_trainer_load(r1c_trainer *m, const char *dir, int with_state) {
     r1c_st_set set;
     char path[4096];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);

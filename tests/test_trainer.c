@@ -1,4 +1,4 @@
-/* test_train_dense.c — the dense trainer end to end on tiny Llama / Qwen2 shapes:
+/* test_trainer.c — the dense trainer end to end on tiny Llama / Qwen2 shapes:
  *  - the whole model's gradient (every tensor: embeddings, norms, q/k/v with biases, o, MLP,
  *    head, tied or not) against central finite differences of its loss;
  *  - training overfits one batch (AdamW, clipping);
@@ -9,7 +9,7 @@
 
 #include "io/hf_config.h"
 #include "test_util.h"
-#include "train/dense_train.h"
+#include "train/trainer.h"
 
 enum { B = 2, T = 8, V = 37 };
 
@@ -33,20 +33,20 @@ static void batch(uint64_t seed, int32_t *in, int32_t *tg) {
     tg[3] = -1;                                                              /* and one masked in the middle */
 }
 
-static r1c_dense_train *make(const char *type, int tied, int threads) {
+static r1c_trainer *make(const char *type, int tied, int threads) {
     r1c_hf_config c = tiny(type, tied);
     r1c_train_shape s = {.B = B, .T = T, .n_threads = threads, .seed = 7};
-    r1c_dense_train *m = NULL;
-    CHECK(r1c_dense_train_new(&c, &s, &m) == R1C_OK, "new: %s", r1c_last_error());
+    r1c_trainer *m = NULL;
+    CHECK(r1c_trainer_new(&c, &s, &m) == R1C_OK, "new: %s", r1c_last_error());
     return m;
 }
 
 /* larger weights than the initialisation's 0.02, so every gradient is well above rounding */
-static void spread(r1c_dense_train *m) {
-    for (int i = 0; i < r1c_dense_train_n_params(m); i++) {
+static void spread(r1c_trainer *m) {
+    for (int i = 0; i < r1c_trainer_n_params(m); i++) {
         int64_t n;
         float *v;
-        const char *name = r1c_dense_train_param(m, i, &n, &v, NULL);
+        const char *name = r1c_trainer_param(m, i, &n, &v, NULL);
         uint64_t s = 0x1234 + (uint64_t)i;
         for (int64_t j = 0; j < n; j++) {
             s = s * 6364136223846793005ull + 1442695040888963407ull;
@@ -57,29 +57,29 @@ static void spread(r1c_dense_train *m) {
 }
 
 static void test_gradient(const char *type, int tied) {
-    r1c_dense_train *m = make(type, tied, 2);
+    r1c_trainer *m = make(type, tied, 2);
     if (!m) return;
     spread(m);
     int32_t in[B * T], tg[B * T];
     batch(11, in, tg);
-    r1c_dense_train_forward(m, in, tg);
-    r1c_dense_train_backward(m, 1.0f);
+    r1c_trainer_forward(m, in, tg);
+    r1c_trainer_backward(m, 1.0f);
     int checked = 0;
     double worst = 0;
     const char *worst_name = "";
-    for (int i = 0; i < r1c_dense_train_n_params(m); i++) {
+    for (int i = 0; i < r1c_trainer_n_params(m); i++) {
         int64_t n;
         float *v, *g;
-        const char *name = r1c_dense_train_param(m, i, &n, &v, &g);
+        const char *name = r1c_trainer_param(m, i, &n, &v, &g);
         double scale = 1e-4;
         for (int64_t j = 0; j < n; j++) scale = fmax(scale, fabs(g[j]));
         /* up to 12 elements of each tensor, spread over it */
         for (int64_t j = 0; j < n; j += n / 12 + 1) {
             const float v0 = v[j], h = 1e-2f;
             v[j] = v0 + h;
-            const double lp = r1c_dense_train_forward(m, in, tg);
+            const double lp = r1c_trainer_forward(m, in, tg);
             v[j] = v0 - h;
-            const double lm = r1c_dense_train_forward(m, in, tg);
+            const double lm = r1c_trainer_forward(m, in, tg);
             v[j] = v0;
             const double num = (lp - lm) / (2.0 * h), err = fabs(num - g[j]) / scale;
             if (err > worst) worst = err, worst_name = name;
@@ -89,12 +89,12 @@ static void test_gradient(const char *type, int tied) {
         }
     }
     printf("%s%s: %d parameter elements of %d tensors against finite differences, worst %.2e (%s)\n", type,
-           tied ? " (tied)" : "", checked, r1c_dense_train_n_params(m), worst, worst_name);
-    r1c_dense_train_free(m);
+           tied ? " (tied)" : "", checked, r1c_trainer_n_params(m), worst, worst_name);
+    r1c_trainer_free(m);
 }
 
 static void test_overfit_and_threads(void) {
-    r1c_dense_train *m1 = make("qwen2", 0, 1), *m2 = make("qwen2", 0, 2);
+    r1c_trainer *m1 = make("qwen2", 0, 1), *m2 = make("qwen2", 0, 2);
     if (!m1 || !m2) return;
     int32_t in[B * T], tg[B * T];
     batch(5, in, tg);
@@ -102,13 +102,13 @@ static void test_overfit_and_threads(void) {
     double first = 0, last = 0;
     int same = 1;
     for (int step = 0; step < 120; step++) {
-        const double l1 = r1c_dense_train_forward(m1, in, tg);
-        r1c_dense_train_backward(m1, 1.0f);
-        r1c_dense_train_step(m1, &opt, 3e-3f);
+        const double l1 = r1c_trainer_forward(m1, in, tg);
+        r1c_trainer_backward(m1, 1.0f);
+        r1c_trainer_step(m1, &opt, 3e-3f);
         if (step < 3) { /* the same steps on 2 threads */
-            const double l2 = r1c_dense_train_forward(m2, in, tg);
-            r1c_dense_train_backward(m2, 1.0f);
-            r1c_dense_train_step(m2, &opt, 3e-3f);
+            const double l2 = r1c_trainer_forward(m2, in, tg);
+            r1c_trainer_backward(m2, 1.0f);
+            r1c_trainer_step(m2, &opt, 3e-3f);
             same &= l1 == l2;
         }
         if (step == 0) first = l1;
@@ -120,41 +120,41 @@ static void test_overfit_and_threads(void) {
     int64_t n;
     float *a, *b;
     int params_same = 1;
-    r1c_dense_train *m3 = make("qwen2", 0, 1);
+    r1c_trainer *m3 = make("qwen2", 0, 1);
     for (int step = 0; step < 3 && m3; step++) {
-        r1c_dense_train_forward(m3, in, tg);
-        r1c_dense_train_backward(m3, 1.0f);
-        r1c_dense_train_step(m3, &opt, 3e-3f);
+        r1c_trainer_forward(m3, in, tg);
+        r1c_trainer_backward(m3, 1.0f);
+        r1c_trainer_step(m3, &opt, 3e-3f);
     }
-    for (int i = 0; m3 && i < r1c_dense_train_n_params(m3); i++) {
-        r1c_dense_train_param(m3, i, &n, &a, NULL);
-        r1c_dense_train_param(m2, i, NULL, &b, NULL);
+    for (int i = 0; m3 && i < r1c_trainer_n_params(m3); i++) {
+        r1c_trainer_param(m3, i, &n, &a, NULL);
+        r1c_trainer_param(m2, i, NULL, &b, NULL);
         params_same &= !memcmp(a, b, sizeof(float) * (size_t)n);
     }
     CHECK(same && params_same, "1 and 2 threads differ (losses %s, weights %s)", same ? "same" : "differ", params_same ? "same" : "differ");
     printf("qwen2: one batch learnt, loss %.3f -> %.3f in 120 steps; 1 and 2 threads bit-identical\n", first, last);
-    r1c_dense_train_free(m1), r1c_dense_train_free(m2), r1c_dense_train_free(m3);
+    r1c_trainer_free(m1), r1c_trainer_free(m2), r1c_trainer_free(m3);
 }
 
 /* a checkpoint is a model: r1c's inference gives the trainer's logits */
 static void test_checkpoint(const char *type, int tied) {
-    r1c_dense_train *m = make(type, tied, 2);
+    r1c_trainer *m = make(type, tied, 2);
     if (!m) return;
     spread(m);
     int32_t in[B * T], tg[B * T];
     batch(3, in, tg);
-    r1c_dense_train_forward(m, in, tg);
+    r1c_trainer_forward(m, in, tg);
     char dir[256];
     snprintf(dir, sizeof dir, "build/tests/tmp/train_%s_%d", type, tied);
     mkdir("build/tests/tmp", 0755);
-    CHECK(r1c_dense_train_save(m, dir) == R1C_OK, "save: %s", r1c_last_error());
+    CHECK(r1c_trainer_save(m, dir) == R1C_OK, "save: %s", r1c_last_error());
     r1c_model *rm = NULL;
     r1c_ctx *c = NULL;
     r1c_ctx_params cp = {.n_ctx = 32, .n_threads = 2};
     if (r1c_model_load(dir, NULL, &rm) != R1C_OK || r1c_ctx_new(rm, &cp, &c) != R1C_OK) {
         CHECK(0, "load the checkpoint: %s", r1c_last_error());
         r1c_model_free(rm);
-        r1c_dense_train_free(m);
+        r1c_trainer_free(m);
         return;
     }
     double worst = 0, scale = 0;
@@ -162,7 +162,7 @@ static void test_checkpoint(const char *type, int tied) {
         r1c_ctx_truncate(c, 0);
         CHECK(r1c_eval(c, in + b * T, T, 1) == R1C_OK, "eval: %s", r1c_last_error());
         for (int t = 0; t < T; t++) {
-            const float *ref = r1c_dense_train_logits(m) + (size_t)(b * T + t) * V, *got = r1c_logits(c, t);
+            const float *ref = r1c_trainer_logits(m) + (size_t)(b * T + t) * V, *got = r1c_logits(c, t);
             for (int i = 0; got && i < V; i++) worst = fmax(worst, fabs(ref[i] - got[i])), scale = fmax(scale, fabs(ref[i]));
         }
     }
@@ -171,17 +171,17 @@ static void test_checkpoint(const char *type, int tied) {
     printf("%s%s checkpoint: r1c inference = training logits to %.2e (logits up to %.2f)\n", type, tied ? " (tied)" : "", worst, scale);
     r1c_ctx_free(c);
     r1c_model_free(rm);
-    r1c_dense_train_free(m);
+    r1c_trainer_free(m);
 }
 
 static void test_bad_config(void) {
     r1c_hf_config c = tiny("deepseek_v3", 0);
     r1c_train_shape s = {.B = 1, .T = 4};
-    r1c_dense_train *m = NULL;
-    CHECK(r1c_dense_train_new(&c, &s, &m) == R1C_ERR_UNSUPPORTED && !m && contains(r1c_last_error(), "deepseek_v3"), "deepseek refused");
+    r1c_trainer *m = NULL;
+    CHECK(r1c_trainer_new(&c, &s, &m) == R1C_ERR_UNSUPPORTED && !m && contains(r1c_last_error(), "deepseek_v3"), "deepseek refused");
     c = tiny("llama", 0);
     c.num_key_value_heads = 3;
-    CHECK(r1c_dense_train_new(&c, &s, &m) == R1C_ERR_INVALID_ARG && !m, "heads 4 / kv 3 refused: %s", r1c_last_error());
+    CHECK(r1c_trainer_new(&c, &s, &m) == R1C_ERR_INVALID_ARG && !m, "heads 4 / kv 3 refused: %s", r1c_last_error());
 }
 
 int main(void) {
@@ -191,5 +191,5 @@ int main(void) {
     test_overfit_and_threads();
     test_checkpoint("llama", 0);
     test_checkpoint("qwen2", 1);
-    return test_summary("test_train_dense");
+    return test_summary("test_trainer");
 }

@@ -1,18 +1,18 @@
-/* dense_train.h — training a dense decoder (Llama 3 / Qwen2 layout) in f32, llm.c style: one
+/* trainer.h — training a dense decoder (Llama 3 / Qwen2 layout) in f32, llm.c style: one
  * forward that keeps what the backward needs, one backward, AdamW. The parameters carry Hugging
  * Face's names and shapes, so a checkpoint is a model directory `r1c run` loads unchanged.
  *
- *     r1c_dense_train *m;
- *     r1c_dense_train_new(&cfg, &shape, &m);          // random init (seeded)
- *     loss = r1c_dense_train_forward(m, inputs, targets);   // B x T tokens each
- *     r1c_dense_train_backward(m);                     // gradients add up (accumulation)
- *     r1c_dense_train_step(m, &opt, lr);               // clip, AdamW, zero the gradients
- *     r1c_dense_train_save(m, "ckpt/");                // config.json + model.safetensors
+ *     r1c_trainer *m;
+ *     r1c_trainer_new(&cfg, &shape, &m);          // random init (seeded)
+ *     loss = r1c_trainer_forward(m, inputs, targets);   // B x T tokens each
+ *     r1c_trainer_backward(m);                     // gradients add up (accumulation)
+ *     r1c_trainer_step(m, &opt, lr);               // clip, AdamW, zero the gradients
+ *     r1c_trainer_save(m, "ckpt/");                // config.json + model.safetensors
  *
  * A step gives the same bits for every thread count (the matmuls run on the inference GEMM's
  * canonical order; every other sum has a fixed order). */
-#ifndef R1C_TRAIN_DENSE_TRAIN_H
-#define R1C_TRAIN_DENSE_TRAIN_H
+#ifndef R1C_TRAIN_TRAINER_H
+#define R1C_TRAIN_TRAINER_H
 
 #include <stdint.h>
 
@@ -31,42 +31,42 @@ typedef struct r1c_adamw {
     float clip;         /* global gradient-norm clip; 0: off */
 } r1c_adamw;
 
-typedef struct r1c_dense_train r1c_dense_train;
+typedef struct r1c_trainer r1c_trainer;
 
 /* cfg: model_type "llama" or "qwen2" (q/k/v biases), no rope scaling. */
-r1c_status r1c_dense_train_new(const r1c_hf_config *cfg, const r1c_train_shape *shape, r1c_dense_train **out);
-void r1c_dense_train_free(r1c_dense_train *m);
+r1c_status r1c_trainer_new(const r1c_hf_config *cfg, const r1c_train_shape *shape, r1c_trainer **out);
+void r1c_trainer_free(r1c_trainer *m);
 
 /* Mean cross-entropy of B x T next-token predictions (targets < 0 are not counted). */
-double r1c_dense_train_forward(r1c_dense_train *m, const int32_t *inputs, const int32_t *targets);
+double r1c_trainer_forward(r1c_trainer *m, const int32_t *inputs, const int32_t *targets);
 /* dloss/dparams of the last forward, added to the gradients (scaled by grad_scale: 1/n for an
  * average over n accumulated micro-batches). */
-void r1c_dense_train_backward(r1c_dense_train *m, float grad_scale);
+void r1c_trainer_backward(r1c_trainer *m, float grad_scale);
 /* Global gradient norm (before clipping) of the accumulated gradients. */
-double r1c_dense_train_grad_norm(const r1c_dense_train *m);
+double r1c_trainer_grad_norm(const r1c_trainer *m);
 /* Clips, takes one AdamW step at learning rate lr, clears the gradients. Returns the norm; a
  * norm that is not finite (NaN / inf gradients) skips the step. */
-double r1c_dense_train_step(r1c_dense_train *m, const r1c_adamw *opt, float lr);
+double r1c_trainer_step(r1c_trainer *m, const r1c_adamw *opt, float lr);
 
 /* The logits of the last forward: B x T x vocab (valid until the next backward). */
-const float *r1c_dense_train_logits(const r1c_dense_train *m);
+const float *r1c_trainer_logits(const r1c_trainer *m);
 
 /* Parameters in order: name (HF), element count, pointers to the value, gradient, and Adam
  * moments. For tests, checkpoints and the optimiser. */
-int r1c_dense_train_n_params(const r1c_dense_train *m);
-const char *r1c_dense_train_param(const r1c_dense_train *m, int i, int64_t *numel, float **value, float **grad);
-int64_t r1c_dense_train_numel(const r1c_dense_train *m);
+int r1c_trainer_n_params(const r1c_trainer *m);
+const char *r1c_trainer_param(const r1c_trainer *m, int i, int64_t *numel, float **value, float **grad);
+int64_t r1c_trainer_numel(const r1c_trainer *m);
 
 /* dir/config.json + dir/model.safetensors (f32) + dir/generation_config.json. */
-r1c_status r1c_dense_train_save(const r1c_dense_train *m, const char *dir);
+r1c_status r1c_trainer_save(const r1c_trainer *m, const char *dir);
 /* The optimiser's state beside a checkpoint: dir/optimizer.safetensors (AdamW's two moments
  * per parameter, PyTorch-like names "exp_avg.<param>", "exp_avg_sq.<param>"). The step count
  * (AdamW's bias correction) is the caller's to keep (trainer_state.json) and set back. */
-r1c_status r1c_dense_train_save_state(const r1c_dense_train *m, const char *dir);
+r1c_status r1c_trainer_save_state(const r1c_trainer *m, const char *dir);
 /* Weights from dir/model.safetensors (f32, bf16 or f16; every parameter must be there with its
  * shape), and with with_state the moments from dir/optimizer.safetensors too. */
-r1c_status r1c_dense_train_load(r1c_dense_train *m, const char *dir, int with_state);
-int64_t r1c_dense_train_steps_done(const r1c_dense_train *m);
-void r1c_dense_train_set_steps_done(r1c_dense_train *m, int64_t step);
+r1c_status r1c_trainer_load(r1c_trainer *m, const char *dir, int with_state);
+int64_t r1c_trainer_steps_done(const r1c_trainer *m);
+void r1c_trainer_set_steps_done(r1c_trainer *m, int64_t step);
 
 #endif
