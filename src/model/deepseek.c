@@ -287,7 +287,7 @@ static void attend_plain(const r1c_model *m, const float *q, const float *cache,
  * best biased scores; V2: its best); the k best experts of the kept groups; weights are the
  * unbiased scores, normalised (sigmoid, or norm_topk_prob) and scaled. Ties go to the lower
  * index, as torch.topk's stable order on distinct values does not matter here. */
-static void route(const r1c_hf_config *c, const float *logit, const float *bias, float *work, int32_t *ids, float *w) {
+void r1c_ds_route(const r1c_hf_config *c, const float *logit, const float *bias, float *work, int32_t *ids, float *w) {
     const int E = c->n_routed_experts, k = c->num_experts_per_tok, G = c->n_group, per = E / G;
     float *score = work, *sel = work + E;
     if (c->scoring_func == R1C_SCORE_SIGMOID) {
@@ -431,7 +431,7 @@ static r1c_status moe(r1c_ctx *c, const r1c_ds_layer *L, const float *x, int T, 
     int32_t *rows = ids + (int64_t)T * k;
     r1c_mm_job gate = {.w = L->router, .y = logits, .ldy = E};
     r1c_matmul(&c->ex, &gate, 1, x, D, T);
-    for (int t = 0; t < T; t++) route(p, logits + (int64_t)t * E, L->router_bias, work, ids + t * k, wts + t * k);
+    for (int t = 0; t < T; t++) r1c_ds_route(p, logits + (int64_t)t * E, L->router_bias, work, ids + t * k, wts + t * k);
     if (c->route_ids)
         for (int t = 0; t < T * k; t++) {
             c->route_ids[(int64_t)L->moe_index * T * k + t] = ids[t];

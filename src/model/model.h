@@ -114,4 +114,9 @@ r1c_status r1c_gguf_tokenizer_files(const struct r1c_gguf *g, int hf_complete, c
  * normalizer ("null" or JSON); NULL for a name r1c does not know. */
 const char *r1c_gguf_pre_tokenizer(const char *pre, const char **normalizer);
 
+/* DeepSeekMoE routing of one token (deepseek.c): from the router's logits and the optional
+ * correction bias, the k chosen experts (ids) and their weights (w); work: 2 E floats. The
+ * trainer routes with the same function. */
+void r1c_ds_route(const r1c_hf_config *c, const float *logit, const float *bias, float *work, int32_t *ids, float *w);
+
 #endif

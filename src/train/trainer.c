@@ -1,6 +1,7 @@
-/* trainer.c — forward, backward and AdamW for a dense decoder (see trainer.h).
+/* trainer.c — forward, backward and AdamW for a decoder (see trainer.h): Llama / Qwen2, and
+ * DeepSeek-V3's MLA attention with DeepSeekMoE feed-forwards.
  *
- * One layer, as the forward runs it (N = B x T rows, D model width):
+ * One dense layer, as the forward runs it (N = B x T rows, D model width):
  *   xn  = rmsnorm(x) * ln1                 (rstd1 kept)
  *   q, k, v = xn Wq^T (+bq), xn Wk^T (+bk), xn Wv^T (+bv);  RoPE on q, k
  *   att = causal softmax(q k^T / sqrt(hd)) v   (P kept)
@@ -9,7 +10,17 @@
  *   h   = silu(xn2 Wg^T) * (xn2 Wu^T)      (g, u kept)
  *   x'  = x2 + h Wd^T
  * then logits = rmsnorm(x_L) * norm  Wlm^T and the mean cross-entropy. The backward walks the
- * same lines upwards, each op's gradient from grad_ops.c. */
+ * same lines upwards, each op's gradient from grad_ops.c.
+ *
+ * DeepSeek layers (HF's DeepseekV3 modeling, the expanded form of MLA):
+ *   q   = rmsnorm(xn Wqa^T) * q_a_ln  Wqb^T           (or xn Wq^T), per head [q_nope | q_pe]
+ *   kva = xn Wkva^T = [c0 | k_pe];  c = rmsnorm(c0) * kv_a_ln;  kv = c Wkvb^T, per head [k_nope | v]
+ *   RoPE (interleaved pairs) on q_pe and on k_pe, which every head shares
+ *   att = attention over [q_nope | q_pe] . [k_nope | k_pe], values v;  x2 = x + att Wo^T
+ *   MoE: s = sigmoid(xn2 Wr^T) (V3; softmax for V2); the k experts chosen by s + bias (group-
+ *   limited, as inference's r1c_ds_route); w = s / sum s * scale over the chosen;
+ *   x' = x2 + sum_j w_j E_j(xn2) + shared(xn2). The bias has no gradient: it moves by the
+ *   auxiliary-loss-free rule after each step (r1c_trainer_balance). */
 #include "train/trainer.h"
 
 #include <math.h>
@@ -20,9 +31,15 @@
 
 #include "base/error.h"
 #include "io/safetensors.h"
+#include "model/model.h"
 #include "train/grad_ops.h"
 
-enum { P_LN1, P_WQ, P_BQ, P_WK, P_BK, P_WV, P_BV, P_WO, P_LN2, P_WG, P_WU, P_WD, P_PER_LAYER };
+enum {
+    P_LN1, P_WQ, P_BQ, P_WK, P_BK, P_WV, P_BV, P_WO, P_LN2, P_WG, P_WU, P_WD, /* dense */
+    P_QA, P_QA_LN, P_QB, P_KVA, P_KVA_LN, P_KVB,                                /* MLA (P_WQ: q_proj) */
+    P_ROUTER, P_RBIAS, P_SG, P_SU, P_SD,                                        /* MoE (+ experts) */
+    P_PER_LAYER
+};
 
 typedef struct param {
     char name[96];
@@ -30,18 +47,33 @@ typedef struct param {
     int64_t shape[2];
     int64_t off, numel;
     int decay; /* weight decay applies (matrices other than the embedding) */
+    int fixed; /* not trained by gradients (MoE's routing bias) */
 } param;
 
 typedef struct layer_acts {
     float *x, *xn, *rstd1, *q, *k, *v, *P, *att, *x2, *xn2, *rstd2, *g, *u, *h;
+    /* MLA */
+    float *qa, *qan, *rstdq, *kva, *c, *rstdc, *kv;
+    /* MoE: router logits, choices (ids, weights), per (token, slot) pair in expert order its
+     * expert's g, u, h and output y; the shared experts' g, u, h, y */
+    float *rlog, *rw, *eg, *eu, *eh, *ey, *sg, *su, *sh, *sy;
+    int32_t *rid, *order; /* order: pairs t * k + j sorted by expert */
+    int *estart;          /* expert e's pairs: order[estart[e] .. estart[e + 1]) */
 } layer_acts;
 
 struct r1c_trainer {
     r1c_hf_config cfg;
     r1c_train_shape shape;
-    int qwen2, tied;
+    int qwen2, tied, ds;
     int64_t D, F, V, hd, qd, kvd;
     int H, KVH, L;
+    /* DeepSeek: MLA widths (qhd = nope + rope per head) and MoE sizes */
+    int64_t ql, kvl, nope, rope, vd, qhd, MF, SF;
+    int E, K, first_dense;
+    int *experts;                  /* layer l, expert e: gate, up, down at experts[(l * E + e) * 3 ..] */
+    int32_t *loads;                /* tokens per expert in the last step (accumulated over micro-batches) */
+    float *mx_buf, *dy_buf, *dx_buf; /* MoE gathers: N x D each */
+    float *dkv, *dc, *dkva, *dqa, *drl, *dwr, *c0, *dcn; /* MLA / router backward */
     param *params;
     int n_params;
     int embed, norm, lm_head;  /* indices into params (lm_head = embed when tied) */
@@ -94,20 +126,103 @@ static void init_normal(float *p, int64_t n, float std, uint64_t seed) {
 }
 
 static r1c_status check_config(const r1c_hf_config *c, const r1c_train_shape *s) {
-    if (strcmp(c->model_type, "llama") && strcmp(c->model_type, "qwen2"))
-        return r1c_error(R1C_ERR_UNSUPPORTED, "training: model_type '%s' (dense training takes llama or qwen2)", c->model_type);
+    const int ds = c->is_deepseek;
+    if (!ds && strcmp(c->model_type, "llama") && strcmp(c->model_type, "qwen2"))
+        return r1c_error(R1C_ERR_UNSUPPORTED, "training: model_type '%s' (training takes llama, qwen2, deepseek_v2, deepseek_v3)",
+                         c->model_type);
     if (c->hidden_size <= 0 || c->num_hidden_layers <= 0 || c->vocab_size <= 0 || c->intermediate_size <= 0 ||
         c->num_attention_heads <= 0 || c->num_key_value_heads <= 0 || c->num_attention_heads % c->num_key_value_heads)
         return r1c_error(R1C_ERR_INVALID_ARG, "training: bad model shape (hidden %d, layers %d, heads %d/%d, vocab %d)",
                          c->hidden_size, c->num_hidden_layers, c->num_attention_heads, c->num_key_value_heads, c->vocab_size);
-    const int hd = c->head_dim ? c->head_dim : c->hidden_size / c->num_attention_heads;
-    if (hd % 2) return r1c_error(R1C_ERR_INVALID_ARG, "training: head_dim %d is odd", hd);
+    const int hd = ds ? c->qk_rope_head_dim : c->head_dim ? c->head_dim : c->hidden_size / c->num_attention_heads;
+    if (hd % 2 || hd <= 0) return r1c_error(R1C_ERR_INVALID_ARG, "training: the rotary width %d is not even", hd);
     if (c->rope_scaling.type) return r1c_error(R1C_ERR_UNSUPPORTED, "training: rope_scaling (train with plain RoPE)");
+    if (ds) {
+        if (c->kv_lora_rank <= 0 || c->qk_nope_head_dim <= 0 || c->v_head_dim <= 0)
+            return r1c_error(R1C_ERR_INVALID_ARG, "training: MLA needs kv_lora_rank, qk_nope_head_dim, v_head_dim");
+        if (c->n_routed_experts > 0 &&
+            (c->num_experts_per_tok <= 0 || c->num_experts_per_tok > c->n_routed_experts || c->num_experts_per_tok > 64 ||
+             c->moe_intermediate_size <= 0 || (c->n_group > 1 && c->n_routed_experts % c->n_group)))
+            return r1c_error(R1C_ERR_INVALID_ARG, "training: bad MoE shape (%d experts, %d per token, %d groups)", c->n_routed_experts,
+                             c->num_experts_per_tok, c->n_group);
+        if (c->moe_layer_freq > 1) return r1c_error(R1C_ERR_UNSUPPORTED, "training: moe_layer_freq %d", c->moe_layer_freq);
+        if (c->n_routed_experts > 1024 || c->qk_rope_head_dim > 256)
+            return r1c_error(R1C_ERR_UNSUPPORTED, "training: %d experts, rope width %d (at most 1024, 256)", c->n_routed_experts,
+                             c->qk_rope_head_dim);
+    }
     if (s->B <= 0 || s->T <= 0 || s->T > 8192) return r1c_error(R1C_ERR_INVALID_ARG, "training: batch %d x %d", s->B, s->T);
     return R1C_OK;
 }
 
 static float *falloc(int64_t n) { return aligned_alloc(64, (size_t)((n * (int64_t)sizeof(float) + 63) / 64 * 64)); }
+
+static int is_moe(const r1c_trainer *m, int l) { return m->ds && m->E > 0 && l >= m->first_dense; }
+
+/* the parameter table, in Hugging Face's names and shapes */
+static int add_params(r1c_trainer *m) {
+    const int bias = !m->ds && (m->qwen2 || m->cfg.qkv_bias);
+    m->embed = add_param(m, "model.embed_tokens.weight", 2, m->V, m->D, 0);
+    for (int l = 0; l < m->L; l++) {
+        char n[128];
+        int *ix = m->layer + P_PER_LAYER * l;
+        for (int k = 0; k < P_PER_LAYER; k++) ix[k] = -1;
+#define ADD(slot, suffix, nd, a, b, dec) \
+    (snprintf(n, sizeof n, "model.layers.%d.%s", l, suffix), ix[slot] = add_param(m, n, nd, a, b, dec))
+        ADD(P_LN1, "input_layernorm.weight", 1, m->D, 0, 0);
+        if (m->ds) {
+            if (m->ql) {
+                ADD(P_QA, "self_attn.q_a_proj.weight", 2, m->ql, m->D, 1);
+                ADD(P_QA_LN, "self_attn.q_a_layernorm.weight", 1, m->ql, 0, 0);
+                ADD(P_QB, "self_attn.q_b_proj.weight", 2, m->H * m->qhd, m->ql, 1);
+            } else {
+                ADD(P_WQ, "self_attn.q_proj.weight", 2, m->H * m->qhd, m->D, 1);
+            }
+            ADD(P_KVA, "self_attn.kv_a_proj_with_mqa.weight", 2, m->kvl + m->rope, m->D, 1);
+            ADD(P_KVA_LN, "self_attn.kv_a_layernorm.weight", 1, m->kvl, 0, 0);
+            ADD(P_KVB, "self_attn.kv_b_proj.weight", 2, m->H * (m->nope + m->vd), m->kvl, 1);
+            ADD(P_WO, "self_attn.o_proj.weight", 2, m->D, m->H * m->vd, 1);
+        } else {
+            ADD(P_WQ, "self_attn.q_proj.weight", 2, m->qd, m->D, 1);
+            ADD(P_WK, "self_attn.k_proj.weight", 2, m->kvd, m->D, 1);
+            ADD(P_WV, "self_attn.v_proj.weight", 2, m->kvd, m->D, 1);
+            if (bias) {
+                ADD(P_BQ, "self_attn.q_proj.bias", 1, m->qd, 0, 0);
+                ADD(P_BK, "self_attn.k_proj.bias", 1, m->kvd, 0, 0);
+                ADD(P_BV, "self_attn.v_proj.bias", 1, m->kvd, 0, 0);
+            }
+            ADD(P_WO, "self_attn.o_proj.weight", 2, m->D, m->qd, 1);
+        }
+        ADD(P_LN2, "post_attention_layernorm.weight", 1, m->D, 0, 0);
+        if (is_moe(m, l)) {
+            ADD(P_ROUTER, "mlp.gate.weight", 2, m->E, m->D, 1);
+            if (m->cfg.topk_method == R1C_TOPK_NOAUX_TC) {
+                ADD(P_RBIAS, "mlp.gate.e_score_correction_bias", 1, m->E, 0, 0);
+                m->params[ix[P_RBIAS]].fixed = 1;
+            }
+            if (m->SF) {
+                ADD(P_SG, "mlp.shared_experts.gate_proj.weight", 2, m->SF, m->D, 1);
+                ADD(P_SU, "mlp.shared_experts.up_proj.weight", 2, m->SF, m->D, 1);
+                ADD(P_SD, "mlp.shared_experts.down_proj.weight", 2, m->D, m->SF, 1);
+            }
+            for (int e = 0; e < m->E; e++) {
+                int *ex = m->experts + ((int64_t)l * m->E + e) * 3;
+                static const char *W[3] = {"gate_proj", "up_proj", "down_proj"};
+                for (int j = 0; j < 3; j++) {
+                    snprintf(n, sizeof n, "model.layers.%d.mlp.experts.%d.%s.weight", l, e, W[j]);
+                    ex[j] = add_param(m, n, 2, j == 2 ? m->D : m->MF, j == 2 ? m->MF : m->D, 1);
+                }
+            }
+        } else {
+            ADD(P_WG, "mlp.gate_proj.weight", 2, m->F, m->D, 1);
+            ADD(P_WU, "mlp.up_proj.weight", 2, m->F, m->D, 1);
+            ADD(P_WD, "mlp.down_proj.weight", 2, m->D, m->F, 1);
+        }
+#undef ADD
+    }
+    m->norm = add_param(m, "model.norm.weight", 1, m->D, 0, 0);
+    m->lm_head = m->tied ? m->embed : add_param(m, "lm_head.weight", 2, m->V, m->D, 1);
+    return 1;
+}
 
 r1c_status r1c_trainer_new(const r1c_hf_config *cfg, const r1c_train_shape *shape, r1c_trainer **out) {
     *out = NULL;
@@ -117,41 +232,28 @@ r1c_status r1c_trainer_new(const r1c_hf_config *cfg, const r1c_train_shape *shap
     if (!m) return r1c_error(R1C_ERR_NOMEM, "out of memory");
     m->cfg = *cfg, m->shape = *shape;
     m->qwen2 = !strcmp(cfg->model_type, "qwen2");
+    m->ds = cfg->is_deepseek;
     m->tied = cfg->tie_word_embeddings;
     m->D = cfg->hidden_size, m->F = cfg->intermediate_size, m->V = cfg->vocab_size, m->L = cfg->num_hidden_layers;
     m->H = cfg->num_attention_heads, m->KVH = cfg->num_key_value_heads;
-    m->hd = cfg->head_dim ? cfg->head_dim : m->D / m->H;
-    m->qd = m->H * m->hd, m->kvd = m->KVH * m->hd;
-    const int bias = m->qwen2 || cfg->qkv_bias;
-    m->params = calloc((size_t)(P_PER_LAYER * m->L + 3), sizeof(param));
-    m->layer = calloc((size_t)(P_PER_LAYER * m->L), sizeof(int));
-    if (!m->params || !m->layer) goto nomem;
-    m->embed = add_param(m, "model.embed_tokens.weight", 2, m->V, m->D, 0);
-    for (int l = 0; l < m->L; l++) {
-        char n[96];
-        int *ix = m->layer + P_PER_LAYER * l;
-#define ADD(slot, suffix, nd, a, b, dec) \
-    (snprintf(n, sizeof n, "model.layers.%d.%s", l, suffix), ix[slot] = add_param(m, n, nd, a, b, dec))
-        ADD(P_LN1, "input_layernorm.weight", 1, m->D, 0, 0);
-        ADD(P_WQ, "self_attn.q_proj.weight", 2, m->qd, m->D, 1);
-        ADD(P_WK, "self_attn.k_proj.weight", 2, m->kvd, m->D, 1);
-        ADD(P_WV, "self_attn.v_proj.weight", 2, m->kvd, m->D, 1);
-        if (bias) {
-            ADD(P_BQ, "self_attn.q_proj.bias", 1, m->qd, 0, 0);
-            ADD(P_BK, "self_attn.k_proj.bias", 1, m->kvd, 0, 0);
-            ADD(P_BV, "self_attn.v_proj.bias", 1, m->kvd, 0, 0);
-        } else {
-            ix[P_BQ] = ix[P_BK] = ix[P_BV] = -1;
-        }
-        ADD(P_WO, "self_attn.o_proj.weight", 2, m->D, m->qd, 1);
-        ADD(P_LN2, "post_attention_layernorm.weight", 1, m->D, 0, 0);
-        ADD(P_WG, "mlp.gate_proj.weight", 2, m->F, m->D, 1);
-        ADD(P_WU, "mlp.up_proj.weight", 2, m->F, m->D, 1);
-        ADD(P_WD, "mlp.down_proj.weight", 2, m->D, m->F, 1);
-#undef ADD
+    if (m->ds) { /* MLA: every head its own key (materialised from the latent), no GQA */
+        m->ql = cfg->q_lora_rank, m->kvl = cfg->kv_lora_rank, m->nope = cfg->qk_nope_head_dim, m->rope = cfg->qk_rope_head_dim;
+        m->vd = cfg->v_head_dim, m->qhd = m->nope + m->rope, m->KVH = m->H, m->hd = m->rope;
+        m->qd = m->H * m->qhd, m->kvd = m->H * m->qhd;
+        m->E = cfg->n_routed_experts, m->K = cfg->num_experts_per_tok, m->MF = cfg->moe_intermediate_size;
+        m->SF = (int64_t)cfg->n_shared_experts * m->MF, m->first_dense = cfg->first_k_dense_replace;
+    } else {
+        m->hd = cfg->head_dim ? cfg->head_dim : m->D / m->H;
+        m->qd = m->H * m->hd, m->kvd = m->KVH * m->hd;
     }
-    m->norm = add_param(m, "model.norm.weight", 1, m->D, 0, 0);
-    m->lm_head = m->tied ? m->embed : add_param(m, "lm_head.weight", 2, m->V, m->D, 1);
+    const int64_t vdim = m->ds ? m->H * m->vd : m->kvd; /* v rows; attention output rows: H x (vd or hd) */
+    const int64_t ad = m->ds ? m->H * m->vd : m->qd;
+    const int64_t per_layer_params = P_PER_LAYER + 3 * (int64_t)m->E;
+    m->params = calloc((size_t)(per_layer_params * m->L + 3), sizeof(param));
+    m->layer = calloc((size_t)(P_PER_LAYER * m->L), sizeof(int));
+    m->experts = calloc((size_t)(3 * (int64_t)m->E * m->L + 1), sizeof(int));
+    m->loads = calloc((size_t)((int64_t)m->E * m->L + 1), sizeof(int32_t));
+    if (!m->params || !m->layer || !m->experts || !m->loads || !add_params(m)) goto nomem;
     m->value = falloc(m->numel), m->grad = falloc(m->numel), m->m1 = falloc(m->numel), m->m2 = falloc(m->numel);
     if (!m->value || !m->grad || !m->m1 || !m->m2) goto nomem;
     memset(m->value, 0, sizeof(float) * (size_t)m->numel);
@@ -172,33 +274,57 @@ r1c_status r1c_trainer_new(const r1c_hf_config *cfg, const r1c_train_shape *shap
         }
     }
     /* activations and backward buffers */
-    const int64_t N = (int64_t)shape->B * shape->T, BHT2 = (int64_t)shape->B * m->H * shape->T * shape->T;
-    const int64_t per_layer = N * (m->D * 4 + 2 * m->qd + 2 * m->kvd + 3 * m->F + 2) + BHT2;
+    const int64_t N = (int64_t)shape->B * shape->T, BHT2 = (int64_t)shape->B * m->H * shape->T * shape->T, NK = N * m->K;
+    int64_t per_layer = N * (m->D * 4 + m->qd + m->kvd + vdim + ad + 3 * m->F + 2) + BHT2;
+    if (m->ds) per_layer += N * (2 * m->ql + 2 + m->kvl + m->rope + m->kvl + m->H * (m->nope + m->vd)) + /* MLA */
+                            N * (m->E + m->K) + NK * (3 * m->MF + m->D) + N * (3 * m->SF + m->D) + 2 * NK; /* MoE */
     m->acts = calloc((size_t)m->L, sizeof(layer_acts));
     m->act_mem = falloc(per_layer * m->L + N * (m->D + 1 + m->V));
     m->inv_freq = falloc(m->hd / 2);
     m->pos = malloc(sizeof(int32_t) * (size_t)N * 3);
-    const int64_t big = m->F > m->qd ? m->F : m->qd;
+    int64_t big = m->F > m->qd ? m->F : m->qd;
+    big = big > m->SF ? big : m->SF, big = big > m->MF ? big : m->MF, big = big > ad ? big : ad;
     int64_t work = 0;
-    const int64_t lin[][2] = {{m->D, m->qd}, {m->D, m->kvd}, {m->qd, m->D}, {m->D, m->F}, {m->F, m->D}, {m->D, m->V}};
-    for (int i = 0; i < 6; i++) {
+    const int64_t lin[][2] = {{m->D, m->qd}, {m->D, m->kvd}, {m->qd, m->D}, {ad, m->D}, {m->D, m->F}, {m->F, m->D}, {m->D, m->V},
+                              {m->D, m->ql}, {m->ql, m->qd}, {m->D, m->kvl + m->rope}, {m->kvl, m->H * (m->nope + m->vd)},
+                              {m->D, m->SF}, {m->SF, m->D}, {m->D, m->MF}, {m->MF, m->D}, {m->D, m->E}};
+    for (int i = 0; i < (int)(sizeof lin / sizeof lin[0]); i++) {
         const int64_t w = (int64_t)tg_linear_work_floats((int)N, lin[i][0], lin[i][1]);
         work = w > work ? w : work;
     }
     m->dx = falloc(N * m->D), m->dx2 = falloc(N * m->D), m->dxn = falloc(N * m->D);
-    m->dq = falloc(N * m->qd), m->dk = falloc(N * m->kvd), m->dv = falloc(N * m->kvd), m->datt = falloc(N * m->qd);
-    m->dh = falloc(N * big), m->dg = falloc(N * m->F), m->du = falloc(N * m->F), m->work = falloc(work);
+    m->dq = falloc(N * m->qd), m->dk = falloc(N * m->kvd), m->dv = falloc(N * vdim), m->datt = falloc(N * ad);
+    m->dh = falloc(N * big), m->dg = falloc(N * big), m->du = falloc(N * big), m->work = falloc(work);
     if (!m->acts || !m->act_mem || !m->inv_freq || !m->pos || !m->dx || !m->dx2 || !m->dxn || !m->dq || !m->dk || !m->dv ||
         !m->datt || !m->dh || !m->dg || !m->du || !m->work)
         goto nomem;
+    if (m->ds) {
+        m->mx_buf = falloc(N * m->D), m->dy_buf = falloc(N * m->D), m->dx_buf = falloc(N * m->D);
+        m->dkv = falloc(N * m->H * (m->nope + m->vd)), m->dc = falloc(N * m->kvl), m->dkva = falloc(N * (m->kvl + m->rope));
+        m->dqa = falloc(N * (m->ql ? m->ql : 1)), m->drl = falloc(N * (m->E ? m->E : 1)), m->dwr = falloc(N * (m->K ? m->K : 1));
+        m->c0 = falloc(N * m->kvl), m->dcn = falloc(N * (m->ql > m->kvl ? m->ql : m->kvl));
+        if (!m->mx_buf || !m->dy_buf || !m->dx_buf || !m->dkv || !m->dc || !m->dkva || !m->dqa || !m->drl || !m->dwr || !m->c0 ||
+            !m->dcn)
+            goto nomem;
+    }
     m->inputs = m->pos + N, m->targets = m->pos + 2 * N;
     float *a = m->act_mem;
 #define TAKE(n) (a += (n), a - (n))
     for (int l = 0; l < m->L; l++) {
         layer_acts *A = &m->acts[l];
         A->x = TAKE(N * m->D), A->xn = TAKE(N * m->D), A->rstd1 = TAKE(N), A->q = TAKE(N * m->qd), A->k = TAKE(N * m->kvd);
-        A->v = TAKE(N * m->kvd), A->P = TAKE(BHT2), A->att = TAKE(N * m->qd), A->x2 = TAKE(N * m->D), A->xn2 = TAKE(N * m->D);
+        A->v = TAKE(N * vdim), A->P = TAKE(BHT2), A->att = TAKE(N * ad), A->x2 = TAKE(N * m->D), A->xn2 = TAKE(N * m->D);
         A->rstd2 = TAKE(N), A->g = TAKE(N * m->F), A->u = TAKE(N * m->F), A->h = TAKE(N * m->F);
+        if (m->ds) {
+            A->qa = TAKE(N * m->ql), A->qan = TAKE(N * m->ql), A->rstdq = TAKE(N), A->kva = TAKE(N * (m->kvl + m->rope));
+            A->c = TAKE(N * m->kvl), A->rstdc = TAKE(N), A->kv = TAKE(N * m->H * (m->nope + m->vd));
+            A->rlog = TAKE(N * m->E), A->rw = TAKE(N * m->K), A->eg = TAKE(NK * m->MF), A->eu = TAKE(NK * m->MF);
+            A->eh = TAKE(NK * m->MF), A->ey = TAKE(NK * m->D), A->sg = TAKE(N * m->SF), A->su = TAKE(N * m->SF);
+            A->sh = TAKE(N * m->SF), A->sy = TAKE(N * m->D);
+            A->rid = (int32_t *)TAKE(N * m->K), A->order = (int32_t *)TAKE(NK);
+            A->estart = calloc((size_t)m->E + 1, sizeof(int));
+            if (!A->estart) goto nomem;
+        }
     }
     m->xf = TAKE(N * m->D), m->rstdf = TAKE(N), m->logits = TAKE(N * m->V);
 #undef TAKE
@@ -220,10 +346,13 @@ nomem:
 
 void r1c_trainer_free(r1c_trainer *m) {
     if (!m) return;
-    free(m->params), free(m->layer), free(m->value), free(m->grad), free(m->m1), free(m->m2);
+    for (int l = 0; m->acts && l < m->L; l++) free(m->acts[l].estart);
+    free(m->params), free(m->layer), free(m->experts), free(m->loads), free(m->value), free(m->grad), free(m->m1), free(m->m2);
     free(m->acts), free(m->act_mem), free(m->inv_freq), free(m->pos);
     free(m->dx), free(m->dx2), free(m->dxn), free(m->dq), free(m->dk), free(m->dv), free(m->datt);
     free(m->dh), free(m->dg), free(m->du), free(m->work);
+    free(m->mx_buf), free(m->dy_buf), free(m->dx_buf), free(m->dkv), free(m->dc), free(m->dkva), free(m->dqa), free(m->drl);
+    free(m->dwr), free(m->c0), free(m->dcn);
     for (int i = 0; i < 64; i++) free(m->scratch[i]);
     free(m);
 }
@@ -231,8 +360,105 @@ void r1c_trainer_free(r1c_trainer *m) {
 /* ------------------------------------------------------------------ forward */
 
 static tg_attn_shape attn_shape(const r1c_trainer *m) {
+    if (m->ds) /* MLA: per head [nope | rope] keys, vd values; the reference's 1/sqrt(qk_head_dim) */
+        return (tg_attn_shape){.B = m->shape.B, .T = m->shape.T, .H = m->H, .KVH = m->H, .dk = (int)m->qhd, .dv = (int)m->vd,
+                               .scale = 1.0f / sqrtf((float)m->qhd), .ex = &m->ex};
     return (tg_attn_shape){.B = m->shape.B, .T = m->shape.T, .H = m->H, .KVH = m->KVH, .dk = (int)m->hd, .dv = (int)m->hd,
                            .scale = 1.0f / sqrtf((float)m->hd), .ex = &m->ex};
+}
+
+/* y[T][D] = down(silu(x Wg^T) * (x Wu^T)), g u h kept */
+static void mlp_fwd(const r1c_trainer *m, const float *x, int T, int64_t F, const float *Wg, const float *Wu, const float *Wd,
+                    float *g, float *u, float *h, float *y) {
+    tg_linear_fwd(&m->ex, x, Wg, NULL, T, m->D, F, g);
+    tg_linear_fwd(&m->ex, x, Wu, NULL, T, m->D, F, u);
+    tg_swiglu_fwd(&m->ex, g, u, (int64_t)T * F, h);
+    tg_linear_fwd(&m->ex, h, Wd, NULL, T, F, m->D, y);
+}
+
+/* dx += the MLP's input gradient for dy; its weights' gradients added */
+static void mlp_bwd(r1c_trainer *m, const float *dy, const float *x, int T, int64_t F, const int w[3], const float *g,
+                    const float *u, const float *h, float *dx) {
+    const r1c_exec *ex = &m->ex;
+    memset(m->dh, 0, sizeof(float) * (size_t)T * (size_t)F);
+    tg_linear_bwd(ex, dy, h, P(m, w[2]), T, F, m->D, m->dh, G(m, w[2]), NULL, m->work);
+    memset(m->dg, 0, sizeof(float) * (size_t)T * (size_t)F);
+    memset(m->du, 0, sizeof(float) * (size_t)T * (size_t)F);
+    tg_swiglu_bwd(ex, m->dh, g, u, (int64_t)T * F, m->dg, m->du);
+    tg_linear_bwd(ex, m->dg, x, P(m, w[0]), T, m->D, F, dx, G(m, w[0]), NULL, m->work);
+    tg_linear_bwd(ex, m->du, x, P(m, w[1]), T, m->D, F, dx, G(m, w[1]), NULL, m->work);
+}
+
+/* MLA's queries and keys: q, k per head [nope | rope] (N x H x qhd), v per head (N x H x vd) */
+static void mla_qkv(r1c_trainer *m, layer_acts *A, const int *ix) {
+    const r1c_exec *ex = &m->ex;
+    const int N = m->shape.B * m->shape.T;
+    const float eps = (float)m->cfg.rms_norm_eps;
+    const int64_t kw = m->kvl + m->rope, kvw = m->nope + m->vd;
+    if (m->ql) {
+        tg_linear_fwd(ex, A->xn, P(m, ix[P_QA]), NULL, N, m->D, m->ql, A->qa);
+        tg_rmsnorm_fwd(ex, A->qa, P(m, ix[P_QA_LN]), eps, N, m->ql, A->qan, A->rstdq);
+        tg_linear_fwd(ex, A->qan, P(m, ix[P_QB]), NULL, N, m->ql, m->qd, A->q);
+    } else {
+        tg_linear_fwd(ex, A->xn, P(m, ix[P_WQ]), NULL, N, m->D, m->qd, A->q);
+    }
+    tg_linear_fwd(ex, A->xn, P(m, ix[P_KVA]), NULL, N, m->D, kw, A->kva);
+    for (int t = 0; t < N; t++) memcpy(A->c + (int64_t)t * m->kvl, A->kva + (int64_t)t * kw, sizeof(float) * (size_t)m->kvl);
+    tg_rmsnorm_fwd(ex, A->c, P(m, ix[P_KVA_LN]), eps, N, m->kvl, A->c, A->rstdc); /* (in place: the backward needs c0 = kva) */
+    tg_linear_fwd(ex, A->c, P(m, ix[P_KVB]), NULL, N, m->kvl, m->H * kvw, A->kv);
+    for (int t = 0; t < N; t++) {
+        float *kr = A->k + (int64_t)t * m->kvd;
+        float kpe[256];
+        memcpy(kpe, A->kva + (int64_t)t * kw + m->kvl, sizeof(float) * (size_t)m->rope);
+        tg_rope_fwd(kpe, 1, 1, (int)m->rope, m->rope, m->pos + t, m->inv_freq, 1.0f, 1);
+        for (int h = 0; h < m->H; h++) {
+            const float *kv = A->kv + (int64_t)t * m->H * kvw + (int64_t)h * kvw;
+            memcpy(kr + (int64_t)h * m->qhd, kv, sizeof(float) * (size_t)m->nope);
+            memcpy(kr + (int64_t)h * m->qhd + m->nope, kpe, sizeof(float) * (size_t)m->rope);
+            memcpy(A->v + ((int64_t)t * m->H + h) * m->vd, kv + m->nope, sizeof(float) * (size_t)m->vd);
+            tg_rope_fwd(A->q + (int64_t)t * m->qd + (int64_t)h * m->qhd + m->nope, 1, 1, (int)m->rope, m->rope, m->pos + t,
+                        m->inv_freq, 1.0f, 1);
+        }
+    }
+}
+
+/* DeepSeekMoE: out[t] = sum over t's experts of w E(xn2[t]) + shared(xn2[t]) */
+static void moe_fwd(r1c_trainer *m, layer_acts *A, const int *ix, int l, float *out) {
+    const int N = m->shape.B * m->shape.T, E = m->E, K = m->K;
+    tg_linear_fwd(&m->ex, A->xn2, P(m, ix[P_ROUTER]), NULL, N, m->D, E, A->rlog);
+    float work[2 * 1024];
+    for (int t = 0; t < N; t++)
+        r1c_ds_route(&m->cfg, A->rlog + (int64_t)t * E, P(m, ix[P_RBIAS]), work, A->rid + (int64_t)t * K, A->rw + (int64_t)t * K);
+    /* pairs in expert order (token order within an expert) */
+    int *cnt = A->estart;
+    memset(cnt, 0, sizeof(int) * (size_t)(E + 1));
+    for (int64_t p = 0; p < (int64_t)N * K; p++) cnt[A->rid[p] + 1]++;
+    for (int e = 0; e < E; e++) cnt[e + 1] += cnt[e];
+    int fill[1024];
+    for (int e = 0; e < E; e++) fill[e] = cnt[e];
+    for (int64_t p = 0; p < (int64_t)N * K; p++) A->order[fill[A->rid[p]]++] = (int32_t)p;
+    memset(out, 0, sizeof(float) * (size_t)N * (size_t)m->D);
+    for (int e = 0; e < E; e++) {
+        const int n = cnt[e + 1] - cnt[e];
+        if (!n) continue;
+        for (int i = 0; i < n; i++)
+            memcpy(m->mx_buf + (int64_t)i * m->D, A->xn2 + (int64_t)(A->order[cnt[e] + i] / K) * m->D, sizeof(float) * (size_t)m->D);
+        const int *w = m->experts + ((int64_t)l * E + e) * 3;
+        const int64_t o = cnt[e];
+        mlp_fwd(m, m->mx_buf, n, m->MF, P(m, w[0]), P(m, w[1]), P(m, w[2]), A->eg + o * m->MF, A->eu + o * m->MF, A->eh + o * m->MF,
+                A->ey + o * m->D);
+        for (int i = 0; i < n; i++) { /* experts in order of id: each token's sum in that order */
+            const int32_t pr = A->order[cnt[e] + i];
+            const float wt = A->rw[pr];
+            float *dst = out + (int64_t)(pr / K) * m->D;
+            const float *y = A->ey + (o + i) * m->D;
+            for (int64_t d = 0; d < m->D; d++) dst[d] += wt * y[d];
+        }
+    }
+    if (m->SF) {
+        mlp_fwd(m, A->xn2, N, m->SF, P(m, ix[P_SG]), P(m, ix[P_SU]), P(m, ix[P_SD]), A->sg, A->su, A->sh, A->sy);
+        for (int64_t i = 0; i < (int64_t)N * m->D; i++) out[i] += A->sy[i];
+    }
 }
 
 double r1c_trainer_forward(r1c_trainer *m, const int32_t *inputs, const int32_t *targets) {
@@ -247,24 +473,27 @@ double r1c_trainer_forward(r1c_trainer *m, const int32_t *inputs, const int32_t 
         if (m->targets[t] >= m->V) m->targets[t] = -1;
     tg_embed_fwd(P(m, m->embed), m->inputs, N, m->D, m->acts[0].x);
     const tg_attn_shape as = attn_shape(m);
+    const int64_t ad = m->ds ? m->H * m->vd : m->qd;
     for (int l = 0; l < m->L; l++) {
         layer_acts *A = &m->acts[l];
         const int *ix = m->layer + P_PER_LAYER * l;
         tg_rmsnorm_fwd(ex, A->x, P(m, ix[P_LN1]), eps, N, m->D, A->xn, A->rstd1);
-        tg_linear_fwd(ex, A->xn, P(m, ix[P_WQ]), P(m, ix[P_BQ]), N, m->D, m->qd, A->q);
-        tg_linear_fwd(ex, A->xn, P(m, ix[P_WK]), P(m, ix[P_BK]), N, m->D, m->kvd, A->k);
-        tg_linear_fwd(ex, A->xn, P(m, ix[P_WV]), P(m, ix[P_BV]), N, m->D, m->kvd, A->v);
-        tg_rope_fwd(A->q, N, m->H, (int)m->hd, m->qd, m->pos, m->inv_freq, 1.0f, 0);
-        tg_rope_fwd(A->k, N, m->KVH, (int)m->hd, m->kvd, m->pos, m->inv_freq, 1.0f, 0);
+        if (m->ds) {
+            mla_qkv(m, A, ix);
+        } else {
+            tg_linear_fwd(ex, A->xn, P(m, ix[P_WQ]), P(m, ix[P_BQ]), N, m->D, m->qd, A->q);
+            tg_linear_fwd(ex, A->xn, P(m, ix[P_WK]), P(m, ix[P_BK]), N, m->D, m->kvd, A->k);
+            tg_linear_fwd(ex, A->xn, P(m, ix[P_WV]), P(m, ix[P_BV]), N, m->D, m->kvd, A->v);
+            tg_rope_fwd(A->q, N, m->H, (int)m->hd, m->qd, m->pos, m->inv_freq, 1.0f, 0);
+            tg_rope_fwd(A->k, N, m->KVH, (int)m->hd, m->kvd, m->pos, m->inv_freq, 1.0f, 0);
+        }
         if (tg_attention_fwd(&as, A->q, A->k, A->v, A->P, A->att) != R1C_OK) return NAN; /* (out of memory, said) */
-        tg_linear_fwd(ex, A->att, P(m, ix[P_WO]), NULL, N, m->qd, m->D, A->x2);
+        tg_linear_fwd(ex, A->att, P(m, ix[P_WO]), NULL, N, ad, m->D, A->x2);
         for (int64_t i = 0; i < (int64_t)N * m->D; i++) A->x2[i] += A->x[i];
         tg_rmsnorm_fwd(ex, A->x2, P(m, ix[P_LN2]), eps, N, m->D, A->xn2, A->rstd2);
-        tg_linear_fwd(ex, A->xn2, P(m, ix[P_WG]), NULL, N, m->D, m->F, A->g);
-        tg_linear_fwd(ex, A->xn2, P(m, ix[P_WU]), NULL, N, m->D, m->F, A->u);
-        tg_swiglu_fwd(ex, A->g, A->u, (int64_t)N * m->F, A->h);
         float *next = l + 1 < m->L ? m->acts[l + 1].x : m->dx; /* (dx: a free N x D buffer until the backward) */
-        tg_linear_fwd(ex, A->h, P(m, ix[P_WD]), NULL, N, m->F, m->D, next);
+        if (is_moe(m, l)) moe_fwd(m, A, ix, l, next);
+        else mlp_fwd(m, A->xn2, N, m->F, P(m, ix[P_WG]), P(m, ix[P_WU]), P(m, ix[P_WD]), A->g, A->u, A->h, next);
         for (int64_t i = 0; i < (int64_t)N * m->D; i++) next[i] += A->x2[i];
     }
     tg_rmsnorm_fwd(ex, m->dx, P(m, m->norm), eps, N, m->D, m->xf, m->rstdf);
@@ -277,10 +506,119 @@ const float *r1c_trainer_logits(const r1c_trainer *m) { return m->logits; }
 
 /* ------------------------------------------------------------------ backward */
 
+/* The MoE block's backward for dout (N x D), into m->dxn (the gradient of xn2):
+ *   shared experts: an MLP over all tokens;
+ *   expert e: dy = w dout for its tokens, its MLP's backward, dx scattered back;
+ *   the weights: dw = dout . y; with w = r s / S over the chosen (S their sum; r the scale),
+ *   ds_j = r (dw_j / S - sum_i dw_i s_i / S^2) (without normalisation ds_j = r dw_j); then
+ *   sigmoid: dlogit = ds s (1 - s), or softmax over all experts: dlogit = s (ds - sum ds s). */
+static void moe_bwd(r1c_trainer *m, layer_acts *A, const int *ix, int l, const float *dout) {
+    const int N = m->shape.B * m->shape.T, E = m->E, K = m->K;
+    const int64_t D = m->D;
+    if (m->SF) {
+        const int w[3] = {ix[P_SG], ix[P_SU], ix[P_SD]};
+        mlp_bwd(m, dout, A->xn2, N, m->SF, w, A->sg, A->su, A->sh, m->dxn);
+    }
+    float *dw = m->dwr; /* N x K: dL/dw per (token, slot) */
+    for (int e = 0; e < E; e++) {
+        const int n = A->estart[e + 1] - A->estart[e], o = A->estart[e];
+        m->loads[(int64_t)l * E + e] += n; /* (counted here: only training batches have a backward) */
+        if (!n) continue;
+        for (int i = 0; i < n; i++) {
+            const int32_t pr = A->order[o + i];
+            const float *g = dout + (int64_t)(pr / K) * D, *y = A->ey + (int64_t)(o + i) * D;
+            double s = 0;
+            for (int64_t d = 0; d < D; d++) s += (double)g[d] * y[d];
+            dw[pr] = (float)s;
+            for (int64_t d = 0; d < D; d++) m->dy_buf[(int64_t)i * D + d] = A->rw[pr] * g[d];
+            memcpy(m->mx_buf + (int64_t)i * D, A->xn2 + (int64_t)(pr / K) * D, sizeof(float) * (size_t)D);
+        }
+        memset(m->dx_buf, 0, sizeof(float) * (size_t)n * (size_t)D);
+        const int *w = m->experts + ((int64_t)l * E + e) * 3;
+        mlp_bwd(m, m->dy_buf, m->mx_buf, n, m->MF, w, A->eg + (int64_t)o * m->MF, A->eu + (int64_t)o * m->MF,
+                A->eh + (int64_t)o * m->MF, m->dx_buf);
+        for (int i = 0; i < n; i++) {
+            float *dst = m->dxn + (int64_t)(A->order[o + i] / K) * D;
+            for (int64_t d = 0; d < D; d++) dst[d] += m->dx_buf[(int64_t)i * D + d];
+        }
+    }
+    /* the router */
+    const r1c_hf_config *c = &m->cfg;
+    const int sigm = c->scoring_func == R1C_SCORE_SIGMOID, norm = sigm || c->norm_topk_prob;
+    const float r = (float)c->routed_scaling_factor;
+    for (int t = 0; t < N; t++) {
+        const float *lg = A->rlog + (int64_t)t * E;
+        const int32_t *id = A->rid + (int64_t)t * K;
+        float s[1024], ds[1024];
+        if (sigm) {
+            for (int e = 0; e < E; e++) s[e] = 1.0f / (1.0f + expf(-lg[e]));
+        } else {
+            float mx = -INFINITY, sum = 0;
+            for (int e = 0; e < E; e++) mx = fmaxf(mx, lg[e]);
+            for (int e = 0; e < E; e++) sum += (s[e] = expf(lg[e] - mx));
+            for (int e = 0; e < E; e++) s[e] /= sum;
+        }
+        memset(ds, 0, sizeof(float) * (size_t)E);
+        float S = 0, dot = 0; /* the chosen scores' sum; sum of dw s */
+        for (int j = 0; j < K; j++) S += s[id[j]], dot += dw[(int64_t)t * K + j] * s[id[j]];
+        for (int j = 0; j < K; j++) {
+            const float g = dw[(int64_t)t * K + j];
+            ds[id[j]] += norm ? r * (g / S - dot / (S * S)) : r * g;
+        }
+        float *dl = m->drl + (int64_t)t * E;
+        if (sigm) {
+            for (int e = 0; e < E; e++) dl[e] = ds[e] * s[e] * (1.0f - s[e]);
+        } else {
+            float a = 0;
+            for (int e = 0; e < E; e++) a += ds[e] * s[e];
+            for (int e = 0; e < E; e++) dl[e] = s[e] * (ds[e] - a);
+        }
+    }
+    tg_linear_bwd(&m->ex, m->drl, A->xn2, P(m, ix[P_ROUTER]), N, D, E, m->dxn, G(m, ix[P_ROUTER]), NULL, m->work);
+}
+
+/* MLA's backward from dq, dk (N x H x qhd) and dv (N x H x vd) into m->dxn (the gradient of xn) */
+static void mla_bwd(r1c_trainer *m, layer_acts *A, const int *ix) {
+    const r1c_exec *ex = &m->ex;
+    const int N = m->shape.B * m->shape.T;
+    const int64_t kw = m->kvl + m->rope, kvw = m->nope + m->vd;
+    for (int t = 0; t < N; t++) { /* undo the rotations; the heads' k_pe gradients add up into the shared k_pe */
+        float *dkpe = m->dkva + (int64_t)t * kw + m->kvl;
+        memset(dkpe, 0, sizeof(float) * (size_t)m->rope);
+        for (int h = 0; h < m->H; h++) {
+            tg_rope_bwd(m->dq + (int64_t)t * m->qd + (int64_t)h * m->qhd + m->nope, 1, 1, (int)m->rope, m->rope, m->pos + t,
+                        m->inv_freq, 1.0f, 1);
+            const float *dk = m->dk + (int64_t)t * m->kvd + (int64_t)h * m->qhd;
+            for (int64_t i = 0; i < m->rope; i++) dkpe[i] += dk[m->nope + i];
+            float *dkv = m->dkv + (int64_t)t * m->H * kvw + (int64_t)h * kvw;
+            memcpy(dkv, dk, sizeof(float) * (size_t)m->nope);
+            memcpy(dkv + m->nope, m->dv + ((int64_t)t * m->H + h) * m->vd, sizeof(float) * (size_t)m->vd);
+        }
+        tg_rope_bwd(dkpe, 1, 1, (int)m->rope, m->rope, m->pos + t, m->inv_freq, 1.0f, 1);
+    }
+    /* kv = c Wkvb^T, c = rmsnorm(c0) * ln: the latent's gradient into dkva's first kvl columns */
+    memset(m->dc, 0, sizeof(float) * (size_t)N * (size_t)m->kvl);
+    tg_linear_bwd(ex, m->dkv, A->c, P(m, ix[P_KVB]), N, m->kvl, m->H * kvw, m->dc, G(m, ix[P_KVB]), NULL, m->work);
+    for (int t = 0; t < N; t++) memcpy(m->c0 + (int64_t)t * m->kvl, A->kva + (int64_t)t * kw, sizeof(float) * (size_t)m->kvl);
+    memset(m->dcn, 0, sizeof(float) * (size_t)N * (size_t)m->kvl);
+    tg_rmsnorm_bwd(ex, m->dc, m->c0, P(m, ix[P_KVA_LN]), A->rstdc, N, m->kvl, m->dcn, G(m, ix[P_KVA_LN]));
+    for (int t = 0; t < N; t++) memcpy(m->dkva + (int64_t)t * kw, m->dcn + (int64_t)t * m->kvl, sizeof(float) * (size_t)m->kvl);
+    tg_linear_bwd(ex, m->dkva, A->xn, P(m, ix[P_KVA]), N, m->D, kw, m->dxn, G(m, ix[P_KVA]), NULL, m->work);
+    if (m->ql) {
+        memset(m->dcn, 0, sizeof(float) * (size_t)N * (size_t)m->ql);
+        tg_linear_bwd(ex, m->dq, A->qan, P(m, ix[P_QB]), N, m->ql, m->qd, m->dcn, G(m, ix[P_QB]), NULL, m->work);
+        memset(m->dqa, 0, sizeof(float) * (size_t)N * (size_t)m->ql);
+        tg_rmsnorm_bwd(ex, m->dcn, A->qa, P(m, ix[P_QA_LN]), A->rstdq, N, m->ql, m->dqa, G(m, ix[P_QA_LN]));
+        tg_linear_bwd(ex, m->dqa, A->xn, P(m, ix[P_QA]), N, m->D, m->ql, m->dxn, G(m, ix[P_QA]), NULL, m->work);
+    } else {
+        tg_linear_bwd(ex, m->dq, A->xn, P(m, ix[P_WQ]), N, m->D, m->qd, m->dxn, G(m, ix[P_WQ]), NULL, m->work);
+    }
+}
+
 void r1c_trainer_backward(r1c_trainer *m, float grad_scale) {
     const r1c_exec *ex = &m->ex;
     const int N = m->shape.B * m->shape.T;
-    const int64_t ND = (int64_t)N * m->D;
+    const int64_t ND = (int64_t)N * m->D, ad = m->ds ? m->H * m->vd : m->qd, vdim = m->ds ? m->H * m->vd : m->kvd;
     const tg_attn_shape as = attn_shape(m);
     /* the head: dlogits (in place of the logits), then the final norm */
     tg_cross_entropy(ex, m->logits, m->targets, N, m->V, grad_scale, m->logits, NULL);
@@ -291,38 +629,61 @@ void r1c_trainer_backward(r1c_trainer *m, float grad_scale) {
     for (int l = m->L - 1; l >= 0; l--) {
         layer_acts *A = &m->acts[l];
         const int *ix = m->layer + P_PER_LAYER * l;
-        /* x' = x2 + down(h): dx2 = dx + (the MLP's path) */
-        memset(m->dh, 0, sizeof(float) * (size_t)N * (size_t)m->F);
-        tg_linear_bwd(ex, m->dx, A->h, P(m, ix[P_WD]), N, m->F, m->D, m->dh, G(m, ix[P_WD]), NULL, m->work);
-        memset(m->dg, 0, sizeof(float) * (size_t)N * (size_t)m->F);
-        memset(m->du, 0, sizeof(float) * (size_t)N * (size_t)m->F);
-        tg_swiglu_bwd(ex, m->dh, A->g, A->u, (int64_t)N * m->F, m->dg, m->du);
+        /* x' = x2 + ffn(xn2): dx2 = dx + (the feed-forward's path) */
         memset(m->dxn, 0, sizeof(float) * (size_t)ND);
-        tg_linear_bwd(ex, m->dg, A->xn2, P(m, ix[P_WG]), N, m->D, m->F, m->dxn, G(m, ix[P_WG]), NULL, m->work);
-        tg_linear_bwd(ex, m->du, A->xn2, P(m, ix[P_WU]), N, m->D, m->F, m->dxn, G(m, ix[P_WU]), NULL, m->work);
+        if (is_moe(m, l)) {
+            moe_bwd(m, A, ix, l, m->dx);
+        } else {
+            const int w[3] = {ix[P_WG], ix[P_WU], ix[P_WD]};
+            mlp_bwd(m, m->dx, A->xn2, N, m->F, w, A->g, A->u, A->h, m->dxn);
+        }
         memcpy(m->dx2, m->dx, sizeof(float) * (size_t)ND);
         tg_rmsnorm_bwd(ex, m->dxn, A->x2, P(m, ix[P_LN2]), A->rstd2, N, m->D, m->dx2, G(m, ix[P_LN2]));
         /* x2 = x + o(att): dx = dx2 + (the attention's path) */
-        memset(m->datt, 0, sizeof(float) * (size_t)N * (size_t)m->qd);
-        tg_linear_bwd(ex, m->dx2, A->att, P(m, ix[P_WO]), N, m->qd, m->D, m->datt, G(m, ix[P_WO]), NULL, m->work);
+        memset(m->datt, 0, sizeof(float) * (size_t)N * (size_t)ad);
+        tg_linear_bwd(ex, m->dx2, A->att, P(m, ix[P_WO]), N, ad, m->D, m->datt, G(m, ix[P_WO]), NULL, m->work);
         memset(m->dq, 0, sizeof(float) * (size_t)N * (size_t)m->qd);
         memset(m->dk, 0, sizeof(float) * (size_t)N * (size_t)m->kvd);
-        memset(m->dv, 0, sizeof(float) * (size_t)N * (size_t)m->kvd);
+        memset(m->dv, 0, sizeof(float) * (size_t)N * (size_t)vdim);
         if (tg_attention_bwd(&as, m->datt, A->q, A->k, A->v, A->P, m->dq, m->dk, m->dv) != R1C_OK) { /* out of memory: */
             for (int64_t i = 0; i < m->numel; i++) m->grad[i] = NAN; /* a NaN norm stops the step, never silent numbers */
             return;
         }
-        tg_rope_bwd(m->dq, N, m->H, (int)m->hd, m->qd, m->pos, m->inv_freq, 1.0f, 0);
-        tg_rope_bwd(m->dk, N, m->KVH, (int)m->hd, m->kvd, m->pos, m->inv_freq, 1.0f, 0);
         memset(m->dxn, 0, sizeof(float) * (size_t)ND);
-        tg_linear_bwd(ex, m->dq, A->xn, P(m, ix[P_WQ]), N, m->D, m->qd, m->dxn, G(m, ix[P_WQ]), G(m, ix[P_BQ]), m->work);
-        tg_linear_bwd(ex, m->dk, A->xn, P(m, ix[P_WK]), N, m->D, m->kvd, m->dxn, G(m, ix[P_WK]), G(m, ix[P_BK]), m->work);
-        tg_linear_bwd(ex, m->dv, A->xn, P(m, ix[P_WV]), N, m->D, m->kvd, m->dxn, G(m, ix[P_WV]), G(m, ix[P_BV]), m->work);
+        if (m->ds) {
+            mla_bwd(m, A, ix);
+        } else {
+            tg_rope_bwd(m->dq, N, m->H, (int)m->hd, m->qd, m->pos, m->inv_freq, 1.0f, 0);
+            tg_rope_bwd(m->dk, N, m->KVH, (int)m->hd, m->kvd, m->pos, m->inv_freq, 1.0f, 0);
+            tg_linear_bwd(ex, m->dq, A->xn, P(m, ix[P_WQ]), N, m->D, m->qd, m->dxn, G(m, ix[P_WQ]), G(m, ix[P_BQ]), m->work);
+            tg_linear_bwd(ex, m->dk, A->xn, P(m, ix[P_WK]), N, m->D, m->kvd, m->dxn, G(m, ix[P_WK]), G(m, ix[P_BK]), m->work);
+            tg_linear_bwd(ex, m->dv, A->xn, P(m, ix[P_WV]), N, m->D, m->kvd, m->dxn, G(m, ix[P_WV]), G(m, ix[P_BV]), m->work);
+        }
         memcpy(m->dx, m->dx2, sizeof(float) * (size_t)ND);
         tg_rmsnorm_bwd(ex, m->dxn, A->x, P(m, ix[P_LN1]), A->rstd1, N, m->D, m->dx, G(m, ix[P_LN1]));
     }
     tg_embed_bwd(m->dx, m->inputs, N, m->D, G(m, m->embed));
 }
+
+/* DeepSeek-V3's auxiliary-loss-free balancing: after a step, each expert's routing bias moves by
+ * `speed` towards balance (up when it got fewer tokens than the mean, down when more). Returns
+ * the step's loads (tokens per expert, layer after layer) in loads (L x E; NULL: not wanted)
+ * and clears the counts. */
+void r1c_trainer_balance(r1c_trainer *m, float speed, int32_t *loads) {
+    for (int l = 0; l < m->L; l++) {
+        if (!is_moe(m, l)) continue;
+        const int32_t *ld = m->loads + (int64_t)l * m->E;
+        int64_t tot = 0;
+        for (int e = 0; e < m->E; e++) tot += ld[e];
+        const double mean = (double)tot / m->E;
+        float *b = P(m, m->layer[P_PER_LAYER * l + P_RBIAS]);
+        for (int e = 0; b && e < m->E; e++) b[e] += ld[e] < mean ? speed : ld[e] > mean ? -speed : 0.0f;
+    }
+    if (loads) memcpy(loads, m->loads, sizeof(int32_t) * (size_t)m->L * (size_t)m->E);
+    memset(m->loads, 0, sizeof(int32_t) * (size_t)m->L * (size_t)(m->E ? m->E : 1));
+}
+
+int r1c_trainer_n_experts(const r1c_trainer *m) { return m->E; }
 
 /* ------------------------------------------------------------------ AdamW */
 
@@ -355,6 +716,7 @@ double r1c_trainer_step(r1c_trainer *m, const r1c_adamw *o, float lr) {
     const float bc1 = 1.0f - powf(o->beta1, (float)m->step), bc2 = 1.0f - powf(o->beta2, (float)m->step);
     for (int i = 0; i < m->n_params; i++) {
         const param *p = &m->params[i];
+        if (p->fixed) continue;
         float *w = m->value + p->off, *g = m->grad + p->off, *m1 = m->m1 + p->off, *m2 = m->m2 + p->off;
         const float wd = p->decay ? o->weight_decay : 0.0f;
 #pragma omp parallel for num_threads(m->ex.n_threads) schedule(static) if (p->numel >= 65536)
@@ -403,8 +765,32 @@ r1c_status r1c_trainer_save(const r1c_trainer *m, const char *dir) {
         if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) return r1c_error(R1C_ERR_IO, "%s: cannot create the directory", dir);
     }
     const r1c_hf_config *c = &m->cfg;
-    char cfg[2048], eos[64] = "null";
+    char cfg[4096], eos[64] = "null";
     if (c->n_eos > 0) snprintf(eos, sizeof eos, "%d", c->eos_token_id[0]);
+    if (m->ds) {
+        const int v3 = !strcmp(c->model_type, "deepseek_v3");
+        char ql[32] = "null";
+        if (m->ql) snprintf(ql, sizeof ql, "%lld", (long long)m->ql);
+        snprintf(cfg, sizeof cfg,
+                 "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"%s\",\n  \"hidden_size\": %d,\n"
+                 "  \"intermediate_size\": %d,\n  \"moe_intermediate_size\": %d,\n  \"num_hidden_layers\": %d,\n"
+                 "  \"num_attention_heads\": %d,\n  \"num_key_value_heads\": %d,\n  \"q_lora_rank\": %s,\n  \"kv_lora_rank\": %d,\n"
+                 "  \"qk_nope_head_dim\": %d,\n  \"qk_rope_head_dim\": %d,\n  \"v_head_dim\": %d,\n  \"n_routed_experts\": %d,\n"
+                 "  \"n_shared_experts\": %d,\n  \"num_experts_per_tok\": %d,\n  \"first_k_dense_replace\": %d,\n"
+                 "  \"moe_layer_freq\": 1,\n  \"n_group\": %d,\n  \"topk_group\": %d,\n  \"topk_method\": \"%s\",\n"
+                 "  \"scoring_func\": \"%s\",\n  \"norm_topk_prob\": %s,\n  \"routed_scaling_factor\": %.9g,\n"
+                 "  \"vocab_size\": %d,\n  \"max_position_embeddings\": %d,\n  \"rms_norm_eps\": %.9g,\n  \"rope_theta\": %.9g,\n"
+                 "  \"rope_scaling\": null,\n  \"tie_word_embeddings\": %s,\n  \"hidden_act\": \"silu\",\n  \"attention_bias\": false,\n"
+                 "  \"num_nextn_predict_layers\": 0,\n  \"bos_token_id\": %d,\n  \"eos_token_id\": %s,\n  \"torch_dtype\": \"float32\"\n}\n",
+                 v3 ? "DeepseekV3ForCausalLM" : "DeepseekV2ForCausalLM", c->model_type, c->hidden_size, c->intermediate_size,
+                 c->moe_intermediate_size, c->num_hidden_layers, c->num_attention_heads, c->num_attention_heads, ql, c->kv_lora_rank,
+                 c->qk_nope_head_dim, c->qk_rope_head_dim, c->v_head_dim, c->n_routed_experts, c->n_shared_experts,
+                 c->num_experts_per_tok, c->first_k_dense_replace, c->n_group > 0 ? c->n_group : 1, c->topk_group > 0 ? c->topk_group : 1,
+                 c->topk_method == R1C_TOPK_NOAUX_TC ? "noaux_tc" : c->topk_method == R1C_TOPK_GROUP_LIMITED ? "group_limited_greedy" : "greedy",
+                 c->scoring_func == R1C_SCORE_SIGMOID ? "sigmoid" : "softmax", c->norm_topk_prob ? "true" : "false",
+                 c->routed_scaling_factor, c->vocab_size, c->max_position_embeddings > 0 ? c->max_position_embeddings : m->shape.T,
+                 c->rms_norm_eps, c->rope_theta > 0 ? c->rope_theta : 10000.0, m->tied ? "true" : "false", c->bos_token_id, eos);
+    } else
     snprintf(cfg, sizeof cfg,
              "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"%s\",\n  \"hidden_size\": %d,\n"
              "  \"intermediate_size\": %d,\n  \"num_hidden_layers\": %d,\n  \"num_attention_heads\": %d,\n"

@@ -1,4 +1,4 @@
-/* trainer.h — training a dense decoder (Llama 3 / Qwen2 layout) in f32, llm.c style: one
+/* trainer.h — training a decoder (Llama 3 / Qwen2, or DeepSeek-V3's MLA + MoE) in f32, llm.c style: one
  * forward that keeps what the backward needs, one backward, AdamW. The parameters carry Hugging
  * Face's names and shapes, so a checkpoint is a model directory `r1c run` loads unchanged.
  *
@@ -33,7 +33,9 @@ typedef struct r1c_adamw {
 
 typedef struct r1c_trainer r1c_trainer;
 
-/* cfg: model_type "llama" or "qwen2" (q/k/v biases), no rope scaling. */
+/* cfg: model_type "llama", "qwen2" (q/k/v biases), "deepseek_v2" or "deepseek_v3" (MLA, with or
+ * without q_lora_rank; MoE after first_k_dense_replace layers, shared experts, group-limited
+ * routing with the correction bias); no rope scaling. */
 r1c_status r1c_trainer_new(const r1c_hf_config *cfg, const r1c_train_shape *shape, r1c_trainer **out);
 void r1c_trainer_free(r1c_trainer *m);
 
@@ -47,6 +49,13 @@ double r1c_trainer_grad_norm(const r1c_trainer *m);
 /* Clips, takes one AdamW step at learning rate lr, clears the gradients. Returns the norm; a
  * norm that is not finite (NaN / inf gradients) skips the step. */
 double r1c_trainer_step(r1c_trainer *m, const r1c_adamw *opt, float lr);
+
+/* DeepSeek-V3's auxiliary-loss-free load balancing, once per optimiser step: each MoE layer's
+ * routing bias (e_score_correction_bias) moves by speed towards balance, from the tokens each
+ * expert got in this step's backward passes. loads (L x n_experts, NULL: not wanted) receives
+ * those counts, which are then cleared. */
+void r1c_trainer_balance(r1c_trainer *m, float speed, int32_t *loads);
+int r1c_trainer_n_experts(const r1c_trainer *m);
 
 /* The logits of the last forward: B x T x vocab (valid until the next backward). */
 const float *r1c_trainer_logits(const r1c_trainer *m);

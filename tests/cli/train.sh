@@ -73,6 +73,22 @@ expect "two data sources refused" 1 "one of" $R1C train --config "$TMP/bad6.json
 sed 's/"data": \["a.jsonl"\]/"stages": [{"steps": 2, "mix": {"arith": "x"}}]/' "$TMP/straight.json" > "$TMP/bad7.json"
 expect "bad curriculum names the field" 1 "stages\[0\].mix.arith" $R1C train --config "$TMP/bad7.json"
 
+# DeepSeek-V3 style: MLA, a dense first layer, MoE with a shared expert; expert loads logged
+cat > "$TMP/ds.json" <<JSON
+{"model": {"model_type": "deepseek_v3", "hidden_size": 32, "intermediate_size": 64, "moe_intermediate_size": 16,
+           "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 4, "q_lora_rank": 16, "kv_lora_rank": 16,
+           "qk_nope_head_dim": 8, "qk_rope_head_dim": 4, "v_head_dim": 8, "n_routed_experts": 4, "n_shared_experts": 1,
+           "num_experts_per_tok": 2, "first_k_dense_replace": 1, "n_group": 2, "topk_group": 1, "topk_method": "noaux_tc",
+           "scoring_func": "sigmoid", "norm_topk_prob": true, "routed_scaling_factor": 2.5, "rms_norm_eps": 1e-6},
+ "tokenizer": "tok", "data": ["a.jsonl"], "batch_size": 2, "seq_len": 32, "steps": 4, "lr": 0.01, "warmup": 1,
+ "threads": 2, "out": "ds", "log_every": 2}
+JSON
+expect "deepseek_v3 training" 0 "trained 4 steps" $R1C train --config "$TMP/ds.json"
+[ "$(wc -l < "$TMP/ds/expert_load.csv")" = 9 ] && head -1 "$TMP/ds/expert_load.csv" | grep -q "^step,layer,expert_0" \
+  && ok "expert loads: 2 MoE layers x 4 steps" || fail "expert_load.csv: $(head -3 "$TMP/ds/expert_load.csv")"
+grep -q '"e_score_correction_bias"\|e_score_correction_bias' "$TMP/ds/model.safetensors" && ok "the routing bias is saved" || fail "no bias"
+expect "the deepseek checkpoint runs" 0 "" $R1C run -m "$TMP/ds" --raw -n 4 "1 + 1 ="
+
 expect "usage: no config" 2 "--config" $R1C train
 expect "usage: unknown option" 2 "unknown option" $R1C train --config "$TMP/straight.json" --bogus
 expect "missing config" 1 "cannot read" $R1C train --config "$TMP/none.json"

@@ -19,7 +19,10 @@
  *    "lr": 3e-3, "min_lr": 3e-4, "warmup": 50, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8,
  *    "weight_decay": 0.1, "clip": 1.0, "seed": 1, "threads": 0,
  *    "out": DIR, "log_every": 10, "eval_every": 100, "eval_batches": 4, "save_every": 0,
- *    "peak_gflops": 428}
+ *    "peak_gflops": 428, "moe_bias_speed": 0.001}
+ * MoE models (model_type deepseek_v3 / deepseek_v2) balance their experts without an auxiliary
+ * loss (each step the routing bias of under-loaded experts rises by moe_bias_speed, of
+ * over-loaded ones falls) and log each step's tokens per expert to expert_load.csv. 
  * Paths are relative to the config file's directory. */
 #include <math.h>
 #include <stdio.h>
@@ -52,7 +55,7 @@ typedef struct {
     int has_cur, has_steps;
     int B, T, accum, log_every, eval_every, eval_batches, save_every, threads;
     long steps;
-    double lr, min_lr, warmup, beta1, beta2, eps, wd, clip, peak_gflops;
+    double lr, min_lr, warmup, beta1, beta2, eps, wd, clip, peak_gflops, bias_speed;
     uint64_t seed;
 } train_cfg;
 
@@ -124,7 +127,7 @@ static int load_config(const char *path, train_cfg *tc, cJSON **model_out) {
         return cli_fail(C, "%s: not a JSON object", path), 0;
     }
     char tok[2048] = "", out[2048] = "", init[2048] = "";
-    double v[20];
+    double v[21];
     int ok = str(root, "tokenizer", 1, tok, sizeof tok, path) && str(root, "out", 1, out, sizeof out, path) &&
              str(root, "init_from", 0, init, sizeof init, path) &&
              files(tc, root, "data", 0, &tc->data, &tc->n_data, path) &&
@@ -138,7 +141,7 @@ static int load_config(const char *path, train_cfg *tc, cJSON **model_out) {
              num(root, "seed", 1, 0, 9007199254740991.0, &v[12], path) && num(root, "threads", 0, 0, 512, &v[13], path) &&
              num(root, "log_every", 10, 1, 1e9, &v[14], path) && num(root, "eval_every", 100, 0, 1e9, &v[15], path) &&
              num(root, "eval_batches", 4, 1, 1e6, &v[16], path) && num(root, "save_every", 0, 0, 1e9, &v[17], path) &&
-             num(root, "peak_gflops", 428, 1e-3, 1e9, &v[18], path);
+             num(root, "peak_gflops", 428, 1e-3, 1e9, &v[18], path) && num(root, "moe_bias_speed", 1e-3, 0, 1, &v[19], path);
     if (ok) {
         resolve(tc, tok, tc->tokenizer, sizeof tc->tokenizer);
         resolve(tc, out, tc->out, sizeof tc->out);
@@ -147,7 +150,7 @@ static int load_config(const char *path, train_cfg *tc, cJSON **model_out) {
         tc->lr = v[4], tc->min_lr = v[5] < 0 ? v[4] / 10 : v[5], tc->warmup = v[6];
         tc->beta1 = v[7], tc->beta2 = v[8], tc->eps = v[9], tc->wd = v[10], tc->clip = v[11];
         tc->seed = (uint64_t)v[12], tc->threads = (int)v[13], tc->log_every = (int)v[14], tc->eval_every = (int)v[15];
-        tc->eval_batches = (int)v[16], tc->save_every = (int)v[17], tc->peak_gflops = v[18];
+        tc->eval_batches = (int)v[16], tc->save_every = (int)v[17], tc->peak_gflops = v[18], tc->bias_speed = v[19];
         snprintf(tc->field, sizeof tc->field, "text");
         ok = str(root, "field", 0, tc->field, sizeof tc->field, path);
     }
@@ -431,7 +434,8 @@ int cmd_train(int argc, char **argv) {
     corpus ev = {.seed = 0, .shuffle = 0};
     int32_t *in = NULL, *tg = NULL;
     double *xs = NULL, *ys = NULL, *exs = NULL, *eys = NULL;
-    FILE *csv = NULL;
+    FILE *csv = NULL, *lcsv = NULL;
+    int32_t *loads = NULL;
     if (r1c_tokenizer_load(tc.tokenizer, &tok) != R1C_OK) {
         cli_fail(C, "%s", r1c_last_error());
         goto done;
@@ -492,6 +496,21 @@ int cmd_train(int argc, char **argv) {
         goto done;
     }
     if (!resume) fprintf(csv, "step,loss,lr,grad_norm,tokens_per_s,eval_loss\n");
+    const int n_exp = r1c_trainer_n_experts(m);
+    if (n_exp > 0) {
+        char lp[4096];
+        snprintf(lp, sizeof lp, "%s/expert_load.csv", tc.out);
+        loads = calloc((size_t)n_exp * (size_t)mc.num_hidden_layers, sizeof(int32_t));
+        if (!loads || !(lcsv = fopen(lp, resume ? "a" : "w"))) {
+            cli_fail(C, "%s: cannot write", lp);
+            goto done;
+        }
+        if (!resume) {
+            fprintf(lcsv, "step,layer");
+            for (int e = 0; e < n_exp; e++) fprintf(lcsv, ",expert_%d", e);
+            fputc('\n', lcsv);
+        }
+    }
     const int N = tc.B * tc.T;
     in = malloc(sizeof(int32_t) * (size_t)N), tg = malloc(sizeof(int32_t) * (size_t)N);
     xs = calloc((size_t)tc.steps + 1, sizeof(double)), ys = calloc((size_t)tc.steps + 1, sizeof(double));
@@ -534,6 +553,15 @@ int cmd_train(int argc, char **argv) {
         const r1c_adamw opt = {.beta1 = (float)tc.beta1, .beta2 = (float)tc.beta2, .eps = (float)tc.eps, .weight_decay = (float)tc.wd,
                                .clip = (float)tc.clip};
         const double norm = r1c_trainer_step(m, &opt, (float)lr);
+        if (loads) { /* MoE: balance the experts, log their loads */
+            r1c_trainer_balance(m, (float)tc.bias_speed, loads);
+            for (int l = 0; l < mc.num_hidden_layers; l++) {
+                if (l < mc.first_k_dense_replace) continue;
+                fprintf(lcsv, "%ld,%d", step + 1, l);
+                for (int e = 0; e < n_exp; e++) fprintf(lcsv, ",%d", loads[(int64_t)l * n_exp + e]);
+                fputc('\n', lcsv);
+            }
+        }
         tok_done += (double)N * tc.accum;
         xs[n_pts] = (double)step + 1, ys[n_pts++] = loss;
         if (!isfinite(loss)) {
@@ -582,6 +610,8 @@ int cmd_train(int argc, char **argv) {
     rc = 0;
 done:
     if (csv) fclose(csv);
+    if (lcsv) fclose(lcsv);
+    free(loads);
     cJSON_Delete(model);
     r1c_trainer_free(m);
     r1c_tokenizer_free(tok);
