@@ -146,7 +146,7 @@ typedef struct {
 } att_ctx;
 static void att_f(void *c, float *y) {
     att_ctx *a = c;
-    CHECK(tg_attention_fwd(&a->s, a->q, a->k, a->v, a->P, y) == R1C_OK, "attention: %s", r1c_last_error());
+    CHECK(tg_attention_fwd(&a->s, a->q, a->k, a->v, a->P, y, NULL) == R1C_OK, "attention: %s", r1c_last_error());
 }
 static void test_attention(void) {
     att_ctx a = {.s = {.B = 2, .T = 5, .H = 4, .KVH = 2, .dk = 6, .dv = 3, .scale = 0.4f, .ex = &g_ex}};
@@ -156,7 +156,7 @@ static void test_attention(void) {
     a.q = rnd(nq, 1.0), a.k = rnd(nk, 1.0), a.v = rnd(nv, 1.0), a.P = zeros((int64_t)s->B * s->H * s->T * s->T);
     float *r = rnd(no, 1.0), *y = zeros(no), *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nv);
     att_f(&a, y);
-    CHECK(tg_attention_bwd(s, r, a.q, a.k, a.v, a.P, dq, dk, dv) == R1C_OK, "attention: %s", r1c_last_error());
+    CHECK(tg_attention_bwd(s, r, a.q, a.k, a.v, a.P, dq, dk, dv, NULL) == R1C_OK, "attention: %s", r1c_last_error());
     check_grad("attention dq", att_f, &a, a.q, nq, dq, r, no);
     check_grad("attention dk (GQA)", att_f, &a, a.k, nk, dk, r, no);
     check_grad("attention dv (GQA)", att_f, &a, a.v, nv, dv, r, no);

@@ -201,10 +201,11 @@ size_t tg_attention_work_floats(const tg_attn_shape *s) {
     return 3 * T * T + 8 * T * d;
 }
 
-r1c_status tg_attention_fwd(const tg_attn_shape *s, const float *q, const float *k, const float *v, float *P, float *out) {
+r1c_status tg_attention_fwd(const tg_attn_shape *s, const float *q, const float *k, const float *v, float *P, float *out,
+                            float *given) {
     const int B = s->B, T = s->T, H = s->H, KVH = s->KVH, dk = s->dk, dv = s->dv, group = H / KVH;
     const int64_t lq = (int64_t)H * dk, lk = (int64_t)KVH * dk, lv = (int64_t)KVH * dv, lo = (int64_t)H * dv;
-    float *work = malloc(sizeof(float) * tg_attention_work_floats(s));
+    float *work = given ? given : malloc(sizeof(float) * tg_attention_work_floats(s));
     if (!work) return r1c_error(R1C_ERR_NOMEM, "out of memory for attention");
     float *Qh = work, *Kh = Qh + (int64_t)T * dk, *VT = Kh + (int64_t)T * dk, *Oh = VT + (int64_t)T * dv;
     float *Vh = Oh + (int64_t)T * dv;
@@ -232,16 +233,16 @@ r1c_status tg_attention_fwd(const tg_attn_shape *s, const float *q, const float 
             mm(s->ex, VT, dv, T, Pb, T, Oh); /* out_i = sum_j P_ij v_j */
             for (int t = 0; t < T; t++) memcpy(out + (int64_t)(b * T + t) * lo + (int64_t)h * dv, Oh + (int64_t)t * dv, sizeof(float) * (size_t)dv);
         }
-    free(work);
+    if (!given) free(work);
     return R1C_OK;
 }
 
 r1c_status tg_attention_bwd(const tg_attn_shape *s, const float *dout, const float *q, const float *k, const float *v,
-                            const float *P, float *dq, float *dk, float *dv) {
+                            const float *P, float *dq, float *dk, float *dv, float *given) {
     const int B = s->B, T = s->T, H = s->H, KVH = s->KVH, dkk = s->dk, dvv = s->dv, group = H / KVH;
     const int64_t lq = (int64_t)H * dkk, lk = (int64_t)KVH * dkk, lv = (int64_t)KVH * dvv, lo = (int64_t)H * dvv;
     const int64_t d = dkk > dvv ? dkk : dvv;
-    float *work = malloc(sizeof(float) * tg_attention_work_floats(s));
+    float *work = given ? given : malloc(sizeof(float) * tg_attention_work_floats(s));
     if (!work) return r1c_error(R1C_ERR_NOMEM, "out of memory for attention");
     float *dP = work, *dST = dP + (int64_t)T * T, *PT = dST + (int64_t)T * T;
     float *A = PT + (int64_t)T * T, *AT = A + (int64_t)T * d, *G = AT + (int64_t)T * d, *R = G + (int64_t)T * d;
@@ -281,7 +282,7 @@ r1c_status tg_attention_bwd(const tg_attn_shape *s, const float *dout, const flo
             mm(s->ex, AT, dkk, T, dST, T, R);
             scatter_add(R, T, dkk, dk + (int64_t)b * T * lk, lk, (int64_t)kh * dkk);
         }
-    free(work);
+    if (!given) free(work);
     return R1C_OK;
 }
 

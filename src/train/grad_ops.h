@@ -46,16 +46,19 @@ void tg_rope_bwd(float *dx, int T, int n_heads, int hd, int64_t ld, const int32_
 /* ---- causal self-attention of B sequences of T tokens (rows b * T + t), H query heads and
  * KVH key/value heads (GQA: head h reads kv head h / (H / KVH)); q, k: dk dims per head, v and
  * out: dv per head; strides are the rows' lengths (H*dk, KVH*dk, KVH*dv, H*dv). P saves the
- * softmax: B x H x T x T floats. Errors only when out of memory (R1C_ERR_NOMEM). */
+ * softmax: B x H x T x T floats. */
 typedef struct tg_attn_shape {
     int B, T, H, KVH, dk, dv;
     float scale;
     const r1c_exec *ex;
 } tg_attn_shape;
 size_t tg_attention_work_floats(const tg_attn_shape *s);
-r1c_status tg_attention_fwd(const tg_attn_shape *s, const float *q, const float *k, const float *v, float *P, float *out);
+/* work: tg_attention_work_floats(s) floats, or NULL (then allocated per call: R1C_ERR_NOMEM
+ * when that fails) */
+r1c_status tg_attention_fwd(const tg_attn_shape *s, const float *q, const float *k, const float *v, float *P, float *out,
+                            float *work);
 r1c_status tg_attention_bwd(const tg_attn_shape *s, const float *dout, const float *q, const float *k, const float *v,
-                            const float *P, float *dq, float *dk, float *dv);
+                            const float *P, float *dq, float *dk, float *dv, float *work);
 
 /* ---- SwiGLU: h = silu(g) * u elementwise */
 void tg_swiglu_fwd(const r1c_exec *ex, const float *g, const float *u, int64_t n, float *h);

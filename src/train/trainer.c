@@ -74,6 +74,7 @@ struct r1c_trainer {
     int32_t *loads;                /* tokens per expert in the last step (accumulated over micro-batches) */
     float *mx_buf, *dy_buf, *dx_buf; /* MoE gathers: N x D each */
     float *dkv, *dc, *dkva, *dqa, *drl, *dwr, *c0, *dcn; /* MLA / router backward */
+    float *awork;                                        /* the attention's buffers */
     param *params;
     int n_params;
     int embed, norm, lm_head;  /* indices into params (lm_head = embed when tied) */
@@ -155,6 +156,8 @@ static r1c_status check_config(const r1c_hf_config *c, const r1c_train_shape *s)
 }
 
 static float *falloc(int64_t n) { return aligned_alloc(64, (size_t)((n * (int64_t)sizeof(float) + 63) / 64 * 64)); }
+
+static tg_attn_shape attn_shape(const r1c_trainer *m);
 
 static int is_moe(const r1c_trainer *m, int l) { return m->ds && m->E > 0 && l >= m->first_dense; }
 
@@ -295,8 +298,10 @@ r1c_status r1c_trainer_new(const r1c_hf_config *cfg, const r1c_train_shape *shap
     m->dx = falloc(N * m->D), m->dx2 = falloc(N * m->D), m->dxn = falloc(N * m->D);
     m->dq = falloc(N * m->qd), m->dk = falloc(N * m->kvd), m->dv = falloc(N * vdim), m->datt = falloc(N * ad);
     m->dh = falloc(N * big), m->dg = falloc(N * big), m->du = falloc(N * big), m->work = falloc(work);
+    const tg_attn_shape as = attn_shape(m);
+    m->awork = falloc((int64_t)tg_attention_work_floats(&as));
     if (!m->acts || !m->act_mem || !m->inv_freq || !m->pos || !m->dx || !m->dx2 || !m->dxn || !m->dq || !m->dk || !m->dv ||
-        !m->datt || !m->dh || !m->dg || !m->du || !m->work)
+        !m->datt || !m->dh || !m->dg || !m->du || !m->work || !m->awork)
         goto nomem;
     if (m->ds) {
         m->mx_buf = falloc(N * m->D), m->dy_buf = falloc(N * m->D), m->dx_buf = falloc(N * m->D);
@@ -352,7 +357,7 @@ void r1c_trainer_free(r1c_trainer *m) {
     free(m->dx), free(m->dx2), free(m->dxn), free(m->dq), free(m->dk), free(m->dv), free(m->datt);
     free(m->dh), free(m->dg), free(m->du), free(m->work);
     free(m->mx_buf), free(m->dy_buf), free(m->dx_buf), free(m->dkv), free(m->dc), free(m->dkva), free(m->dqa), free(m->drl);
-    free(m->dwr), free(m->c0), free(m->dcn);
+    free(m->dwr), free(m->c0), free(m->dcn), free(m->awork);
     for (int i = 0; i < 64; i++) free(m->scratch[i]);
     free(m);
 }
@@ -487,7 +492,7 @@ double r1c_trainer_forward(r1c_trainer *m, const int32_t *inputs, const int32_t 
             tg_rope_fwd(A->q, N, m->H, (int)m->hd, m->qd, m->pos, m->inv_freq, 1.0f, 0);
             tg_rope_fwd(A->k, N, m->KVH, (int)m->hd, m->kvd, m->pos, m->inv_freq, 1.0f, 0);
         }
-        if (tg_attention_fwd(&as, A->q, A->k, A->v, A->P, A->att) != R1C_OK) return NAN; /* (out of memory, said) */
+        if (tg_attention_fwd(&as, A->q, A->k, A->v, A->P, A->att, m->awork) != R1C_OK) return NAN; /* (out of memory, said) */
         tg_linear_fwd(ex, A->att, P(m, ix[P_WO]), NULL, N, ad, m->D, A->x2);
         for (int64_t i = 0; i < (int64_t)N * m->D; i++) A->x2[i] += A->x[i];
         tg_rmsnorm_fwd(ex, A->x2, P(m, ix[P_LN2]), eps, N, m->D, A->xn2, A->rstd2);
@@ -645,7 +650,7 @@ void r1c_trainer_backward(r1c_trainer *m, float grad_scale) {
         memset(m->dq, 0, sizeof(float) * (size_t)N * (size_t)m->qd);
         memset(m->dk, 0, sizeof(float) * (size_t)N * (size_t)m->kvd);
         memset(m->dv, 0, sizeof(float) * (size_t)N * (size_t)vdim);
-        if (tg_attention_bwd(&as, m->datt, A->q, A->k, A->v, A->P, m->dq, m->dk, m->dv) != R1C_OK) { /* out of memory: */
+        if (tg_attention_bwd(&as, m->datt, A->q, A->k, A->v, A->P, m->dq, m->dk, m->dv, m->awork) != R1C_OK) { /* out of memory: */
             for (int64_t i = 0; i < m->numel; i++) m->grad[i] = NAN; /* a NaN norm stops the step, never silent numbers */
             return;
         }

@@ -520,10 +520,17 @@ int cmd_train(int argc, char **argv) {
         goto done;
     }
     /* FLOPs per trained token, PaLM's count: 6 per weight (forward 2, backward 4) for the matrices
-     * tokens pass through (not the embedding lookup), plus attention's 12 L H hd T */
+     * tokens pass through (not the embedding lookup, not the experts they skip), plus attention's
+     * 12 L H hd T (MLA: hd the mean of the key and value widths) */
     const int64_t n_all = r1c_trainer_numel(m), n_embed = (int64_t)mc.vocab_size * mc.hidden_size;
-    const int hd = mc.head_dim ? mc.head_dim : mc.hidden_size / mc.num_attention_heads;
-    const double flops_tok = 6.0 * (double)(n_all - (mc.tie_word_embeddings ? 0 : n_embed)) +
+    /* MoE: a token passes through k of the E routed experts only */
+    const int64_t n_idle = mc.is_deepseek && mc.n_routed_experts > 0
+                               ? (int64_t)(mc.num_hidden_layers - mc.first_k_dense_replace) * (mc.n_routed_experts - mc.num_experts_per_tok) *
+                                     3 * (int64_t)mc.hidden_size * mc.moe_intermediate_size
+                               : 0;
+    const int hd = mc.is_deepseek ? (mc.qk_nope_head_dim + mc.qk_rope_head_dim + mc.v_head_dim) / 2
+                   : mc.head_dim ? mc.head_dim : mc.hidden_size / mc.num_attention_heads;
+    const double flops_tok = 6.0 * (double)(n_all - n_idle - (mc.tie_word_embeddings ? 0 : n_embed)) +
                              12.0 * mc.num_hidden_layers * mc.num_attention_heads * hd * (double)tc.T;
     const int tty = isatty(2);
     char what[96];
