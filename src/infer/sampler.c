@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../base/error.h"
+#include "../base/rng.h"
 #include "r1c.h"
 
 typedef struct cand {
@@ -22,23 +23,9 @@ struct r1c_sampler {
     cand *c;
 };
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static uint64_t next_u64(r1c_sampler *s) {
-    uint64_t *q = s->s, r = rotl(q[1] * 5, 7) * 9, t = q[1] << 17;
-    q[2] ^= q[0], q[3] ^= q[1], q[1] ^= q[2], q[0] ^= q[3], q[2] ^= t, q[3] = rotl(q[3], 45);
-    return r;
-}
 
 /* uniform in [0, 1) with 53 random bits */
-static double next_unit(r1c_sampler *s) { return (double)(next_u64(s) >> 11) * 0x1.0p-53; }
+static double next_unit(r1c_sampler *s) { return r1c_xoshiro_unit(s->s); }
 
 r1c_sampler_params r1c_sampler_default_params(void) {
     r1c_sampler_params p = {.temperature = 0.6f, .top_k = 0, .top_p = 0.95f, .min_p = 0.0f, .seed = 0};
@@ -64,7 +51,7 @@ r1c_status r1c_sampler_new(const r1c_sampler_params *params, int n_vocab, r1c_sa
     s->p = p;
     s->n_vocab = n_vocab;
     uint64_t x = p.seed;
-    for (int i = 0; i < 4; i++) s->s[i] = splitmix64(&x);
+    for (int i = 0; i < 4; i++) s->s[i] = r1c_splitmix64(&x);
     *out = s;
     return R1C_OK;
 }

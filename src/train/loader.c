@@ -11,34 +11,17 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/rng.h"
 #include "base/file.h"
 #include "train/shard.h"
 
 /* ------------------------------------------------------------ generators */
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static uint64_t xoshiro(uint64_t s[4]) {
-    uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0], s[3] ^= s[1], s[1] ^= s[2], s[0] ^= s[3], s[2] ^= t, s[3] = rotl(s[3], 45);
-    return r;
-}
-
-static void xoshiro_seed(uint64_t s[4], uint64_t seed) {
-    for (int i = 0; i < 4; i++) s[i] = splitmix64(&seed);
-}
 
 /* Uniform in [0, n) without modulo bias (rejects the short top slice). */
 static uint64_t below(uint64_t s[4], uint64_t n) {
     uint64_t limit = -n % n, x;
-    do x = xoshiro(s);
+    do x = r1c_xoshiro(s);
     while (x < limit);
     return x % n;
 }
@@ -161,9 +144,9 @@ typedef struct stream {
 /* Fisher-Yates from a generator seeded by (seed, dataset, epoch) alone: rebuildable on resume. */
 static void build_perm(stream *s, uint64_t seed, uint64_t epoch) {
     uint64_t r[4], x = seed;
-    x ^= splitmix64(&x) + (uint64_t)s->index * 0x9e3779b97f4a7c15ULL;
-    x ^= splitmix64(&x) + epoch * 0xd1b54a32d192ed03ULL;
-    xoshiro_seed(r, x);
+    x ^= r1c_splitmix64(&x) + (uint64_t)s->index * 0x9e3779b97f4a7c15ULL;
+    x ^= r1c_splitmix64(&x) + epoch * 0xd1b54a32d192ed03ULL;
+    r1c_xoshiro_seed(r, x);
     for (uint64_t i = 0; i < s->n_docs; i++) s->perm[i] = i;
     for (uint64_t i = s->n_docs; i > 1; i--) {
         uint64_t j = below(r, i), t = s->perm[i - 1];
@@ -294,7 +277,7 @@ static int pick_dataset(const r1c_stage *s, int n, uint64_t rng[4]) {
     double sum = 0, acc = 0;
     int last = 0;
     for (int i = 0; i < n; i++) sum += s->weight[i];
-    double u = (double)(xoshiro(rng) >> 11) * 0x1.0p-53 * sum;
+    double u = (double)(r1c_xoshiro(rng) >> 11) * 0x1.0p-53 * sum;
     for (int i = 0; i < n; i++) {
         if (s->weight[i] <= 0) continue;
         last = i;
@@ -523,7 +506,7 @@ r1c_status r1c_loader_open(const r1c_loader_params *p, const r1c_loader_state *r
         L->gen.version = R1C_LOADER_STATE_VERSION;
         L->gen.n_datasets = (uint32_t)L->cur.n_datasets;
         L->gen.seed = p->seed;
-        xoshiro_seed(L->gen.rng, p->seed ^ 0x6c6f61646572ULL); /* "loader": apart from the shuffles */
+        r1c_xoshiro_seed(L->gen.rng, p->seed ^ 0x6c6f61646572ULL); /* "loader": apart from the shuffles */
     }
     L->consumed = L->gen;
     if (st == R1C_OK) st = alloc_ring(L, p->prefetch ? p->prefetch : 4);

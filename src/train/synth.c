@@ -8,36 +8,18 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/rng.h"
 
 /* ---------------------------------------------------------------- random numbers */
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static uint64_t xoshiro(uint64_t s[4]) {
-    const uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return r;
-}
 
 /* uniform in [lo, hi]; the multiply-shift bias (< range / 2^64) is far below anything visible */
 static int64_t rand_range(uint64_t s[4], int64_t lo, int64_t hi) {
     uint64_t span = (uint64_t)(hi - lo) + 1;
-    return lo + (int64_t)(((unsigned __int128)xoshiro(s) * span) >> 64);
+    return lo + (int64_t)(((unsigned __int128)r1c_xoshiro(s) * span) >> 64);
 }
 
-static double rand_unit(uint64_t s[4]) { return (double)(xoshiro(s) >> 11) * 0x1.0p-53; }
+static double rand_unit(uint64_t s[4]) { return (double)(r1c_xoshiro(s) >> 11) * 0x1.0p-53; }
 
 static uint64_t pow10u(int d) {
     uint64_t p = 1;
@@ -55,7 +37,7 @@ static int64_t rand_digits(uint64_t s[4], int d, int64_t lo1) {
 static uint64_t hash_str(const char *s) {
     uint64_t h = 0xcbf29ce484222325ull;
     for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return splitmix64(&h);
+    return r1c_splitmix64(&h);
 }
 
 r1c_synth_split r1c_synth_key_split(uint64_t key) {
@@ -387,7 +369,7 @@ r1c_status r1c_synth_init(r1c_synth *g, const r1c_synth_params *p) {
     memset(g, 0, sizeof *g);
     g->p = *p;
     uint64_t x = p->seed;
-    for (int i = 0; i < 4; i++) g->rng[i] = splitmix64(&x);
+    for (int i = 0; i < 4; i++) g->rng[i] = r1c_splitmix64(&x);
     return R1C_OK;
 }
 

@@ -5,16 +5,7 @@ R1C=${R1C_BIN:-build/r1c}
 TMP=${R1C_TMP:-/tmp}/cli
 mkdir -p "$TMP"
 M=tests/data/qwen2_tiny
-fails=0
-ok()   { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
-expect() { # name, expected exit status, grep pattern for stderr+stdout, command...
-  local name=$1 want=$2 pat=$3; shift 3
-  local out; out=$("$@" 2>&1); local rc=$?
-  if [ "$rc" != "$want" ]; then fail "$name: exit $rc, want $want: $out"; return; fi
-  if [ -n "$pat" ] && ! grep -qE -- "$pat" <<<"$out"; then fail "$name: output lacks /$pat/: $out"; return; fi
-  ok "$name"
-}
+. "$(dirname "$0")/lib/expect.bash"
 
 # generation: greedy is deterministic, -n bounds the count, the seed reproduces sampling
 a=$($R1C run -m $M --ids 1,2,3 -n 12 --temp 0 --quiet)
@@ -63,5 +54,4 @@ expect "make-model sharded" 0 "wrote" $R1C dev make-model --preset tiny-llama --
 expect "random model runs" 0 "generated" $R1C run -m "$TMP/rand" --ids 1,2 -n 3
 expect "random model info" 0 "scaling llama3" $R1C info -m "$TMP/rand" --no-tensors
 
-echo "$fails failure(s)"
-[ $fails -eq 0 ]
+finish

@@ -7,16 +7,7 @@ R1C=${R1C_BIN:-build/r1c}
 TMP=${R1C_TMP:-/tmp}/cli-convert
 rm -rf "$TMP"
 mkdir -p "$TMP"
-fails=0
-ok()   { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
-expect() { # name, expected exit status, grep pattern, command...
-  local name=$1 want=$2 pat=$3; shift 3
-  local out; out=$("$@" 2>&1); local rc=$?
-  if [ "$rc" != "$want" ]; then fail "$name: exit $rc, want $want: $out"; return; fi
-  if [ -n "$pat" ] && ! grep -qE -- "$pat" <<<"$out"; then fail "$name: output lacks /$pat/: $out"; return; fi
-  ok "$name"
-}
+. "$(dirname "$0")/lib/expect.bash"
 one_line() { # name, expected exit status, pattern, command...: the error is one line
   local name=$1 want=$2 pat=$3; shift 3
   local out; out=$("$@" 2>&1 >/dev/null); local rc=$?
@@ -53,5 +44,4 @@ one_line "output = input" 1 "the output is the input" $R1C quantize "$TMP/q8.ggu
 expect "convert: missing arguments" 2 "usage: r1c convert" $R1C convert $D
 expect "quantize: missing arguments" 2 "usage: r1c quantize" $R1C quantize $D "$TMP/x.gguf"
 [ ! -e "$TMP/x.gguf" ] && ok "no output file left by the failures" || fail "x.gguf was left behind"
-echo "$fails failure(s)"
-[ $fails -eq 0 ]
+finish

@@ -5,16 +5,7 @@ set -u
 R1C=${R1C_BIN:-build/r1c}
 TMP=${R1C_TMP:-/tmp}/cli-data
 mkdir -p "$TMP"
-fails=0
-ok()   { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
-expect() { # name, expected exit status, grep pattern for stderr+stdout, command...
-  local name=$1 want=$2 pat=$3; shift 3
-  local out; out=$("$@" 2>&1); local rc=$?
-  if [ "$rc" != "$want" ]; then fail "$name: exit $rc, want $want: $out"; return; fi
-  if [ -n "$pat" ] && ! grep -qE -- "$pat" <<<"$out"; then fail "$name: output lacks /$pat/: $out"; return; fi
-  ok "$name"
-}
+. "$(dirname "$0")/lib/expect.bash"
 # each line: a JSON object with the fields of its task; text = prompt [think] <answer>
 check_jsonl() { # file, task, n (node: scripts/deps.sh installs it for the server's tests)
   node - "$@" <<'JS'
@@ -68,5 +59,4 @@ expect "check: needs --expr" 2 "--expr" $R1C data check --task countdown --numbe
 expect "check arithmetic" 0 "^valid" $R1C data check --task arithmetic --answer " +042" --expected 42
 expect "check arithmetic wrong" 1 "^invalid" $R1C data check --task arithmetic --answer 41 --expected 42
 
-echo "$fails failure(s)"
-[ $fails -eq 0 ]
+finish

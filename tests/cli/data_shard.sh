@@ -5,16 +5,7 @@ R1C=${R1C_BIN:-build/r1c}
 TMP=${R1C_TMP:-/tmp}/cli-data-shard
 rm -rf "$TMP"; mkdir -p "$TMP"
 TOK=tests/data/qwen2_tiny
-fails=0
-ok()   { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
-expect() { # name, expected exit status, grep pattern for stderr+stdout, command...
-  local name=$1 want=$2 pat=$3; shift 3
-  local out; out=$("$@" 2>&1); local rc=$?
-  if [ "$rc" != "$want" ]; then fail "$name: exit $rc, want $want: $out"; return; fi
-  if [ -n "$pat" ] && ! grep -qE -- "$pat" <<<"$out"; then fail "$name: output lacks /$pat/: $out"; return; fi
-  ok "$name"
-}
+. "$(dirname "$0")/lib/expect.bash"
 
 $R1C data gen --task arithmetic --n 300 --seed 3 --out "$TMP/a.jsonl" 2>/dev/null
 $R1C data gen --task countdown --n 200 --levels 1-3 --seed 4 --out "$TMP/c.jsonl" 2>/dev/null
@@ -68,5 +59,4 @@ head -c 100 "$TMP/ds/shard-00000.tok" > "$TMP/bad/shard-00000.tok"
 expect "stats: truncated shard" 1 "shard-00000.tok: truncated" $R1C data stats "$TMP/bad"
 expect "stats: no dataset" 1 "dataset.json" $R1C data stats "$TMP/nothing"
 
-echo "$fails failure(s)"
-[ $fails -eq 0 ]
+finish

@@ -6,16 +6,7 @@ set -u
 R1C=${R1C_BIN:-build/r1c}
 TMP=${R1C_TMP:-/tmp}/cli-deepseek
 mkdir -p "$TMP"
-fails=0
-ok()   { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
-expect() {
-  local name=$1 want=$2 pat=$3; shift 3
-  local out; out=$("$@" 2>&1); local rc=$?
-  if [ "$rc" != "$want" ]; then fail "$name: exit $rc, want $want: $out"; return; fi
-  if [ -n "$pat" ] && ! grep -qE -- "$pat" <<<"$out"; then fail "$name: output lacks /$pat/: $out"; return; fi
-  ok "$name"
-}
+. "$(dirname "$0")/lib/expect.bash"
 for dt in bf16 fp8; do
   rm -rf "$TMP/$dt"
   expect "make-model tiny-deepseek-v3 $dt" 0 "wrote" $R1C dev make-model --preset tiny-deepseek-v3 --dtype $dt --out "$TMP/$dt"
@@ -28,5 +19,4 @@ for dt in bf16 fp8; do
 done
 expect "info: FP8 weights" 0 "FP8 e4m3 with block scales" $R1C info -m "$TMP/fp8" --no-tensors
 expect "info: FP8 scale rows listed with their weights" 0 "experts.7.down_proj.weight +F8_E4M3" $R1C info -m "$TMP/fp8"
-echo "$fails failure(s)"
-[ $fails -eq 0 ]
+finish

@@ -7,16 +7,7 @@ TMP=${R1C_TMP:-/tmp}/cli_lora
 rm -rf "$TMP" && mkdir -p "$TMP"
 M=tests/data/qwen2_tiny
 L=tests/data/lora/qwen2_tiny_qv
-fails=0
-ok()   { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
-expect() { # name, expected exit status, grep pattern for stderr+stdout, command...
-  local name=$1 want=$2 pat=$3; shift 3
-  local out; out=$("$@" 2>&1); local rc=$?
-  if [ "$rc" != "$want" ]; then fail "$name: exit $rc, want $want: $out"; return; fi
-  if [ -n "$pat" ] && ! grep -qE -- "$pat" <<<"$out"; then fail "$name: output lacks /$pat/: $out"; return; fi
-  ok "$name"
-}
+. "$(dirname "$0")/lib/expect.bash"
 
 expect "run --lora" 0 "" $R1C run -m $M --lora $L --ids 1,2,3 -n 4 --temp 0 --quiet
 expect "chat --help names --lora" 0 "--lora" $R1C chat --help
@@ -43,5 +34,4 @@ $R1C quantize $M "$TMP/q8.gguf" Q8_0 >/dev/null 2>&1 \
   && ! cmp -s "$TMP/q8.bin" "$TMP/q8l.bin" && ok "Q8_0 GGUF base with --lora" || fail "Q8_0 GGUF base with --lora"
 expect "lora merge: quantised base refused" 1 "not a GGUF file" $R1C lora merge -m "$TMP/q8.gguf" --lora $L --out "$TMP/q"
 
-echo "$fails failure(s)"
-[ $fails -eq 0 ]
+finish

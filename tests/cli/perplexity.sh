@@ -6,16 +6,7 @@ R1C=${R1C_BIN:-build/r1c}
 TMP=${R1C_TMP:-/tmp}/cli-perplexity
 mkdir -p "$TMP"
 M=tests/data/qwen2_tiny
-fails=0
-ok()   { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
-expect() { # name, expected exit status, grep pattern for stderr+stdout, command...
-  local name=$1 want=$2 pat=$3; shift 3
-  local out; out=$("$@" 2>&1); local rc=$?
-  if [ "$rc" != "$want" ]; then fail "$name: exit $rc, want $want: $out"; return; fi
-  if [ -n "$pat" ] && ! grep -qE -- "$pat" <<<"$out"; then fail "$name: output lacks /$pat/: $out"; return; fi
-  ok "$name"
-}
+. "$(dirname "$0")/lib/expect.bash"
 
 # the text: README paragraphs, repeated (the tiny tokenizer makes about 0.7 tokens per byte)
 T="$TMP/text.txt"
@@ -94,5 +85,4 @@ expect "unknown option" 2 "unknown option '--bogus'" $R1C perplexity -m $M -f "$
 expect "help" 0 "usage: r1c perplexity" $R1C perplexity --help
 expect "listed in r1c --help" 0 "perplexity" $R1C --help
 
-echo "$fails failure(s)"
-[ $fails -eq 0 ]
+finish

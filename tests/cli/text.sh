@@ -6,16 +6,7 @@ R1C=${R1C_BIN:-build/r1c}
 TMP=${R1C_TMP:-/tmp}/cli-text
 TOK=${R1C_TOKDATA:-build/tests/tokdata}
 mkdir -p "$TMP"
-fails=0
-ok()   { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
-expect() { # name, expected exit status, grep pattern, command...
-  local name=$1 want=$2 pat=$3; shift 3
-  local out; out=$("$@" 2>&1); local rc=$?
-  if [ "$rc" != "$want" ]; then fail "$name: exit $rc, want $want: $out"; return; fi
-  if [ -n "$pat" ] && ! grep -qE -- "$pat" <<<"$out"; then fail "$name: output lacks /$pat/: $out"; return; fi
-  ok "$name"
-}
+. "$(dirname "$0")/lib/expect.bash"
 
 # tokenize: ids and pieces; only the tokenizer files are needed
 expect "tokenize" 0 '^ids: \[0, 19923, 2058\]' $R1C tokenize -m $TOK/deepseek_v3 --special "Hello world"
@@ -58,5 +49,4 @@ r1=$(sed -E 's/.*, ([0-9]+) reused.*/\1/' <<<"$t1"); r3=$(sed -E 's/.*, ([0-9]+)
   && ok "chat: turn 2 reuses $r2 of $p2 cached tokens; /reset starts over" || fail "chat cache reuse: $out"
 expect "chat without a template" 1 "chat_template" $R1C chat -m tests/data/qwen2_tiny
 
-echo "$fails failure(s)"
-[ $fails -eq 0 ]
+finish

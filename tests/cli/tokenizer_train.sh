@@ -4,16 +4,7 @@ set -u
 R1C=${R1C_BIN:-build/r1c}
 TMP=${R1C_TMP:-/tmp}/cli_tokenizer_train
 rm -rf "$TMP"; mkdir -p "$TMP"
-fails=0
-ok()   { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
-expect() { # name, expected exit status, grep pattern for stderr+stdout, command...
-  local name=$1 want=$2 pat=$3; shift 3
-  local out; out=$("$@" 2>&1); local rc=$?
-  if [ "$rc" != "$want" ]; then fail "$name: exit $rc, want $want: $out"; return; fi
-  if [ -n "$pat" ] && ! grep -qE -- "$pat" <<<"$out"; then fail "$name: output lacks /$pat/: $out"; return; fi
-  ok "$name"
-}
+. "$(dirname "$0")/lib/expect.bash"
 
 for i in $(seq 1 200); do echo "Sentence number $i: $((i * 13)) + $((i * 7)) = $((i * 20)). Thinking about the answer, café 🙂."; done > "$TMP/a.txt"
 printf '{"text": "hello world, hello there"}\n{"text": "12 * 3 = 36"}\n' > "$TMP/b.jsonl"
@@ -36,4 +27,4 @@ expect "unknown subcommand" 2 "unknown tokenizer command" $R1C tokenizer frob
 expect "unwritable output" 1 "a.txt/sub" $R1C tokenizer train --vocab-size 300 --out "$TMP/a.txt/sub" "$TMP/a.txt"
 expect "help" 0 "usage: r1c tokenizer train" $R1C tokenizer train --help
 
-[ $fails -eq 0 ] && echo "tokenizer_train: all passed" || { echo "tokenizer_train: $fails failed"; exit 1; }
+finish

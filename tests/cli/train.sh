@@ -6,16 +6,7 @@ set -u
 R1C=${R1C_BIN:-build/r1c}
 TMP=${R1C_TMP:-/tmp}/cli-train
 rm -rf "$TMP" && mkdir -p "$TMP"
-fails=0
-ok()   { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
-expect() { # name, expected exit status, grep pattern for stderr+stdout, command...
-  local name=$1 want=$2 pat=$3; shift 3
-  local out; out=$("$@" 2>&1); local rc=$?
-  if [ "$rc" != "$want" ]; then fail "$name: exit $rc, want $want: $out"; return; fi
-  if [ -n "$pat" ] && ! grep -qE -- "$pat" <<<"$out"; then fail "$name: output lacks /$pat/: $out"; return; fi
-  ok "$name"
-}
+. "$(dirname "$0")/lib/expect.bash"
 
 $R1C data gen --task arithmetic --levels 1-3 --n 300 --out "$TMP/a.jsonl" 2>/dev/null
 $R1C data gen --task arithmetic --levels 1-3 --n 40 --split test --out "$TMP/e.jsonl" 2>/dev/null
@@ -103,5 +94,4 @@ expect "missing data file" 1 "missing.jsonl: cannot read" $R1C train --config "$
 sed 's/"out": "straight"/"out": "fresh"/' "$TMP/straight.json" > "$TMP/bad5.json"
 expect "resume without a checkpoint" 1 "no checkpoint to resume" $R1C train --config "$TMP/bad5.json" --resume
 
-echo "$fails failure(s)"
-[ $fails -eq 0 ]
+finish
