@@ -182,8 +182,9 @@ void r1c_sgemm(const r1c_exec *ex, int transA, int transB, int64_t M, int64_t N,
     if (nt > n_mp) nt = (int)n_mp;
 
     const size_t b_floats = (size_t)(kcb * ncb), a_floats = (size_t)(SG_MR * kcb);
-    float *Bp = aligned_alloc(64, sizeof(float) * b_floats);
-    float *Ap = aligned_alloc(64, sizeof(float) * a_floats * (size_t)nt);
+    /* aligned_alloc wants a size that is a multiple of the alignment (C11 7.22.3.1) */
+    float *Bp = aligned_alloc(64, (sizeof(float) * b_floats + 63) / 64 * 64);
+    float *Ap = aligned_alloc(64, (sizeof(float) * a_floats * (size_t)nt + 63) / 64 * 64);
     if (!Bp || !Ap) {
         free(Bp);
         free(Ap);
