@@ -31,10 +31,13 @@
 /* ------------------------------------------------------------------ kernel choice */
 
 static int g_force_portable;
+#if defined(__x86_64__)
 static int g_cpu_avx512 = -1; /* -1: not asked yet (a benign race: every thread finds the same) */
+#endif
 
 void r1c_sgemm_force_portable(int on) { __atomic_store_n(&g_force_portable, on ? 1 : 0, __ATOMIC_RELAXED); }
 
+#if defined(__x86_64__)
 static int cpu_avx512(void) {
     int v = __atomic_load_n(&g_cpu_avx512, __ATOMIC_RELAXED);
     if (v >= 0) return v;
@@ -50,6 +53,7 @@ static int cpu_avx512(void) {
     __atomic_store_n(&g_cpu_avx512, v, __ATOMIC_RELAXED);
     return v;
 }
+#endif
 
 static sg_ukr_fn pick_ukr(void) {
 #if defined(__x86_64__)
