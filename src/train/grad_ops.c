@@ -7,6 +7,7 @@
 
 #include "base/parallel.h"
 #include "base/error.h"
+#include "train/sgemm.h"
 
 /* ------------------------------------------------------------------ embedding */
 
@@ -66,48 +67,18 @@ void tg_rmsnorm_bwd(const r1c_exec *ex, const float *dy, const float *x, const f
 
 /* ------------------------------------------------------------------ linear */
 
-static r1c_tensor f32_view(const float *data, int64_t rows, int64_t cols) {
-    r1c_tensor t = {.name = "train", .dtype = R1C_F32, .n_dims = 2, .shape = {rows, cols}, .data = data};
-    t.nbytes = sizeof(float) * (uint64_t)(rows * cols);
-    return t;
-}
-
-/* dst[c][r] = src[r][c] for an r x c matrix. 16 x 16 tiles through a local buffer: rows are
- * read and written whole (64-byte lines), never one float per line at a power-of-two stride
- * (which maps every write of a column to the same cache set). */
-static void transpose(const r1c_exec *ex, const float *src, int64_t rows, int64_t cols, float *dst) {
-    const int64_t nbr = (rows + 15) / 16, nbc = (cols + 15) / 16;
-    const int nt = ex->n_threads;
-    (void)nt;
-#pragma omp parallel for num_threads(nt) schedule(static) if (rows * cols >= 65536)
-    for (int64_t b = 0; b < nbr * nbc; b++) {
-        const int64_t r0 = b / nbc * 16, c0 = b % nbc * 16;
-        const int nr = (int)(r0 + 16 < rows ? 16 : rows - r0), nc = (int)(c0 + 16 < cols ? 16 : cols - c0);
-        float tile[16][16];
-        for (int r = 0; r < nr; r++)
-            for (int c = 0; c < nc; c++) tile[c][r] = src[(r0 + r) * cols + c0 + c];
-        for (int c = 0; c < nc; c++) memcpy(dst + (c0 + c) * rows + r0, tile[c], sizeof(float) * (size_t)nr);
-    }
-}
-
-static void add_into(const r1c_exec *ex, float *dst, const float *src, int64_t n) {
-    const int nt = ex->n_threads;
-    (void)nt;
-#pragma omp parallel for num_threads(nt) schedule(static) if (n >= 65536)
-    for (int64_t i = 0; i < n; i++) dst[i] += src[i];
-}
-
+/* All three products go through r1c_sgemm (sgemm.h), which reads the transposed operands in
+ * place through its packing: no transposed copies, and dx, dW accumulate straight into their
+ * buffers (beta 1). Each output element's sum order is fixed by the shapes alone, so 1 and N
+ * threads stay bit-identical. The work buffer is no longer needed (kept in the API: one float, never read). */
 size_t tg_linear_work_floats(int T, int64_t in, int64_t out) {
-    const size_t a = (size_t)(in * out) + (size_t)T * (size_t)in;                       /* W^T, dx */
-    const size_t b = (size_t)T * (size_t)(in + out) + (size_t)(in * out);               /* x^T, dy^T, dW */
-    return a > b ? a : b;
+    (void)T, (void)in, (void)out;
+    return 1;
 }
 
 void tg_linear_fwd(const r1c_exec *ex, const float *x, const float *W, const float *b, int T, int64_t in, int64_t out,
                    float *y) {
-    const r1c_tensor w = f32_view(W, out, in);
-    const r1c_mm_job job = {.w = &w, .y = y, .ldy = out};
-    r1c_matmul(ex, &job, 1, x, in, T);
+    r1c_sgemm(ex, 0, 1, T, out, in, 1.0f, x, in, W, in, 0.0f, y, out); /* y = x W^T */
     if (b)
         for (int t = 0; t < T; t++)
             for (int64_t o = 0; o < out; o++) y[(int64_t)t * out + o] += b[o];
@@ -115,23 +86,9 @@ void tg_linear_fwd(const r1c_exec *ex, const float *x, const float *W, const flo
 
 void tg_linear_bwd(const r1c_exec *ex, const float *dy, const float *x, const float *W, int T, int64_t in, int64_t out,
                    float *dx, float *dW, float *db, float *work) {
-    if (dx) { /* dx = dy W: rows of W^T are the "weights" of a matmul over dy's rows */
-        float *wt = work, *tmp = work + in * out;
-        transpose(ex, W, out, in, wt);
-        const r1c_tensor w = f32_view(wt, in, out);
-        const r1c_mm_job job = {.w = &w, .y = tmp, .ldy = in};
-        r1c_matmul(ex, &job, 1, dy, out, T);
-        add_into(ex, dx, tmp, (int64_t)T * in);
-    }
-    if (dW) { /* dW[o][i] = sum_t dy[t][o] x[t][i]: a matmul over T with x^T rows as weights */
-        float *xt = work, *dyt = xt + (int64_t)T * in, *tmp = dyt + (int64_t)T * out;
-        transpose(ex, x, T, in, xt);
-        transpose(ex, dy, T, out, dyt);
-        const r1c_tensor w = f32_view(xt, in, T);
-        const r1c_mm_job job = {.w = &w, .y = tmp, .ldy = in};
-        r1c_matmul(ex, &job, 1, dyt, T, (int)out);
-        add_into(ex, dW, tmp, out * in);
-    }
+    (void)work;
+    if (dx) r1c_sgemm(ex, 0, 0, T, in, out, 1.0f, dy, out, W, in, 1.0f, dx, in);       /* dx += dy W */
+    if (dW) r1c_sgemm(ex, 1, 0, out, in, T, 1.0f, dy, out, x, in, 1.0f, dW, in);       /* dW += dy^T x */
     if (db)
         for (int64_t o = 0; o < out; o++) {
             float s = 0;
@@ -172,50 +129,28 @@ void tg_rope_bwd(float *dx, int T, int n_heads, int hd, int64_t ld, const int32_
 
 /* ------------------------------------------------------------------ attention */
 
-/* Each (sequence, head) as matrix products on the GEMM, the causal mask in the softmax (the
+/* Each (sequence, head) as matrix products on r1c_sgemm, the causal mask in the softmax (the
  * masked half of S is computed and dropped: the GEMM is many times faster than the loops that
  * would skip it):
  *   S = Q K^T, P = softmax(scale S) over j <= i, out = P V
  *   dP = dout V^T, dS = scale P o (dP - rowsum(P o dP)), dQ = dS K, dK = dS^T Q, dV = P^T dout
- * The heads go in order, one after another, so the sums into a shared kv head's dK, dV have one
- * order for any thread count. */
+ * A head's Q, K, V, dout are read in place (stride = the row length), the transposes are the
+ * GEMM's, and dQ, dK, dV accumulate in place (beta 1). The heads go in order, one after
+ * another, so the sums into a shared kv head's dK, dV have one order for any thread count. */
 
-/* rows [T][d] of one head out of interleaved rows (stride ld), or back */
-static void gather(const float *src, int64_t ld, int64_t off, int T, int d, float *dst) {
-    for (int t = 0; t < T; t++) memcpy(dst + (int64_t)t * d, src + (int64_t)t * ld + off, sizeof(float) * (size_t)d);
-}
-static void scatter_add(const float *src, int T, int d, float *dst, int64_t ld, int64_t off) {
-    for (int t = 0; t < T; t++)
-        for (int c = 0; c < d; c++) dst[(int64_t)t * ld + off + c] += src[(int64_t)t * d + c];
-}
-
-/* y[T][n] = x[T][k] W^T for W [n][k] */
-static void mm(const r1c_exec *ex, const float *W, int64_t n, int64_t k, const float *x, int T, float *y) {
-    const r1c_tensor w = f32_view(W, n, k);
-    const r1c_mm_job job = {.w = &w, .y = y, .ldy = n};
-    r1c_matmul(ex, &job, 1, x, k, T);
-}
-
-size_t tg_attention_work_floats(const tg_attn_shape *s) {
-    const size_t T = (size_t)s->T, d = (size_t)(s->dk > s->dv ? s->dk : s->dv);
-    return 3 * T * T + 8 * T * d;
-}
+size_t tg_attention_work_floats(const tg_attn_shape *s) { return (size_t)s->T * (size_t)s->T; }
 
 r1c_status tg_attention_fwd(const tg_attn_shape *s, const float *q, const float *k, const float *v, float *P, float *out,
                             float *given) {
     const int B = s->B, T = s->T, H = s->H, KVH = s->KVH, dk = s->dk, dv = s->dv, group = H / KVH;
     const int64_t lq = (int64_t)H * dk, lk = (int64_t)KVH * dk, lv = (int64_t)KVH * dv, lo = (int64_t)H * dv;
-    float *work = given ? given : malloc(sizeof(float) * tg_attention_work_floats(s));
-    if (!work) return r1c_error(R1C_ERR_NOMEM, "out of memory for attention");
-    float *Qh = work, *Kh = Qh + (int64_t)T * dk, *VT = Kh + (int64_t)T * dk, *Oh = VT + (int64_t)T * dv;
-    float *Vh = Oh + (int64_t)T * dv;
+    (void)given; /* (nothing to keep: the heads are read in place) */
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             const int kh = h / group;
             float *Pb = P + ((int64_t)b * H + h) * T * T;
-            gather(q + (int64_t)b * T * lq, lq, (int64_t)h * dk, T, dk, Qh);
-            gather(k + (int64_t)b * T * lk, lk, (int64_t)kh * dk, T, dk, Kh);
-            mm(s->ex, Kh, T, dk, Qh, T, Pb); /* S[i][j] = q_i . k_j */
+            const float *Qh = q + (int64_t)b * T * lq + (int64_t)h * dk, *Kh = k + (int64_t)b * T * lk + (int64_t)kh * dk;
+            r1c_sgemm(s->ex, 0, 1, T, T, dk, 1.0f, Qh, lq, Kh, lk, 0.0f, Pb, T); /* S[i][j] = q_i . k_j */
             const int nt = s->ex->n_threads;
             (void)nt;
 #pragma omp parallel for num_threads(nt) schedule(static) if (T >= 64)
@@ -228,12 +163,10 @@ r1c_status tg_attention_fwd(const tg_attn_shape *s, const float *q, const float 
                 for (int j = 0; j <= i; j++) p[j] *= inv;
                 for (int j = i + 1; j < T; j++) p[j] = 0;
             }
-            gather(v + (int64_t)b * T * lv, lv, (int64_t)kh * dv, T, dv, Vh);
-            transpose(s->ex, Vh, T, dv, VT);
-            mm(s->ex, VT, dv, T, Pb, T, Oh); /* out_i = sum_j P_ij v_j */
-            for (int t = 0; t < T; t++) memcpy(out + (int64_t)(b * T + t) * lo + (int64_t)h * dv, Oh + (int64_t)t * dv, sizeof(float) * (size_t)dv);
+            const float *Vh = v + (int64_t)b * T * lv + (int64_t)kh * dv;
+            r1c_sgemm(s->ex, 0, 0, T, dv, T, 1.0f, Pb, T, Vh, lv, 0.0f, out + (int64_t)b * T * lo + (int64_t)h * dv,
+                      lo); /* out_i = sum_j P_ij v_j */
         }
-    if (!given) free(work);
     return R1C_OK;
 }
 
@@ -241,21 +174,19 @@ r1c_status tg_attention_bwd(const tg_attn_shape *s, const float *dout, const flo
                             const float *P, float *dq, float *dk, float *dv, float *given) {
     const int B = s->B, T = s->T, H = s->H, KVH = s->KVH, dkk = s->dk, dvv = s->dv, group = H / KVH;
     const int64_t lq = (int64_t)H * dkk, lk = (int64_t)KVH * dkk, lv = (int64_t)KVH * dvv, lo = (int64_t)H * dvv;
-    const int64_t d = dkk > dvv ? dkk : dvv;
-    float *work = given ? given : malloc(sizeof(float) * tg_attention_work_floats(s));
-    if (!work) return r1c_error(R1C_ERR_NOMEM, "out of memory for attention");
-    float *dP = work, *dST = dP + (int64_t)T * T, *PT = dST + (int64_t)T * T;
-    float *A = PT + (int64_t)T * T, *AT = A + (int64_t)T * d, *G = AT + (int64_t)T * d, *R = G + (int64_t)T * d;
+    float *dP = given ? given : malloc(sizeof(float) * tg_attention_work_floats(s));
+    if (!dP) return r1c_error(R1C_ERR_NOMEM, "out of memory for attention");
     const int nt = s->ex->n_threads;
     (void)nt;
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             const int kh = h / group;
             const float *Pb = P + ((int64_t)b * H + h) * T * T;
+            const float *G = dout + (int64_t)b * T * lo + (int64_t)h * dvv;
+            const int64_t qoff = (int64_t)b * T * lq + (int64_t)h * dkk, koff = (int64_t)b * T * lk + (int64_t)kh * dkk,
+                          voff = (int64_t)b * T * lv + (int64_t)kh * dvv;
             /* dP = dout V^T, then dS = scale P o (dP - rowsum(P o dP)) in place */
-            gather(dout + (int64_t)b * T * lo, lo, (int64_t)h * dvv, T, dvv, G);
-            gather(v + (int64_t)b * T * lv, lv, (int64_t)kh * dvv, T, dvv, A);
-            mm(s->ex, A, T, dvv, G, T, dP);
+            r1c_sgemm(s->ex, 0, 1, T, T, dvv, 1.0f, G, lo, v + voff, lv, 0.0f, dP, T);
 #pragma omp parallel for num_threads(nt) schedule(static) if (T >= 64)
             for (int i = 0; i < T; i++) {
                 const float *p = Pb + (int64_t)i * T;
@@ -265,24 +196,11 @@ r1c_status tg_attention_bwd(const tg_attn_shape *s, const float *dout, const flo
                 for (int j = 0; j <= i; j++) g[j] = p[j] * (g[j] - (float)acc) * s->scale;
                 for (int j = i + 1; j < T; j++) g[j] = 0;
             }
-            /* dV = P^T dout: rows of dout^T against P^T */
-            transpose(s->ex, G, T, dvv, AT);
-            transpose(s->ex, Pb, T, T, PT);
-            mm(s->ex, AT, dvv, T, PT, T, R);
-            scatter_add(R, T, dvv, dv + (int64_t)b * T * lv, lv, (int64_t)kh * dvv);
-            /* dQ = dS K */
-            gather(k + (int64_t)b * T * lk, lk, (int64_t)kh * dkk, T, dkk, A);
-            transpose(s->ex, A, T, dkk, AT);
-            mm(s->ex, AT, dkk, T, dP, T, R);
-            scatter_add(R, T, dkk, dq + (int64_t)b * T * lq, lq, (int64_t)h * dkk);
-            /* dK = dS^T Q */
-            gather(q + (int64_t)b * T * lq, lq, (int64_t)h * dkk, T, dkk, A);
-            transpose(s->ex, A, T, dkk, AT);
-            transpose(s->ex, dP, T, T, dST);
-            mm(s->ex, AT, dkk, T, dST, T, R);
-            scatter_add(R, T, dkk, dk + (int64_t)b * T * lk, lk, (int64_t)kh * dkk);
+            r1c_sgemm(s->ex, 1, 0, T, dvv, T, 1.0f, Pb, T, G, lo, 1.0f, dv + voff, lv);       /* dV += P^T dout */
+            r1c_sgemm(s->ex, 0, 0, T, dkk, T, 1.0f, dP, T, k + koff, lk, 1.0f, dq + qoff, lq); /* dQ += dS K */
+            r1c_sgemm(s->ex, 1, 0, T, dkk, T, 1.0f, dP, T, q + qoff, lq, 1.0f, dk + koff, lk); /* dK += dS^T Q */
         }
-    if (!given) free(work);
+    if (!given) free(dP);
     return R1C_OK;
 }
 
