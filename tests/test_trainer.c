@@ -175,7 +175,8 @@ static void test_checkpoint(const char *type, int tied) {
 }
 
 /* a tiny DeepSeek-V3: MLA with q_lora, a dense first layer, then MoE (4 experts, 2 per token,
- * a shared expert, 2 groups of which 1 is kept, sigmoid scores, the correction bias) */
+ * a shared expert, 2 groups of which 1 is kept, sigmoid scores, the correction bias, the
+ * sequence-wise balance loss) */
 static r1c_hf_config tiny_ds(void) {
     r1c_hf_config c = tiny("deepseek_v3", 0);
     c.is_deepseek = 1;
@@ -197,9 +198,11 @@ static void test_gradient_ds(void) {
     CHECK(r1c_trainer_new(&c, &sh, &m) == R1C_OK, "new deepseek: %s", r1c_last_error());
     if (!m) return;
     spread(m);
+    r1c_trainer_set_seq_aux(m, 0.05f); /* the sequence-wise balance loss too (large, so that its gradient shows) */
     int32_t in[B * T], tg[B * T];
     batch(17, in, tg);
     r1c_trainer_forward(m, in, tg);
+    CHECK(r1c_trainer_aux_loss(m) > 0.0, "the balance loss is %g", r1c_trainer_aux_loss(m));
     r1c_trainer_backward(m, 1.0f);
     int checked = 0, seams = 0, tensors = 0;
     double worst = 0;

@@ -70,6 +70,8 @@ struct r1c_trainer {
     /* DeepSeek: MLA widths (qhd = nope + rope per head) and MoE sizes */
     int64_t ql, kvl, nope, rope, vd, qhd, MF, SF;
     int E, K, first_dense;
+    float seq_aux;                 /* the sequence-wise balance loss's weight (0: off) */
+    double aux_loss;               /* its value in the last forward */
     int *experts;                  /* layer l, expert e: gate, up, down at experts[(l * E + e) * 3 ..] */
     int32_t *loads;                /* tokens per expert in the last step (accumulated over micro-batches) */
     float *mx_buf, *dy_buf, *dx_buf; /* MoE gathers: N x D each */
@@ -427,6 +429,43 @@ static void mla_qkv(r1c_trainer *m, layer_acts *A, const int *ix) {
     }
 }
 
+/* DeepSeek-V3's sequence-wise balance loss, per sequence b of T tokens:
+ *   L = alpha sum_e f_e P_e,  f_e = E / (K T) x (tokens of b that chose e),
+ *   P_e = 1/T sum_t s'_{t,e},  s' = the scores normalised over all experts (s / sum s).
+ * f is a count (no gradient); the loss is the mean over the batch's sequences. With dl (N x E,
+ * NULL: only the value) it adds dL/dlogits: dL/ds'_{t,e} = alpha f_e / (T B); through the
+ * normalisation ds_j = (g_j - sum_e g_e s'_e) / sum s; through the sigmoid (or softmax) as the
+ * routing weights' gradient does. */
+static double seq_aux(const r1c_trainer *m, const layer_acts *A, float *dl) {
+    if (m->seq_aux <= 0) return 0;
+    const int Bn = m->shape.B, T = m->shape.T, E = m->E, K = m->K;
+    const int sigm = m->cfg.scoring_func == R1C_SCORE_SIGMOID;
+    double loss = 0;
+    for (int b = 0; b < Bn; b++) {
+        double f[1024] = {0}, Pm[1024] = {0};
+        for (int t = b * T; t < (b + 1) * T; t++)
+            for (int j = 0; j < K; j++) f[A->rid[(int64_t)t * K + j]] += (double)E / ((double)K * T);
+        float s[1024];
+        for (int t = b * T; t < (b + 1) * T; t++) {
+            const float *lg = A->rlog + (int64_t)t * E;
+            double sum = 0;
+            for (int e = 0; e < E; e++) sum += (s[e] = sigm ? 1.0f / (1.0f + expf(-lg[e])) : expf(lg[e]));
+            for (int e = 0; e < E; e++) Pm[e] += s[e] / sum / T;
+            if (!dl) continue;
+            double gs = 0; /* sum_e g_e s'_e */
+            for (int e = 0; e < E; e++) gs += m->seq_aux * f[e] / ((double)T * Bn) * (s[e] / sum);
+            float *d = dl + (int64_t)t * E;
+            for (int e = 0; e < E; e++) {
+                const double g = m->seq_aux * f[e] / ((double)T * Bn), ds = (g - gs) / sum;
+                /* sigmoid: ds/dlogit = s (1 - s); softmax-free exp scores (s = e^l): ds/dlogit = s */
+                d[e] += (float)(ds * (sigm ? s[e] * (1.0f - s[e]) : s[e]));
+            }
+        }
+        for (int e = 0; e < E; e++) loss += m->seq_aux * f[e] * Pm[e] / Bn;
+    }
+    return loss;
+}
+
 /* DeepSeekMoE: out[t] = sum over t's experts of w E(xn2[t]) + shared(xn2[t]) */
 static void moe_fwd(r1c_trainer *m, layer_acts *A, const int *ix, int l, float *out) {
     const int N = m->shape.B * m->shape.T, E = m->E, K = m->K;
@@ -478,6 +517,7 @@ double r1c_trainer_forward(r1c_trainer *m, const int32_t *inputs, const int32_t 
         if (m->targets[t] >= m->V) m->targets[t] = -1;
     tg_embed_fwd(P(m, m->embed), m->inputs, N, m->D, m->acts[0].x);
     const tg_attn_shape as = attn_shape(m);
+    m->aux_loss = 0;
     const int64_t ad = m->ds ? m->H * m->vd : m->qd;
     for (int l = 0; l < m->L; l++) {
         layer_acts *A = &m->acts[l];
@@ -497,14 +537,17 @@ double r1c_trainer_forward(r1c_trainer *m, const int32_t *inputs, const int32_t 
         for (int64_t i = 0; i < (int64_t)N * m->D; i++) A->x2[i] += A->x[i];
         tg_rmsnorm_fwd(ex, A->x2, P(m, ix[P_LN2]), eps, N, m->D, A->xn2, A->rstd2);
         float *next = l + 1 < m->L ? m->acts[l + 1].x : m->dx; /* (dx: a free N x D buffer until the backward) */
-        if (is_moe(m, l)) moe_fwd(m, A, ix, l, next);
+        if (is_moe(m, l)) {
+            moe_fwd(m, A, ix, l, next);
+            m->aux_loss += seq_aux(m, A, NULL);
+        }
         else mlp_fwd(m, A->xn2, N, m->F, P(m, ix[P_WG]), P(m, ix[P_WU]), P(m, ix[P_WD]), A->g, A->u, A->h, next);
         for (int64_t i = 0; i < (int64_t)N * m->D; i++) next[i] += A->x2[i];
     }
     tg_rmsnorm_fwd(ex, m->dx, P(m, m->norm), eps, N, m->D, m->xf, m->rstdf);
     memcpy(m->dx2, m->dx, sizeof(float) * (size_t)N * (size_t)m->D); /* the last layer's output, for the backward */
     tg_linear_fwd(ex, m->xf, P(m, m->lm_head), NULL, N, m->D, m->V, m->logits);
-    return tg_cross_entropy(ex, m->logits, m->targets, N, m->V, 1.0f, NULL, NULL);
+    return tg_cross_entropy(ex, m->logits, m->targets, N, m->V, 1.0f, NULL, NULL) + m->aux_loss;
 }
 
 const float *r1c_trainer_logits(const r1c_trainer *m) { return m->logits; }
@@ -579,6 +622,7 @@ static void moe_bwd(r1c_trainer *m, layer_acts *A, const int *ix, int l, const f
             for (int e = 0; e < E; e++) dl[e] = s[e] * (ds[e] - a);
         }
     }
+    seq_aux(m, A, m->drl); /* (the balance loss's part, when on) */
     tg_linear_bwd(&m->ex, m->drl, A->xn2, P(m, ix[P_ROUTER]), N, D, E, m->dxn, G(m, ix[P_ROUTER]), NULL, m->work);
 }
 
@@ -689,6 +733,8 @@ void r1c_trainer_balance(r1c_trainer *m, float speed, int32_t *loads) {
 }
 
 int r1c_trainer_n_experts(const r1c_trainer *m) { return m->E; }
+void r1c_trainer_set_seq_aux(r1c_trainer *m, float alpha) { m->seq_aux = alpha > 0 ? alpha : 0; }
+double r1c_trainer_aux_loss(const r1c_trainer *m) { return m->aux_loss; }
 
 /* ------------------------------------------------------------------ AdamW */
 

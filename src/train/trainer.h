@@ -56,6 +56,11 @@ double r1c_trainer_step(r1c_trainer *m, const r1c_adamw *opt, float lr);
  * those counts, which are then cleared. */
 void r1c_trainer_balance(r1c_trainer *m, float speed, int32_t *loads);
 int r1c_trainer_n_experts(const r1c_trainer *m);
+/* DeepSeek-V3's optional sequence-wise balance loss (weight alpha, e.g. 1e-4; 0: off, the
+ * default): added to the loss the forward returns and to the router's gradient. */
+void r1c_trainer_set_seq_aux(r1c_trainer *m, float alpha);
+/* its value in the last forward (included in the returned loss) */
+double r1c_trainer_aux_loss(const r1c_trainer *m);
 
 /* The logits of the last forward: B x T x vocab (valid until the next backward). */
 const float *r1c_trainer_logits(const r1c_trainer *m);

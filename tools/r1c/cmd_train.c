@@ -19,10 +19,11 @@
  *    "lr": 3e-3, "min_lr": 3e-4, "warmup": 50, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8,
  *    "weight_decay": 0.1, "clip": 1.0, "seed": 1, "threads": 0,
  *    "out": DIR, "log_every": 10, "eval_every": 100, "eval_batches": 4, "save_every": 0,
- *    "peak_gflops": 428, "moe_bias_speed": 0.001}
+ *    "peak_gflops": 428, "moe_bias_speed": 0.001, "moe_seq_aux": 0}
  * MoE models (model_type deepseek_v3 / deepseek_v2) balance their experts without an auxiliary
  * loss (each step the routing bias of under-loaded experts rises by moe_bias_speed, of
- * over-loaded ones falls) and log each step's tokens per expert to expert_load.csv. 
+ * over-loaded ones falls) and log each step's tokens per expert to expert_load.csv; moe_seq_aux > 0
+ * adds V3's sequence-wise balance loss with that weight (V3 used 1e-4). 
  * Paths are relative to the config file's directory. */
 #include <math.h>
 #include <stdio.h>
@@ -55,7 +56,7 @@ typedef struct {
     int has_cur, has_steps;
     int B, T, accum, log_every, eval_every, eval_batches, save_every, threads;
     long steps;
-    double lr, min_lr, warmup, beta1, beta2, eps, wd, clip, peak_gflops, bias_speed;
+    double lr, min_lr, warmup, beta1, beta2, eps, wd, clip, peak_gflops, bias_speed, seq_aux;
     uint64_t seed;
 } train_cfg;
 
@@ -127,7 +128,7 @@ static int load_config(const char *path, train_cfg *tc, cJSON **model_out) {
         return cli_fail(C, "%s: not a JSON object", path), 0;
     }
     char tok[2048] = "", out[2048] = "", init[2048] = "";
-    double v[21];
+    double v[22];
     int ok = str(root, "tokenizer", 1, tok, sizeof tok, path) && str(root, "out", 1, out, sizeof out, path) &&
              str(root, "init_from", 0, init, sizeof init, path) &&
              files(tc, root, "data", 0, &tc->data, &tc->n_data, path) &&
@@ -141,7 +142,8 @@ static int load_config(const char *path, train_cfg *tc, cJSON **model_out) {
              num(root, "seed", 1, 0, 9007199254740991.0, &v[12], path) && num(root, "threads", 0, 0, 512, &v[13], path) &&
              num(root, "log_every", 10, 1, 1e9, &v[14], path) && num(root, "eval_every", 100, 0, 1e9, &v[15], path) &&
              num(root, "eval_batches", 4, 1, 1e6, &v[16], path) && num(root, "save_every", 0, 0, 1e9, &v[17], path) &&
-             num(root, "peak_gflops", 428, 1e-3, 1e9, &v[18], path) && num(root, "moe_bias_speed", 1e-3, 0, 1, &v[19], path);
+             num(root, "peak_gflops", 428, 1e-3, 1e9, &v[18], path) && num(root, "moe_bias_speed", 1e-3, 0, 1, &v[19], path) &&
+             num(root, "moe_seq_aux", 0, 0, 10, &v[20], path);
     if (ok) {
         resolve(tc, tok, tc->tokenizer, sizeof tc->tokenizer);
         resolve(tc, out, tc->out, sizeof tc->out);
@@ -150,7 +152,7 @@ static int load_config(const char *path, train_cfg *tc, cJSON **model_out) {
         tc->lr = v[4], tc->min_lr = v[5] < 0 ? v[4] / 10 : v[5], tc->warmup = v[6];
         tc->beta1 = v[7], tc->beta2 = v[8], tc->eps = v[9], tc->wd = v[10], tc->clip = v[11];
         tc->seed = (uint64_t)v[12], tc->threads = (int)v[13], tc->log_every = (int)v[14], tc->eval_every = (int)v[15];
-        tc->eval_batches = (int)v[16], tc->save_every = (int)v[17], tc->peak_gflops = v[18], tc->bias_speed = v[19];
+        tc->eval_batches = (int)v[16], tc->save_every = (int)v[17], tc->peak_gflops = v[18], tc->bias_speed = v[19], tc->seq_aux = v[20];
         snprintf(tc->field, sizeof tc->field, "text");
         ok = str(root, "field", 0, tc->field, sizeof tc->field, path);
     }
@@ -463,6 +465,7 @@ int cmd_train(int argc, char **argv) {
         cli_fail(C, "%s", r1c_last_error());
         goto done;
     }
+    r1c_trainer_set_seq_aux(m, (float)tc.seq_aux);
     if (tc.init_from[0] && !resume && r1c_trainer_load(m, tc.init_from, 0) != R1C_OK) {
         cli_fail(C, "init_from: %s", r1c_last_error());
         goto done;
