@@ -116,15 +116,20 @@ int cmd_bench(int argc, char **argv) {
     }
     int json = !strcmp(fmt, "json");
     if (!json && strcmp(fmt, "md")) return cli_fail(C, "-o must be md or json, got '%s'", fmt);
-    int *pv, np, *nv, nn, *bv, nb, *tv, nt;
+    int *pv = NULL, np, *nv = NULL, nn, *bv = NULL, nb, *tv = NULL, nt;
     char tdef[16];
     snprintf(tdef, sizeof tdef, "%d", r1c_default_threads());
     if (!cli_int_list(C, "-p", ps, 0, 1 << 20, &pv, &np) || !cli_int_list(C, "-n", ns, 0, 1 << 20, &nv, &nn) ||
         !cli_int_list(C, "-b", bs, 1, 64, &bv, &nb) ||
-        !cli_int_list(C, "-t", ts ? ts : tdef, 1, 512, &tv, &nt))
+        !cli_int_list(C, "-t", ts ? ts : tdef, 1, 512, &tv, &nt)) {
+        free(pv), free(nv), free(bv), free(tv);
         return 2;
+    }
     r1c_model *m = cli_load(C, dir, use_mmap);
-    if (!m) return 1;
+    if (!m) {
+        free(pv), free(nv), free(bv), free(tv);
+        return 1;
+    }
     r1c_model_info in;
     r1c_model_get_info(m, &in);
     int max_p = 0, max_n = 0;
@@ -146,6 +151,7 @@ int cmd_bench(int argc, char **argv) {
             cli_fail(C, "%s", r1c_last_error());
             for (int k = 0; k < s; k++) r1c_ctx_free(cs[k]);
             r1c_model_free(m);
+            free(pv), free(nv), free(bv), free(tv);
             return 1;
         }
     }
