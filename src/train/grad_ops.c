@@ -57,6 +57,7 @@ void tg_rmsnorm_bwd(const r1c_exec *ex, const float *dy, const float *x, const f
         for (int64_t i = 0; i < D; i++) o[i] += r * w[i] * g[i] - xr[i] * c;
     }
     /* the weight's gradient sums over rows: one thread per column range, rows in order */
+    if (!dw) return; /* (a frozen norm) */
 #pragma omp parallel for num_threads(nt) schedule(static) if (D * T >= 65536)
     for (int64_t i = 0; i < D; i++) {
         float s = 0;

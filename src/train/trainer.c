@@ -31,8 +31,10 @@
 
 #include "base/error.h"
 #include "io/safetensors.h"
+#include "model/lora.h"
 #include "model/model.h"
 #include "train/grad_ops.h"
+#include "train/sgemm.h"
 
 enum {
     P_LN1, P_WQ, P_BQ, P_WK, P_BK, P_WV, P_BV, P_WO, P_LN2, P_WG, P_WU, P_WD, /* dense */
@@ -47,8 +49,23 @@ typedef struct param {
     int64_t shape[2];
     int64_t off, numel;
     int decay; /* weight decay applies (matrices other than the embedding) */
-    int fixed; /* not trained by gradients (MoE's routing bias) */
+    int fixed; /* not trained by gradients (MoE's routing bias; every base weight under LoRA) */
+    int frozen; /* no gradient at all (the base model under LoRA): the backward skips it */
+    int lora;   /* a LoRA matrix (lora_A / lora_B): not in model.safetensors */
 } param;
+
+/* LoRA (r1c_trainer_add_lora): one adapted matrix W [out][in] of the frozen base, with
+ * A [r][in] and B [out][r] as trainable parameters. The forward adds
+ *   y += (s drop(x) A^T) B^T,   s = alpha / r  (alpha / sqrt(r) with rsLoRA)
+ * and keeps xa = s drop(x) A^T (T x r) for the backward:
+ *   dB += dy^T xa,  dxa = s dy B,  dA += dxa^T drop(x),  dx += drop'(dxa A).
+ * The dropout mask is a hash of (seed, step, micro-batch, module, element), so the backward
+ * finds the forward's mask again without storing it, and a resumed run draws the same masks. */
+typedef struct lora_mod {
+    int w, a, b;     /* params: the base weight, lora_A, lora_B */
+    int64_t in, out;
+    float *xa;       /* the last forward's s drop(x) A^T: up to N x r */
+} lora_mod;
 
 typedef struct layer_acts {
     float *x, *xn, *rstd1, *q, *k, *v, *P, *att, *x2, *xn2, *rstd2, *g, *u, *h;
@@ -92,12 +109,23 @@ struct r1c_trainer {
     float *dx, *dx2, *dxn, *dq, *dk, *dv, *datt, *dh, *dg, *du, *work;
     r1c_exec ex;
     float *scratch[64];
+    /* LoRA */
+    lora_mod *lmods;
+    int n_lmods, lora_r, lora_rslora, dropout_off;
+    float lora_alpha, lora_scale, lora_drop;
+    int *lora_of;                 /* per param: its lora_mods index, or -1 */
+    float *lx, *ldx, *ldxa;       /* N x (widest input), N x (widest input), N x r */
+    uint64_t lora_seed;
+    int64_t micro;                /* forwards since the last optimiser step (the dropout mask's key) */
+    char **lora_targets, *lora_base;
+    int n_lora_targets;
 };
 
 /* ------------------------------------------------------------------ parameters */
 
 static int add_param(r1c_trainer *m, const char *name, int n_dims, int64_t d0, int64_t d1, int decay) {
     param *p = &m->params[m->n_params];
+    memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "%s", name);
     p->n_dims = n_dims, p->shape[0] = d0, p->shape[1] = n_dims > 1 ? d1 : 1;
     p->numel = d0 * p->shape[1];
@@ -108,7 +136,8 @@ static int add_param(r1c_trainer *m, const char *name, int n_dims, int64_t d0, i
 }
 
 static float *P(const r1c_trainer *m, int i) { return i < 0 ? NULL : m->value + m->params[i].off; }
-static float *G(const r1c_trainer *m, int i) { return i < 0 ? NULL : m->grad + m->params[i].off; }
+/* NULL for an absent or frozen parameter: the backward then skips its gradient */
+static float *G(const r1c_trainer *m, int i) { return i < 0 || m->params[i].frozen ? NULL : m->grad + m->params[i].off; }
 
 static uint64_t splitmix(uint64_t *s) {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
@@ -361,6 +390,9 @@ void r1c_trainer_free(r1c_trainer *m) {
     free(m->mx_buf), free(m->dy_buf), free(m->dx_buf), free(m->dkv), free(m->dc), free(m->dkva), free(m->dqa), free(m->drl);
     free(m->dwr), free(m->c0), free(m->dcn), free(m->awork);
     for (int i = 0; i < 64; i++) free(m->scratch[i]);
+    for (int j = 0; j < m->n_lmods; j++) free(m->lmods[j].xa);
+    for (int j = 0; j < m->n_lora_targets; j++) free(m->lora_targets[j]);
+    free(m->lmods), free(m->lora_of), free(m->lx), free(m->ldx), free(m->ldxa), free(m->lora_targets), free(m->lora_base);
     free(m);
 }
 
@@ -374,13 +406,82 @@ static tg_attn_shape attn_shape(const r1c_trainer *m) {
                            .scale = 1.0f / sqrtf((float)m->hd), .ex = &m->ex};
 }
 
+/* ---- the linear layers: y = x W^T (+ b), and W's LoRA term when it has one (see lora_mod) */
+
+static uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* the dropout mask's key for module j in this micro-batch, and the threshold: element e is kept
+ * when mix64(key + e) >= p 2^64 (p < 1: the config checks it) */
+static uint64_t drop_key(const r1c_trainer *m, int j) {
+    return mix64(m->lora_seed ^ mix64((uint64_t)m->step * 0x9e3779b97f4a7c15ull + (uint64_t)m->micro) ^ ((uint64_t)j << 40));
+}
+static uint64_t drop_cut(float p) { return (uint64_t)((double)p * 18446744073709551616.0); }
+
+/* LoRA dropout for module j: x (T x in) with each element kept (scaled by 1/(1-p)) or zeroed,
+ * into m->lx; the keep test for element e is a hash of (seed, step, micro-batch, j, e) */
+static const float *lora_dropout(const r1c_trainer *m, int j, const float *x, int T, int64_t in) {
+    const float p = m->lora_drop;
+    if (p <= 0 || m->dropout_off) return x;
+    const uint64_t key = drop_key(m, j);
+    const uint64_t cut = drop_cut(p);
+    const float keep = 1.0f / (1.0f - p);
+    float *o = m->lx;
+#pragma omp parallel for num_threads(m->ex.n_threads) schedule(static) if (T >= 16)
+    for (int t = 0; t < T; t++)
+        for (int64_t i = 0; i < in; i++) {
+            const int64_t e = (int64_t)t * in + i;
+            o[e] = mix64(key + (uint64_t)e) >= cut ? x[e] * keep : 0.0f;
+        }
+    return o;
+}
+
+static void lin_fwd(const r1c_trainer *m, int w, int b, const float *x, int T, int64_t in, int64_t out, float *y) {
+    tg_linear_fwd(&m->ex, x, P(m, w), P(m, b), T, in, out, y);
+    const int j = m->lora_of ? m->lora_of[w] : -1;
+    if (j < 0) return;
+    const lora_mod *L = &m->lmods[j];
+    const int64_t r = m->lora_r;
+    const float *xd = lora_dropout(m, j, x, T, in);
+    r1c_sgemm(&m->ex, 0, 1, T, r, in, m->lora_scale, xd, in, P(m, L->a), in, 0.0f, L->xa, r); /* xa = s drop(x) A^T */
+    r1c_sgemm(&m->ex, 0, 1, T, out, r, 1.0f, L->xa, r, P(m, L->b), r, 1.0f, y, out);           /* y += xa B^T */
+}
+
+/* dx += dy W (dx NULL: not wanted); dW, db added unless frozen; the LoRA matrices' gradients */
+static void lin_bwd(r1c_trainer *m, int w, int b, const float *dy, const float *x, int T, int64_t in, int64_t out, float *dx) {
+    tg_linear_bwd(&m->ex, dy, x, P(m, w), T, in, out, dx, G(m, w), G(m, b), m->work);
+    const int j = m->lora_of ? m->lora_of[w] : -1;
+    if (j < 0) return;
+    const lora_mod *L = &m->lmods[j];
+    const int64_t r = m->lora_r;
+    r1c_sgemm(&m->ex, 1, 0, out, r, T, 1.0f, dy, out, L->xa, r, 1.0f, G(m, L->b), r);             /* dB += dy^T xa */
+    r1c_sgemm(&m->ex, 0, 0, T, r, out, m->lora_scale, dy, out, P(m, L->b), r, 0.0f, m->ldxa, r); /* dxa = s dy B */
+    const float *xd = lora_dropout(m, j, x, T, in);
+    r1c_sgemm(&m->ex, 1, 0, r, in, T, 1.0f, m->ldxa, r, xd, in, 1.0f, G(m, L->a), in);           /* dA += dxa^T drop(x) */
+    if (!dx) return;
+    if (xd == x) { /* no dropout: dx += dxa A */
+        r1c_sgemm(&m->ex, 0, 0, T, in, r, 1.0f, m->ldxa, r, P(m, L->a), in, 1.0f, dx, in);
+        return;
+    }
+    /* through the dropout: where it kept x (xd != 0 or x == 0 there), dx += (dxa A) / (1 - p) */
+    r1c_sgemm(&m->ex, 0, 0, T, in, r, 1.0f, m->ldxa, r, P(m, L->a), in, 0.0f, m->ldx, in);
+    const float keep = 1.0f / (1.0f - m->lora_drop);
+    const uint64_t key = drop_key(m, j);
+    const uint64_t cut = drop_cut(m->lora_drop);
+    for (int64_t e = 0; e < (int64_t)T * in; e++)
+        if (mix64(key + (uint64_t)e) >= cut) dx[e] += m->ldx[e] * keep;
+}
+
 /* y[T][D] = down(silu(x Wg^T) * (x Wu^T)), g u h kept */
-static void mlp_fwd(const r1c_trainer *m, const float *x, int T, int64_t F, const float *Wg, const float *Wu, const float *Wd,
-                    float *g, float *u, float *h, float *y) {
-    tg_linear_fwd(&m->ex, x, Wg, NULL, T, m->D, F, g);
-    tg_linear_fwd(&m->ex, x, Wu, NULL, T, m->D, F, u);
+static void mlp_fwd(const r1c_trainer *m, const float *x, int T, int64_t F, const int w[3], float *g, float *u, float *h,
+                    float *y) {
+    lin_fwd(m, w[0], -1, x, T, m->D, F, g);
+    lin_fwd(m, w[1], -1, x, T, m->D, F, u);
     tg_swiglu_fwd(&m->ex, g, u, (int64_t)T * F, h);
-    tg_linear_fwd(&m->ex, h, Wd, NULL, T, F, m->D, y);
+    lin_fwd(m, w[2], -1, h, T, F, m->D, y);
 }
 
 /* dx += the MLP's input gradient for dy; its weights' gradients added */
@@ -388,12 +489,12 @@ static void mlp_bwd(r1c_trainer *m, const float *dy, const float *x, int T, int6
                     const float *u, const float *h, float *dx) {
     const r1c_exec *ex = &m->ex;
     memset(m->dh, 0, sizeof(float) * (size_t)T * (size_t)F);
-    tg_linear_bwd(ex, dy, h, P(m, w[2]), T, F, m->D, m->dh, G(m, w[2]), NULL, m->work);
+    lin_bwd(m, w[2], -1, dy, h, T, F, m->D, m->dh);
     memset(m->dg, 0, sizeof(float) * (size_t)T * (size_t)F);
     memset(m->du, 0, sizeof(float) * (size_t)T * (size_t)F);
     tg_swiglu_bwd(ex, m->dh, g, u, (int64_t)T * F, m->dg, m->du);
-    tg_linear_bwd(ex, m->dg, x, P(m, w[0]), T, m->D, F, dx, G(m, w[0]), NULL, m->work);
-    tg_linear_bwd(ex, m->du, x, P(m, w[1]), T, m->D, F, dx, G(m, w[1]), NULL, m->work);
+    lin_bwd(m, w[0], -1, m->dg, x, T, m->D, F, dx);
+    lin_bwd(m, w[1], -1, m->du, x, T, m->D, F, dx);
 }
 
 /* MLA's queries and keys: q, k per head [nope | rope] (N x H x qhd), v per head (N x H x vd) */
@@ -403,16 +504,16 @@ static void mla_qkv(r1c_trainer *m, layer_acts *A, const int *ix) {
     const float eps = (float)m->cfg.rms_norm_eps;
     const int64_t kw = m->kvl + m->rope, kvw = m->nope + m->vd;
     if (m->ql) {
-        tg_linear_fwd(ex, A->xn, P(m, ix[P_QA]), NULL, N, m->D, m->ql, A->qa);
+        lin_fwd(m, ix[P_QA], -1, A->xn, N, m->D, m->ql, A->qa);
         tg_rmsnorm_fwd(ex, A->qa, P(m, ix[P_QA_LN]), eps, N, m->ql, A->qan, A->rstdq);
-        tg_linear_fwd(ex, A->qan, P(m, ix[P_QB]), NULL, N, m->ql, m->qd, A->q);
+        lin_fwd(m, ix[P_QB], -1, A->qan, N, m->ql, m->qd, A->q);
     } else {
-        tg_linear_fwd(ex, A->xn, P(m, ix[P_WQ]), NULL, N, m->D, m->qd, A->q);
+        lin_fwd(m, ix[P_WQ], -1, A->xn, N, m->D, m->qd, A->q);
     }
-    tg_linear_fwd(ex, A->xn, P(m, ix[P_KVA]), NULL, N, m->D, kw, A->kva);
+    lin_fwd(m, ix[P_KVA], -1, A->xn, N, m->D, kw, A->kva);
     for (int t = 0; t < N; t++) memcpy(A->c + (int64_t)t * m->kvl, A->kva + (int64_t)t * kw, sizeof(float) * (size_t)m->kvl);
     tg_rmsnorm_fwd(ex, A->c, P(m, ix[P_KVA_LN]), eps, N, m->kvl, A->c, A->rstdc); /* (in place: the backward needs c0 = kva) */
-    tg_linear_fwd(ex, A->c, P(m, ix[P_KVB]), NULL, N, m->kvl, m->H * kvw, A->kv);
+    lin_fwd(m, ix[P_KVB], -1, A->c, N, m->kvl, m->H * kvw, A->kv);
     for (int t = 0; t < N; t++) {
         float *kr = A->k + (int64_t)t * m->kvd;
         float kpe[256];
@@ -469,7 +570,7 @@ static double seq_aux(const r1c_trainer *m, const layer_acts *A, float *dl) {
 /* DeepSeekMoE: out[t] = sum over t's experts of w E(xn2[t]) + shared(xn2[t]) */
 static void moe_fwd(r1c_trainer *m, layer_acts *A, const int *ix, int l, float *out) {
     const int N = m->shape.B * m->shape.T, E = m->E, K = m->K;
-    tg_linear_fwd(&m->ex, A->xn2, P(m, ix[P_ROUTER]), NULL, N, m->D, E, A->rlog);
+    lin_fwd(m, ix[P_ROUTER], -1, A->xn2, N, m->D, E, A->rlog);
     float work[2 * 1024];
     for (int t = 0; t < N; t++)
         r1c_ds_route(&m->cfg, A->rlog + (int64_t)t * E, P(m, ix[P_RBIAS]), work, A->rid + (int64_t)t * K, A->rw + (int64_t)t * K);
@@ -489,7 +590,7 @@ static void moe_fwd(r1c_trainer *m, layer_acts *A, const int *ix, int l, float *
             memcpy(m->mx_buf + (int64_t)i * m->D, A->xn2 + (int64_t)(A->order[cnt[e] + i] / K) * m->D, sizeof(float) * (size_t)m->D);
         const int *w = m->experts + ((int64_t)l * E + e) * 3;
         const int64_t o = cnt[e];
-        mlp_fwd(m, m->mx_buf, n, m->MF, P(m, w[0]), P(m, w[1]), P(m, w[2]), A->eg + o * m->MF, A->eu + o * m->MF, A->eh + o * m->MF,
+        mlp_fwd(m, m->mx_buf, n, m->MF, w, A->eg + o * m->MF, A->eu + o * m->MF, A->eh + o * m->MF,
                 A->ey + o * m->D);
         for (int i = 0; i < n; i++) { /* experts in order of id: each token's sum in that order */
             const int32_t pr = A->order[cnt[e] + i];
@@ -500,7 +601,8 @@ static void moe_fwd(r1c_trainer *m, layer_acts *A, const int *ix, int l, float *
         }
     }
     if (m->SF) {
-        mlp_fwd(m, A->xn2, N, m->SF, P(m, ix[P_SG]), P(m, ix[P_SU]), P(m, ix[P_SD]), A->sg, A->su, A->sh, A->sy);
+        const int w[3] = {ix[P_SG], ix[P_SU], ix[P_SD]};
+        mlp_fwd(m, A->xn2, N, m->SF, w, A->sg, A->su, A->sh, A->sy);
         for (int64_t i = 0; i < (int64_t)N * m->D; i++) out[i] += A->sy[i];
     }
 }
@@ -526,14 +628,14 @@ double r1c_trainer_forward(r1c_trainer *m, const int32_t *inputs, const int32_t 
         if (m->ds) {
             mla_qkv(m, A, ix);
         } else {
-            tg_linear_fwd(ex, A->xn, P(m, ix[P_WQ]), P(m, ix[P_BQ]), N, m->D, m->qd, A->q);
-            tg_linear_fwd(ex, A->xn, P(m, ix[P_WK]), P(m, ix[P_BK]), N, m->D, m->kvd, A->k);
-            tg_linear_fwd(ex, A->xn, P(m, ix[P_WV]), P(m, ix[P_BV]), N, m->D, m->kvd, A->v);
+            lin_fwd(m, ix[P_WQ], ix[P_BQ], A->xn, N, m->D, m->qd, A->q);
+            lin_fwd(m, ix[P_WK], ix[P_BK], A->xn, N, m->D, m->kvd, A->k);
+            lin_fwd(m, ix[P_WV], ix[P_BV], A->xn, N, m->D, m->kvd, A->v);
             tg_rope_fwd(A->q, N, m->H, (int)m->hd, m->qd, m->pos, m->inv_freq, 1.0f, 0);
             tg_rope_fwd(A->k, N, m->KVH, (int)m->hd, m->kvd, m->pos, m->inv_freq, 1.0f, 0);
         }
         if (tg_attention_fwd(&as, A->q, A->k, A->v, A->P, A->att, m->awork) != R1C_OK) return NAN; /* (out of memory, said) */
-        tg_linear_fwd(ex, A->att, P(m, ix[P_WO]), NULL, N, ad, m->D, A->x2);
+        lin_fwd(m, ix[P_WO], -1, A->att, N, ad, m->D, A->x2);
         for (int64_t i = 0; i < (int64_t)N * m->D; i++) A->x2[i] += A->x[i];
         tg_rmsnorm_fwd(ex, A->x2, P(m, ix[P_LN2]), eps, N, m->D, A->xn2, A->rstd2);
         float *next = l + 1 < m->L ? m->acts[l + 1].x : m->dx; /* (dx: a free N x D buffer until the backward) */
@@ -541,12 +643,15 @@ double r1c_trainer_forward(r1c_trainer *m, const int32_t *inputs, const int32_t 
             moe_fwd(m, A, ix, l, next);
             m->aux_loss += seq_aux(m, A, NULL);
         }
-        else mlp_fwd(m, A->xn2, N, m->F, P(m, ix[P_WG]), P(m, ix[P_WU]), P(m, ix[P_WD]), A->g, A->u, A->h, next);
+        else {
+            const int w[3] = {ix[P_WG], ix[P_WU], ix[P_WD]};
+            mlp_fwd(m, A->xn2, N, m->F, w, A->g, A->u, A->h, next);
+        }
         for (int64_t i = 0; i < (int64_t)N * m->D; i++) next[i] += A->x2[i];
     }
     tg_rmsnorm_fwd(ex, m->dx, P(m, m->norm), eps, N, m->D, m->xf, m->rstdf);
     memcpy(m->dx2, m->dx, sizeof(float) * (size_t)N * (size_t)m->D); /* the last layer's output, for the backward */
-    tg_linear_fwd(ex, m->xf, P(m, m->lm_head), NULL, N, m->D, m->V, m->logits);
+    lin_fwd(m, m->lm_head, -1, m->xf, N, m->D, m->V, m->logits);
     return tg_cross_entropy(ex, m->logits, m->targets, N, m->V, 1.0f, NULL, NULL) + m->aux_loss;
 }
 
@@ -623,7 +728,7 @@ static void moe_bwd(r1c_trainer *m, layer_acts *A, const int *ix, int l, const f
         }
     }
     seq_aux(m, A, m->drl); /* (the balance loss's part, when on) */
-    tg_linear_bwd(&m->ex, m->drl, A->xn2, P(m, ix[P_ROUTER]), N, D, E, m->dxn, G(m, ix[P_ROUTER]), NULL, m->work);
+    lin_bwd(m, ix[P_ROUTER], -1, m->drl, A->xn2, N, D, E, m->dxn);
 }
 
 /* MLA's backward from dq, dk (N x H x qhd) and dv (N x H x vd) into m->dxn (the gradient of xn) */
@@ -647,20 +752,20 @@ static void mla_bwd(r1c_trainer *m, layer_acts *A, const int *ix) {
     }
     /* kv = c Wkvb^T, c = rmsnorm(c0) * ln: the latent's gradient into dkva's first kvl columns */
     memset(m->dc, 0, sizeof(float) * (size_t)N * (size_t)m->kvl);
-    tg_linear_bwd(ex, m->dkv, A->c, P(m, ix[P_KVB]), N, m->kvl, m->H * kvw, m->dc, G(m, ix[P_KVB]), NULL, m->work);
+    lin_bwd(m, ix[P_KVB], -1, m->dkv, A->c, N, m->kvl, m->H * kvw, m->dc);
     for (int t = 0; t < N; t++) memcpy(m->c0 + (int64_t)t * m->kvl, A->kva + (int64_t)t * kw, sizeof(float) * (size_t)m->kvl);
     memset(m->dcn, 0, sizeof(float) * (size_t)N * (size_t)m->kvl);
     tg_rmsnorm_bwd(ex, m->dc, m->c0, P(m, ix[P_KVA_LN]), A->rstdc, N, m->kvl, m->dcn, G(m, ix[P_KVA_LN]));
     for (int t = 0; t < N; t++) memcpy(m->dkva + (int64_t)t * kw, m->dcn + (int64_t)t * m->kvl, sizeof(float) * (size_t)m->kvl);
-    tg_linear_bwd(ex, m->dkva, A->xn, P(m, ix[P_KVA]), N, m->D, kw, m->dxn, G(m, ix[P_KVA]), NULL, m->work);
+    lin_bwd(m, ix[P_KVA], -1, m->dkva, A->xn, N, m->D, kw, m->dxn);
     if (m->ql) {
         memset(m->dcn, 0, sizeof(float) * (size_t)N * (size_t)m->ql);
-        tg_linear_bwd(ex, m->dq, A->qan, P(m, ix[P_QB]), N, m->ql, m->qd, m->dcn, G(m, ix[P_QB]), NULL, m->work);
+        lin_bwd(m, ix[P_QB], -1, m->dq, A->qan, N, m->ql, m->qd, m->dcn);
         memset(m->dqa, 0, sizeof(float) * (size_t)N * (size_t)m->ql);
         tg_rmsnorm_bwd(ex, m->dcn, A->qa, P(m, ix[P_QA_LN]), A->rstdq, N, m->ql, m->dqa, G(m, ix[P_QA_LN]));
-        tg_linear_bwd(ex, m->dqa, A->xn, P(m, ix[P_QA]), N, m->D, m->ql, m->dxn, G(m, ix[P_QA]), NULL, m->work);
+        lin_bwd(m, ix[P_QA], -1, m->dqa, A->xn, N, m->D, m->ql, m->dxn);
     } else {
-        tg_linear_bwd(ex, m->dq, A->xn, P(m, ix[P_WQ]), N, m->D, m->qd, m->dxn, G(m, ix[P_WQ]), NULL, m->work);
+        lin_bwd(m, ix[P_WQ], -1, m->dq, A->xn, N, m->D, m->qd, m->dxn);
     }
 }
 
@@ -672,7 +777,7 @@ void r1c_trainer_backward(r1c_trainer *m, float grad_scale) {
     /* the head: dlogits (in place of the logits), then the final norm */
     tg_cross_entropy(ex, m->logits, m->targets, N, m->V, grad_scale, m->logits, NULL);
     memset(m->dxn, 0, sizeof(float) * (size_t)ND);
-    tg_linear_bwd(ex, m->logits, m->xf, P(m, m->lm_head), N, m->D, m->V, m->dxn, G(m, m->lm_head), NULL, m->work);
+    lin_bwd(m, m->lm_head, -1, m->logits, m->xf, N, m->D, m->V, m->dxn);
     memset(m->dx, 0, sizeof(float) * (size_t)ND);
     tg_rmsnorm_bwd(ex, m->dxn, m->dx2, P(m, m->norm), m->rstdf, N, m->D, m->dx, G(m, m->norm));
     for (int l = m->L - 1; l >= 0; l--) {
@@ -690,7 +795,7 @@ void r1c_trainer_backward(r1c_trainer *m, float grad_scale) {
         tg_rmsnorm_bwd(ex, m->dxn, A->x2, P(m, ix[P_LN2]), A->rstd2, N, m->D, m->dx2, G(m, ix[P_LN2]));
         /* x2 = x + o(att): dx = dx2 + (the attention's path) */
         memset(m->datt, 0, sizeof(float) * (size_t)N * (size_t)ad);
-        tg_linear_bwd(ex, m->dx2, A->att, P(m, ix[P_WO]), N, ad, m->D, m->datt, G(m, ix[P_WO]), NULL, m->work);
+        lin_bwd(m, ix[P_WO], -1, m->dx2, A->att, N, ad, m->D, m->datt);
         memset(m->dq, 0, sizeof(float) * (size_t)N * (size_t)m->qd);
         memset(m->dk, 0, sizeof(float) * (size_t)N * (size_t)m->kvd);
         memset(m->dv, 0, sizeof(float) * (size_t)N * (size_t)vdim);
@@ -704,14 +809,15 @@ void r1c_trainer_backward(r1c_trainer *m, float grad_scale) {
         } else {
             tg_rope_bwd(m->dq, N, m->H, (int)m->hd, m->qd, m->pos, m->inv_freq, 1.0f, 0);
             tg_rope_bwd(m->dk, N, m->KVH, (int)m->hd, m->kvd, m->pos, m->inv_freq, 1.0f, 0);
-            tg_linear_bwd(ex, m->dq, A->xn, P(m, ix[P_WQ]), N, m->D, m->qd, m->dxn, G(m, ix[P_WQ]), G(m, ix[P_BQ]), m->work);
-            tg_linear_bwd(ex, m->dk, A->xn, P(m, ix[P_WK]), N, m->D, m->kvd, m->dxn, G(m, ix[P_WK]), G(m, ix[P_BK]), m->work);
-            tg_linear_bwd(ex, m->dv, A->xn, P(m, ix[P_WV]), N, m->D, m->kvd, m->dxn, G(m, ix[P_WV]), G(m, ix[P_BV]), m->work);
+            lin_bwd(m, ix[P_WQ], ix[P_BQ], m->dq, A->xn, N, m->D, m->qd, m->dxn);
+            lin_bwd(m, ix[P_WK], ix[P_BK], m->dk, A->xn, N, m->D, m->kvd, m->dxn);
+            lin_bwd(m, ix[P_WV], ix[P_BV], m->dv, A->xn, N, m->D, m->kvd, m->dxn);
         }
         memcpy(m->dx, m->dx2, sizeof(float) * (size_t)ND);
         tg_rmsnorm_bwd(ex, m->dxn, A->x, P(m, ix[P_LN1]), A->rstd1, N, m->D, m->dx, G(m, ix[P_LN1]));
     }
-    tg_embed_bwd(m->dx, m->inputs, N, m->D, G(m, m->embed));
+    if (G(m, m->embed)) tg_embed_bwd(m->dx, m->inputs, N, m->D, G(m, m->embed));
+    m->micro++; /* the next micro-batch draws new dropout masks */
 }
 
 /* DeepSeek-V3's auxiliary-loss-free balancing: after a step, each expert's routing bias moves by
@@ -725,7 +831,8 @@ void r1c_trainer_balance(r1c_trainer *m, float speed, int32_t *loads) {
         int64_t tot = 0;
         for (int e = 0; e < m->E; e++) tot += ld[e];
         const double mean = (double)tot / m->E;
-        float *b = P(m, m->layer[P_PER_LAYER * l + P_RBIAS]);
+        const int bi = m->layer[P_PER_LAYER * l + P_RBIAS];
+        float *b = bi >= 0 && !m->params[bi].frozen ? P(m, bi) : NULL; /* (LoRA: the base stays as it is) */
         for (int e = 0; b && e < m->E; e++) b[e] += ld[e] < mean ? speed : ld[e] > mean ? -speed : 0.0f;
     }
     if (loads) memcpy(loads, m->loads, sizeof(int32_t) * (size_t)m->L * (size_t)m->E);
@@ -758,6 +865,7 @@ double r1c_trainer_grad_norm(const r1c_trainer *m) {
 
 double r1c_trainer_step(r1c_trainer *m, const r1c_adamw *o, float lr) {
     const double norm = r1c_trainer_grad_norm(m);
+    m->micro = 0;
     if (!isfinite(norm)) { /* a NaN or an overflow: no step (the weights stay as they were) */
         memset(m->grad, 0, sizeof(float) * (size_t)m->numel);
         return norm;
@@ -810,7 +918,10 @@ static r1c_status write_text(const char *dir, const char *name, const char *text
     return R1C_OK;
 }
 
+static r1c_status save_lora(const r1c_trainer *m, const char *dir);
+
 r1c_status r1c_trainer_save(const r1c_trainer *m, const char *dir) {
+    if (m->n_lmods) return save_lora(m, dir);
     if (mkdir(dir, 0755) != 0) {
         struct stat sb;
         if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) return r1c_error(R1C_ERR_IO, "%s: cannot create the directory", dir);
@@ -872,6 +983,139 @@ r1c_status r1c_trainer_save(const r1c_trainer *m, const char *dir) {
     return st;
 }
 
+/* ------------------------------------------------------------------ LoRA */
+
+/* PEFT's matching: a target names a module by its last component ("q_proj") or by a suffix of
+ * its dotted path ("self_attn.q_proj", or the whole name) */
+static int target_matches(const char *module, size_t len, const char *target) {
+    const size_t n = strlen(target);
+    return n <= len && !strncmp(module + len - n, target, n) && (n == len || module[len - n - 1] == '.');
+}
+
+static int realloc_floats(float **p, int64_t old_n, int64_t n) {
+    float *q = falloc(n);
+    if (!q) return 0;
+    memcpy(q, *p, sizeof(float) * (size_t)old_n);
+    memset(q + old_n, 0, sizeof(float) * (size_t)(n - old_n));
+    free(*p);
+    *p = q;
+    return 1;
+}
+
+r1c_status r1c_trainer_add_lora(r1c_trainer *m, const r1c_trainer_lora *c) {
+    if (m->n_lmods) return r1c_error(R1C_ERR_INVALID_ARG, "LoRA: the trainer already has an adapter");
+    if (c->r <= 0 || c->r > 4096 || !(c->alpha > 0) || !(c->dropout >= 0 && c->dropout < 1) || c->n_targets <= 0)
+        return r1c_error(R1C_ERR_INVALID_ARG, "LoRA: r %d, alpha %g, dropout %g, %d targets (want r in 1..4096, alpha > 0, "
+                         "dropout in [0, 1), at least one target)", c->r, (double)c->alpha, (double)c->dropout, c->n_targets);
+    /* which matrices: 2-D weights (not the embedding) whose module a target names */
+    int *hit = calloc((size_t)m->n_params, sizeof(int)), nm = 0;
+    if (!hit) return r1c_error(R1C_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < m->n_params; i++) {
+        const param *p = &m->params[i];
+        const size_t len = strlen(p->name) - strlen(".weight");
+        if (p->n_dims != 2 || i == m->embed || strlen(p->name) < 8 || strcmp(p->name + len, ".weight")) continue;
+        for (int k = 0; k < c->n_targets && !hit[i]; k++) hit[i] = target_matches(p->name, len, c->targets[k]);
+        nm += hit[i];
+    }
+    if (!nm) {
+        free(hit);
+        return r1c_error(R1C_ERR_INVALID_ARG, "LoRA: no matrix of the model matches the targets (first: '%s'; modules are named "
+                         "like q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, q_a_proj, kv_b_proj)", c->targets[0]);
+    }
+    const int n0 = m->n_params;
+    const int64_t numel0 = m->numel;
+    param *np = realloc(m->params, sizeof(param) * (size_t)(n0 + 2 * nm));
+    if (np) m->params = np;
+    m->lmods = calloc((size_t)nm, sizeof(lora_mod));
+    m->lora_of = malloc(sizeof(int) * (size_t)(n0 + 2 * nm));
+    m->lora_targets = calloc((size_t)c->n_targets, sizeof(char *));
+    if (!np || !m->lmods || !m->lora_of || !m->lora_targets) goto nomem;
+    for (int i = 0; i < n0 + 2 * nm; i++) m->lora_of[i] = -1;
+    for (int i = 0; i < n0; i++) m->params[i].frozen = m->params[i].fixed = 1; /* the base is frozen */
+    int64_t widest = 1;
+    for (int i = 0; i < n0; i++) {
+        if (!hit[i]) continue;
+        const param *w = &m->params[i];
+        char name[160];
+        const int len = (int)(strlen(w->name) - strlen(".weight"));
+        lora_mod *L = &m->lmods[m->n_lmods];
+        L->w = i, L->out = w->shape[0], L->in = w->shape[1];
+        snprintf(name, sizeof name, "base_model.model.%.*s.lora_A.weight", len, w->name);
+        if (strlen(name) >= sizeof m->params[0].name) goto toolong;
+        L->a = add_param(m, name, 2, c->r, L->in, 1);
+        snprintf(name, sizeof name, "base_model.model.%.*s.lora_B.weight", len, w->name);
+        if (strlen(name) >= sizeof m->params[0].name) goto toolong;
+        L->b = add_param(m, name, 2, L->out, c->r, 1);
+        m->params[L->a].lora = m->params[L->b].lora = 1;
+        m->lora_of[i] = m->n_lmods++;
+        widest = L->in > widest ? L->in : widest;
+    }
+    free(hit), hit = NULL;
+    if (!realloc_floats(&m->value, numel0, m->numel) || !realloc_floats(&m->grad, numel0, m->numel) ||
+        !realloc_floats(&m->m1, numel0, m->numel) || !realloc_floats(&m->m2, numel0, m->numel))
+        goto nomem;
+    const int64_t N = (int64_t)m->shape.B * m->shape.T;
+    m->lx = falloc(N * widest), m->ldx = falloc(N * widest), m->ldxa = falloc(N * c->r);
+    if (!m->lx || !m->ldx || !m->ldxa) goto nomem;
+    for (int j = 0; j < m->n_lmods; j++) {
+        lora_mod *L = &m->lmods[j];
+        if (!(L->xa = falloc(N * c->r))) goto nomem;
+        /* A as PEFT starts it (kaiming_uniform with a = sqrt 5: U(-1/sqrt(in), 1/sqrt(in))), B zero:
+         * the adapted model starts as the base */
+        float *a = P(m, L->a);
+        uint64_t st = c->seed * 0x9e3779b97f4a7c15ull + (uint64_t)j + 1;
+        const double bound = 1.0 / sqrt((double)L->in);
+        for (int64_t k = 0; k < c->r * L->in; k++) a[k] = (float)(bound * (2.0 * (double)(splitmix(&st) >> 11) / 9007199254740992.0 - 1.0));
+    }
+    m->lora_r = c->r, m->lora_alpha = c->alpha, m->lora_drop = c->dropout, m->lora_rslora = c->use_rslora;
+    m->lora_scale = c->use_rslora ? c->alpha / sqrtf((float)c->r) : c->alpha / (float)c->r;
+    m->lora_seed = mix64(c->seed ^ 0x4c6f5241ull);
+    for (int k = 0; k < c->n_targets; k++) { /* the targets that matched (a tied model has no lm_head, say) */
+        int used = 0;
+        for (int j = 0; j < m->n_lmods && !used; j++) {
+            const char *wn = m->params[m->lmods[j].w].name;
+            used = target_matches(wn, strlen(wn) - strlen(".weight"), c->targets[k]);
+        }
+        if (used && !(m->lora_targets[m->n_lora_targets++] = strdup(c->targets[k]))) goto nomem;
+    }
+    if (c->base_model && !(m->lora_base = strdup(c->base_model))) goto nomem;
+    return R1C_OK;
+toolong:
+    free(hit);
+    return r1c_error(R1C_ERR_UNSUPPORTED, "LoRA: the parameter name of %s is too long", m->params[m->n_params - 1].name);
+nomem:
+    free(hit);
+    return r1c_error(R1C_ERR_NOMEM, "LoRA: out of memory");
+}
+
+int64_t r1c_trainer_trainable(const r1c_trainer *m) {
+    int64_t n = 0;
+    for (int i = 0; i < m->n_params; i++) n += m->params[i].fixed ? 0 : m->params[i].numel;
+    return n;
+}
+int r1c_trainer_lora_modules(const r1c_trainer *m) { return m->n_lmods; }
+void r1c_trainer_set_dropout(r1c_trainer *m, int on) { m->dropout_off = !on; }
+
+/* the adapter as PEFT writes it: adapter_config.json + adapter_model.safetensors (f32) */
+static r1c_status save_lora(const r1c_trainer *m, const char *dir) {
+    if (mkdir(dir, 0755) != 0) {
+        struct stat sb;
+        if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) return r1c_error(R1C_ERR_IO, "%s: cannot create the directory", dir);
+    }
+    r1c_lora_wmodule *w = calloc((size_t)m->n_lmods, sizeof *w);
+    if (!w) return r1c_error(R1C_ERR_NOMEM, "out of memory");
+    for (int j = 0; j < m->n_lmods; j++) {
+        const lora_mod *L = &m->lmods[j];
+        w[j] = (r1c_lora_wmodule){.name = m->params[L->w].name, .in = L->in, .out = L->out, .A = P(m, L->a), .B = P(m, L->b)};
+    }
+    const r1c_lora_wconfig wc = {.r = m->lora_r, .alpha = m->lora_alpha, .dropout = m->lora_drop, .use_rslora = m->lora_rslora,
+                                 .base_model = m->lora_base, .target_modules = (const char *const *)m->lora_targets,
+                                 .n_targets = m->n_lora_targets};
+    const r1c_status st = r1c_lora_write(dir, &wc, w, m->n_lmods, R1C_F32);
+    free(w);
+    return st;
+}
+
 /* ------------------------------------------------------------------ optimiser state, loading */
 
 int64_t r1c_trainer_steps_done(const r1c_trainer *m) { return m->step; }
@@ -885,18 +1129,20 @@ r1c_status r1c_trainer_save_state(const r1c_trainer *m, const char *dir) {
         free(w), free(names);
         return r1c_error(R1C_ERR_NOMEM, "out of memory");
     }
+    int nw = 0;
     for (int i = 0; i < n; i++) {
         const param *p = &m->params[i];
-        for (int k = 0; k < 2; k++) {
-            snprintf(names[2 * i + k], sizeof names[0], "%s.%s", k ? "exp_avg_sq" : "exp_avg", p->name);
-            w[2 * i + k] = (r1c_st_wtensor){.name = names[2 * i + k], .dtype = R1C_F32, .n_dims = p->n_dims,
-                                            .shape = {p->shape[0], p->shape[1]}, .data = (k ? m->m2 : m->m1) + p->off};
+        if (p->fixed) continue; /* (no moments: the routing bias, a LoRA run's base) */
+        for (int k = 0; k < 2; k++, nw++) {
+            snprintf(names[nw], sizeof names[0], "%s.%s", k ? "exp_avg_sq" : "exp_avg", p->name);
+            w[nw] = (r1c_st_wtensor){.name = names[nw], .dtype = R1C_F32, .n_dims = p->n_dims,
+                                     .shape = {p->shape[0], p->shape[1]}, .data = (k ? m->m2 : m->m1) + p->off};
         }
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
     const char *meta[] = {"format", "pt", NULL};
-    r1c_status st = r1c_st_write(path, w, 2 * n, meta);
+    r1c_status st = r1c_st_write(path, w, nw, meta);
     free(w), free(names);
     return st;
 }
@@ -921,17 +1167,19 @@ static r1c_status load_tensor(const r1c_st_set *set, const char *name, const par
 r1c_status r1c_trainer_load(r1c_trainer *m, const char *dir, int with_state) {
     r1c_st_set set;
     char path[4096];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    r1c_status st = r1c_st_open_dir(dir, 0, &set);
+    /* the model's weights, or under LoRA the adapter's matrices (the base came before add_lora) */
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    r1c_status st = m->n_lmods ? r1c_st_open_file(path, 0, &set) : r1c_st_open_dir(dir, 0, &set);
     if (st != R1C_OK) return st;
-    for (int i = 0; i < m->n_params && st == R1C_OK; i++) st = load_tensor(&set, m->params[i].name, &m->params[i], P(m, i), dir);
+    for (int i = 0; i < m->n_params && st == R1C_OK; i++)
+        if (m->params[i].lora == (m->n_lmods > 0)) st = load_tensor(&set, m->params[i].name, &m->params[i], P(m, i), dir);
     r1c_st_close(&set);
     if (st != R1C_OK || !with_state) return st;
     snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
     if ((st = r1c_st_open_file(path, 0, &set)) != R1C_OK) return st;
     char name[128];
     for (int i = 0; i < m->n_params && st == R1C_OK; i++)
-        for (int k = 0; k < 2 && st == R1C_OK; k++) {
+        for (int k = 0; k < 2 && st == R1C_OK && !m->params[i].fixed; k++) {
             snprintf(name, sizeof name, "%s.%s", k ? "exp_avg_sq" : "exp_avg", m->params[i].name);
             st = load_tensor(&set, name, &m->params[i], (k ? m->m2 : m->m1) + m->params[i].off, path);
         }

@@ -83,4 +83,27 @@ r1c_status r1c_trainer_load(r1c_trainer *m, const char *dir, int with_state);
 int64_t r1c_trainer_steps_done(const r1c_trainer *m);
 void r1c_trainer_set_steps_done(r1c_trainer *m, int64_t step);
 
+/* ---- LoRA (Hu et al. 2021; PEFT's conventions): the model's weights frozen, each targeted
+ * matrix W gains W x + s B (A drop(x)), s = alpha / r (alpha / sqrt r with rsLoRA), A [r][in]
+ * random, B [out][r] zero, so training starts from the base model exactly. Call after the base
+ * weights are loaded (r1c_trainer_load) and before training. Then only A and B train, save
+ * writes the adapter (adapter_config.json + adapter_model.safetensors, PEFT's names), load
+ * reads it back (the base must already be there), and save_state / load's with_state keep the
+ * adapter's moments. */
+typedef struct r1c_trainer_lora {
+    int r;
+    float alpha, dropout;
+    int use_rslora;
+    const char *const *targets; /* module names: "q_proj" or a dotted suffix of the full name */
+    int n_targets;
+    uint64_t seed;              /* A's initialisation and the dropout masks */
+    const char *base_model;     /* adapter_config.json's base_model_name_or_path (NULL: null) */
+} r1c_trainer_lora;
+r1c_status r1c_trainer_add_lora(r1c_trainer *m, const r1c_trainer_lora *lora);
+int r1c_trainer_lora_modules(const r1c_trainer *m);
+/* Elements the optimiser trains (all but the routing bias; under LoRA only A and B). */
+int64_t r1c_trainer_trainable(const r1c_trainer *m);
+/* Dropout on (training, the default) or off (evaluation). */
+void r1c_trainer_set_dropout(r1c_trainer *m, int on);
+
 #endif

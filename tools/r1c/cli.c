@@ -59,7 +59,7 @@ int cli_int_list(const char *cmd, const char *opt, const char *s, long lo, long 
     *vals = NULL;
     *n = 0;
     size_t cap = 1;
-    for (const char *p = s; *p; p++) cap += *p == ',';
+    for (const char *p = s; *p; p++) cap += *p == ',' || *p == ' '; /* (the separators strtok_r splits on) */
     int *v = malloc(sizeof *v * cap);
     char *copy = strdup(s);
     if (!v || !copy) {

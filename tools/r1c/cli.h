@@ -21,6 +21,7 @@ int cmd_quantize(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_finetune(int argc, char **argv);
 int cmd_lora(int argc, char **argv);
 
 /* Prints "r1c <cmd>: <message>" to stderr; returns 1 (the exit status of a failed command). */

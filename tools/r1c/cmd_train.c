@@ -58,6 +58,11 @@ typedef struct {
     long steps;
     double lr, min_lr, warmup, beta1, beta2, eps, wd, clip, peak_gflops, bias_speed, seq_aux;
     uint64_t seed;
+    char base_model[2048];   /* "base_model": config, weights and (by default) tokenizer from there */
+    int lora_r, lora_rslora; /* "lora": {"r", "alpha", "dropout", "targets", "use_rslora"}; r 0: no LoRA */
+    double lora_alpha, lora_dropout;
+    char **lora_targets;
+    int n_lora_targets;
 } train_cfg;
 
 /* ------------------------------------------------------------------ config */
@@ -114,6 +119,36 @@ static int files(const train_cfg *tc, const cJSON *root, const char *key, int re
     return 1;
 }
 
+static int config_from_json(cJSON *root, const char *path, train_cfg *tc, cJSON **model_out);
+
+/* "lora": {"r": 16, "alpha": 32, "dropout": 0.05, "targets": ["q_proj", "v_proj"], "use_rslora": false} */
+static int lora_config(const cJSON *lo, train_cfg *tc, const char *path) {
+    if (!lo) return 1;
+    double r, alpha, drop;
+    if (!cJSON_IsObject(lo)) return cli_fail(C, "%s: \"lora\" must be an object", path), 0;
+    if (!num(lo, "r", 16, 1, 4096, &r, path) || !num(lo, "alpha", 2 * (int)r, 1e-6, 1e6, &alpha, path) ||
+        !num(lo, "dropout", 0.05, 0, 0.95, &drop, path))
+        return 0;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(lo, "targets"), *rs = cJSON_GetObjectItemCaseSensitive(lo, "use_rslora");
+    if (rs && !cJSON_IsBool(rs)) return cli_fail(C, "%s: lora \"use_rslora\" must be true or false", path), 0;
+    if (!t) { /* PEFT's default for Llama-like models */
+        tc->lora_targets = calloc(2, sizeof(char *));
+        if (!tc->lora_targets) return cli_fail(C, "out of memory"), 0;
+        tc->lora_targets[0] = strdup("q_proj"), tc->lora_targets[1] = strdup("v_proj"), tc->n_lora_targets = 2;
+    } else {
+        if (!cJSON_IsArray(t) || !cJSON_GetArraySize(t)) return cli_fail(C, "%s: lora \"targets\" must be a non-empty list of module names", path), 0;
+        tc->lora_targets = calloc((size_t)cJSON_GetArraySize(t), sizeof(char *));
+        if (!tc->lora_targets) return cli_fail(C, "out of memory"), 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, t) {
+            if (!cJSON_IsString(e) || !e->valuestring[0]) return cli_fail(C, "%s: lora \"targets\" must hold module names", path), 0;
+            tc->lora_targets[tc->n_lora_targets++] = strdup(e->valuestring);
+        }
+    }
+    tc->lora_r = (int)r, tc->lora_alpha = alpha, tc->lora_dropout = drop, tc->lora_rslora = cJSON_IsTrue(rs);
+    return 1;
+}
+
 static int load_config(const char *path, train_cfg *tc, cJSON **model_out) {
     memset(tc, 0, sizeof *tc);
     const char *slash = strrchr(path, '/');
@@ -127,9 +162,20 @@ static int load_config(const char *path, train_cfg *tc, cJSON **model_out) {
         cJSON_Delete(root);
         return cli_fail(C, "%s: not a JSON object", path), 0;
     }
-    char tok[2048] = "", out[2048] = "", init[2048] = "";
+    return config_from_json(root, path, tc, model_out);
+}
+
+/* the config's fields (root is consumed); path names it in messages */
+static int config_from_json(cJSON *root, const char *path, train_cfg *tc, cJSON **model_out) {
+    char tok[2048] = "", out[2048] = "", init[2048] = "", basem[2048] = "";
     double v[22];
-    int ok = str(root, "tokenizer", 1, tok, sizeof tok, path) && str(root, "out", 1, out, sizeof out, path) &&
+    int ok = str(root, "base_model", 0, basem, sizeof basem, path);
+    if (ok && basem[0]) { /* the base model's directory: weights, and the tokenizer unless one is named */
+        resolve(tc, basem, tc->base_model, sizeof tc->base_model);
+        snprintf(tok, sizeof tok, "%s", tc->base_model);
+        snprintf(init, sizeof init, "%s", tc->base_model);
+    }
+    ok = ok && str(root, "tokenizer", !basem[0], tok, sizeof tok, path) && str(root, "out", 1, out, sizeof out, path) &&
              str(root, "init_from", 0, init, sizeof init, path) &&
              files(tc, root, "data", 0, &tc->data, &tc->n_data, path) &&
              files(tc, root, "eval_data", 0, &tc->eval, &tc->n_eval, path) &&
@@ -148,6 +194,8 @@ static int load_config(const char *path, train_cfg *tc, cJSON **model_out) {
         resolve(tc, tok, tc->tokenizer, sizeof tc->tokenizer);
         resolve(tc, out, tc->out, sizeof tc->out);
         if (init[0]) resolve(tc, init, tc->init_from, sizeof tc->init_from);
+        if (tc->base_model[0] && strcmp(tc->init_from, tc->base_model))
+            ok = (cli_fail(C, "%s: give \"base_model\" or \"init_from\", not both", path), 0);
         tc->B = (int)v[0], tc->T = (int)v[1], tc->accum = (int)v[2], tc->steps = (long)v[3];
         tc->lr = v[4], tc->min_lr = v[5] < 0 ? v[4] / 10 : v[5], tc->warmup = v[6];
         tc->beta1 = v[7], tc->beta2 = v[8], tc->eps = v[9], tc->wd = v[10], tc->clip = v[11];
@@ -170,9 +218,13 @@ static int load_config(const char *path, train_cfg *tc, cJSON **model_out) {
         else tc->has_cur = 1;
     }
     tc->has_steps = cJSON_GetObjectItemCaseSensitive(root, "steps") != NULL;
+    if (ok) ok = lora_config(cJSON_GetObjectItemCaseSensitive(root, "lora"), tc, path);
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
-    if (ok && !cJSON_IsObject(model)) ok = (cli_fail(C, "%s: \"model\" must be an object of config.json fields", path), 0);
-    *model_out = ok ? cJSON_DetachItemFromObjectCaseSensitive(root, "model") : NULL;
+    if (ok && tc->base_model[0] && model) ok = (cli_fail(C, "%s: \"model\" comes from \"base_model\"'s config.json; give one", path), 0);
+    if (ok && !tc->base_model[0] && !cJSON_IsObject(model))
+        ok = (cli_fail(C, "%s: \"model\" must be an object of config.json fields (or give \"base_model\")", path), 0);
+    if (ok && tc->lora_r && !tc->init_from[0]) ok = (cli_fail(C, "%s: LoRA adapts a trained model: give \"base_model\"", path), 0);
+    *model_out = ok && model ? cJSON_DetachItemFromObjectCaseSensitive(root, "model") : NULL;
     cJSON_Delete(root);
     return ok;
 }
@@ -395,10 +447,12 @@ static double eval_loss(const train_cfg *tc, r1c_trainer *m, corpus *ev, int32_t
     ev->pos = 0;
     if (!corpus_epoch(ev, 0)) return NAN;
     double s = 0;
+    r1c_trainer_set_dropout(m, 0);
     for (int i = 0; i < tc->eval_batches; i++) {
-        if (!corpus_batch(ev, tc->B, tc->T, in, tg)) return NAN;
+        if (!corpus_batch(ev, tc->B, tc->T, in, tg)) return r1c_trainer_set_dropout(m, 1), NAN;
         s += r1c_trainer_forward(m, in, tg);
     }
+    r1c_trainer_set_dropout(m, 1);
     return s / tc->eval_batches;
 }
 
@@ -407,6 +461,8 @@ static void fmt_time(double s, char *out, size_t n) {
     else if (s < 5400) snprintf(out, n, "%.0fm%02.0fs", floor(s / 60), fmod(s, 60));
     else snprintf(out, n, "%.0fh%02.0fm", floor(s / 3600), fmod(s / 60, 60));
 }
+
+static int train_run(train_cfg *tc_, cJSON *model, const char *cfg_path, int resume, long steps_override, long stop_after);
 
 int cmd_train(int argc, char **argv) {
     const char *cfg_path = NULL;
@@ -428,6 +484,12 @@ int cmd_train(int argc, char **argv) {
     train_cfg tc;
     cJSON *model = NULL;
     if (!load_config(cfg_path, &tc, &model)) return 1;
+    return train_run(&tc, model, cfg_path, resume, steps_override, stop_after);
+}
+
+/* the run itself (train and finetune); takes model (config.json fields, or NULL with base_model) */
+static int train_run(train_cfg *tc_, cJSON *model, const char *cfg_path, int resume, long steps_override, long stop_after) {
+    train_cfg tc = *tc_;
     if (steps_override) tc.steps = steps_override;
     int rc = 1;
     r1c_tokenizer *tok = NULL;
@@ -442,19 +504,26 @@ int cmd_train(int argc, char **argv) {
         cli_fail(C, "%s", r1c_last_error());
         goto done;
     }
-    if (!cJSON_GetObjectItemCaseSensitive(model, "vocab_size")) cJSON_AddNumberToObject(model, "vocab_size", r1c_tokenizer_n_vocab(tok));
-    if (!cJSON_GetObjectItemCaseSensitive(model, "bos_token_id")) cJSON_AddNumberToObject(model, "bos_token_id", r1c_tokenizer_bos(tok));
-    if (!cJSON_GetObjectItemCaseSensitive(model, "eos_token_id")) cJSON_AddNumberToObject(model, "eos_token_id", r1c_tokenizer_eos(tok));
-    if (!cJSON_GetObjectItemCaseSensitive(model, "max_position_embeddings")) cJSON_AddNumberToObject(model, "max_position_embeddings", tc.T);
-    char *mj = cJSON_PrintUnformatted(model);
     r1c_hf_config mc;
-    char where[2100];
-    snprintf(where, sizeof where, "%s: model", cfg_path);
-    const r1c_status cs = mj ? r1c_hf_config_parse(mj, strlen(mj), where, &mc) : R1C_ERR_NOMEM;
-    free(mj);
-    if (cs != R1C_OK) {
-        cli_fail(C, "%s", r1c_last_error());
-        goto done;
+    if (tc.base_model[0]) { /* fine-tuning: the base model's own config */
+        if (r1c_hf_config_load(tc.base_model, &mc) != R1C_OK) {
+            cli_fail(C, "%s", r1c_last_error());
+            goto done;
+        }
+    } else {
+        if (!cJSON_GetObjectItemCaseSensitive(model, "vocab_size")) cJSON_AddNumberToObject(model, "vocab_size", r1c_tokenizer_n_vocab(tok));
+        if (!cJSON_GetObjectItemCaseSensitive(model, "bos_token_id")) cJSON_AddNumberToObject(model, "bos_token_id", r1c_tokenizer_bos(tok));
+        if (!cJSON_GetObjectItemCaseSensitive(model, "eos_token_id")) cJSON_AddNumberToObject(model, "eos_token_id", r1c_tokenizer_eos(tok));
+        if (!cJSON_GetObjectItemCaseSensitive(model, "max_position_embeddings")) cJSON_AddNumberToObject(model, "max_position_embeddings", tc.T);
+        char *mj = cJSON_PrintUnformatted(model);
+        char where[2100];
+        snprintf(where, sizeof where, "%s: model", cfg_path);
+        const r1c_status cs = mj ? r1c_hf_config_parse(mj, strlen(mj), where, &mc) : R1C_ERR_NOMEM;
+        free(mj);
+        if (cs != R1C_OK) {
+            cli_fail(C, "%s", r1c_last_error());
+            goto done;
+        }
     }
     if (mc.vocab_size < r1c_tokenizer_n_vocab(tok)) {
         cli_fail(C, "%s: model vocab_size %d < the tokenizer's %d", cfg_path, mc.vocab_size, r1c_tokenizer_n_vocab(tok));
@@ -466,10 +535,24 @@ int cmd_train(int argc, char **argv) {
         goto done;
     }
     r1c_trainer_set_seq_aux(m, (float)tc.seq_aux);
-    if (tc.init_from[0] && !resume && r1c_trainer_load(m, tc.init_from, 0) != R1C_OK) {
-        cli_fail(C, "init_from: %s", r1c_last_error());
+    /* the starting weights (a resumed full run finds its own in out/; LoRA's base is always loaded) */
+    if (tc.init_from[0] && (!resume || tc.lora_r) && r1c_trainer_load(m, tc.init_from, 0) != R1C_OK) {
+        cli_fail(C, "%s: %s", tc.base_model[0] ? "base_model" : "init_from", r1c_last_error());
         goto done;
     }
+    if (tc.lora_r) {
+        const r1c_trainer_lora lc = {.r = tc.lora_r, .alpha = (float)tc.lora_alpha, .dropout = (float)tc.lora_dropout,
+                                     .use_rslora = tc.lora_rslora, .targets = (const char *const *)tc.lora_targets,
+                                     .n_targets = tc.n_lora_targets, .seed = tc.seed, .base_model = tc.base_model};
+        if (r1c_trainer_add_lora(m, &lc) != R1C_OK) {
+            cli_fail(C, "%s", r1c_last_error());
+            goto done;
+        }
+    }
+    /* PEFT's print_trainable_parameters line */
+    const int64_t n_train = r1c_trainer_trainable(m), n_total = r1c_trainer_numel(m);
+    fprintf(stderr, "trainable params: %lld || all params: %lld || trainable%%: %.4f\n", (long long)n_train, (long long)n_total,
+            100.0 * (double)n_train / (double)n_total);
     if ((tc.n_data && !corpus_load(&src.c, tc.data, tc.n_data, tc.field, tok)) ||
         (tc.n_eval && !corpus_load(&ev, tc.eval, tc.n_eval, tc.field, tok)))
         goto done;
@@ -525,7 +608,7 @@ int cmd_train(int argc, char **argv) {
     /* FLOPs per trained token, PaLM's count: 6 per weight (forward 2, backward 4) for the matrices
      * tokens pass through (not the embedding lookup, not the experts they skip), plus attention's
      * 12 L H hd T (MLA: hd the mean of the key and value widths) */
-    const int64_t n_all = r1c_trainer_numel(m), n_embed = (int64_t)mc.vocab_size * mc.hidden_size;
+    const int64_t n_all = r1c_trainer_numel(m) - (tc.lora_r ? n_train : 0), n_embed = (int64_t)mc.vocab_size * mc.hidden_size;
     /* MoE: a token passes through k of the E routed experts only */
     const int64_t n_idle = mc.is_deepseek && mc.n_routed_experts > 0
                                ? (int64_t)(mc.num_hidden_layers - mc.first_k_dense_replace) * (mc.n_routed_experts - mc.num_experts_per_tok) *
@@ -533,14 +616,15 @@ int cmd_train(int argc, char **argv) {
                                : 0;
     const int hd = mc.is_deepseek ? (mc.qk_nope_head_dim + mc.qk_rope_head_dim + mc.v_head_dim) / 2
                    : mc.head_dim ? mc.head_dim : mc.hidden_size / mc.num_attention_heads;
-    const double flops_tok = 6.0 * (double)(n_all - n_idle - (mc.tie_word_embeddings ? 0 : n_embed)) +
+    /* (LoRA: the frozen weights' own gradients are not computed, 4 per weight; the adapters' few are left out) */
+    const double flops_tok = (tc.lora_r ? 4.0 : 6.0) * (double)(n_all - n_idle - (mc.tie_word_embeddings ? 0 : n_embed)) +
                              12.0 * mc.num_hidden_layers * mc.num_attention_heads * hd * (double)tc.T;
     const int tty = isatty(2);
     char what[96];
     if (src.L) snprintf(what, sizeof what, tc.has_cur ? "%d stages over %d datasets" : "one shard dataset", tc.cur.n_stages, tc.cur.n_datasets);
     else snprintf(what, sizeof what, "%lld tokens of text", (long long)src.c.n_tok);
-    fprintf(stderr, "r1c train: %s %.2fM parameters (%d layers, width %d), %s, batch %d x %d x %d, %ld steps%s\n", mc.model_type,
-            n_all / 1e6, mc.num_hidden_layers, mc.hidden_size, what, tc.B, tc.T, tc.accum, tc.steps, resume ? " (resumed)" : "");
+    fprintf(stderr, "r1c %s: %s %.2fM parameters (%d layers, width %d), %s, batch %d x %d x %d, %ld steps%s\n", C, mc.model_type,
+            r1c_trainer_numel(m) / 1e6, mc.num_hidden_layers, mc.hidden_size, what, tc.B, tc.T, tc.accum, tc.steps, resume ? " (resumed)" : "");
     int n_pts = 0, n_ev = 0;
     double loss = NAN, t_start = cli_now(), t_mark = t_start, tok_mark = 0, tok_done = 0;
     const long last = stop_after && stop_after < tc.steps ? stop_after : tc.steps;
@@ -631,6 +715,177 @@ done:
     free(in), free(tg), free(xs), free(ys), free(exs), free(eys);
     for (int i = 0; i < tc.n_data; i++) free(tc.data[i]);
     for (int i = 0; i < tc.n_eval; i++) free(tc.eval[i]);
-    free(tc.data), free(tc.eval);
+    for (int i = 0; i < tc.n_lora_targets; i++) free(tc.lora_targets[i]);
+    free(tc.data), free(tc.eval), free(tc.lora_targets);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ r1c finetune */
+
+static const char *FT_USAGE =
+    "usage: r1c finetune -m BASE --data FILE.jsonl [--data ...] --out DIR [options]\n"
+    "  Fine-tunes the model in BASE (a directory r1c run loads: config.json, model.safetensors,\n"
+    "  tokenizer) on JSON Lines texts; with --lora-r, trains a LoRA adapter instead of the weights and\n"
+    "  writes it as PEFT does (adapter_config.json + adapter_model.safetensors) for `r1c run --lora DIR`\n"
+    "  or `r1c lora merge`.\n"
+    "  --lora-r R            LoRA rank (off: full fine-tuning)\n"
+    "  --lora-alpha A        scale numerator, default 2R (scale A/R)\n"
+    "  --lora-dropout P      dropout on the adapters' input, default 0.05\n"
+    "  --lora-targets LIST   modules, comma-separated: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj\n"
+    "                        (DeepSeek: q_a_proj,q_b_proj,kv_a_proj_with_mqa,...), default q_proj,v_proj\n"
+    "  --rslora              scale A/sqrt(R) (rank-stabilised LoRA)\n"
+    "  --field NAME          the JSON field with the text (default text)\n"
+    "  --eval FILE.jsonl     held-out texts: eval loss every --eval-every steps\n"
+    "  --steps N (200)  --lr X (LoRA 2e-4, full 5e-5)  --min-lr X  --warmup N (10)  --batch B (8)  --seq-len T (256)\n"
+    "  --grad-accum N (1)  --weight-decay X (0)  --clip X (1)  --seed N (1)  --threads N  --log-every N  --eval-every N\n"
+    "  --save-every N  --resume  --stop-after N\n"
+    "  --config FILE         a train.json (with \"base_model\") whose fields the options above override\n";
+
+int cmd_finetune(int argc, char **argv) {
+    C = "finetune";
+    cJSON *root = NULL, *data = cJSON_CreateArray(), *evals = cJSON_CreateArray(), *lora = cJSON_CreateObject();
+    const char *cfg_path = NULL;
+    int resume = 0, have_lora = 0;
+    long stop_after = 0;
+    /* options as (JSON key, kind): n number, s string */
+    static const struct { const char *opt, *key; char kind; } MAP[] = {
+        {"--steps", "steps", 'n'}, {"--lr", "lr", 'n'}, {"--min-lr", "min_lr", 'n'}, {"--warmup", "warmup", 'n'},
+        {"--batch", "batch_size", 'n'}, {"--seq-len", "seq_len", 'n'}, {"--grad-accum", "grad_accum", 'n'},
+        {"--weight-decay", "weight_decay", 'n'}, {"--clip", "clip", 'n'}, {"--seed", "seed", 'n'}, {"--threads", "threads", 'n'},
+        {"--log-every", "log_every", 'n'}, {"--eval-every", "eval_every", 'n'}, {"--save-every", "save_every", 'n'},
+        {"--out", "out", 's'}, {"-m", "base_model", 's'}, {"--model", "base_model", 's'}, {"--field", "field", 's'},
+        {"--tokenizer", "tokenizer", 's'}};
+    cJSON *set = cJSON_CreateObject();
+    int rc = 2;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(FT_USAGE, stdout);
+            rc = 0;
+            goto out;
+        }
+        if (!strcmp(a, "--resume")) { resume = 1; continue; }
+        if (!strcmp(a, "--rslora")) { cJSON_AddBoolToObject(lora, "use_rslora", 1); continue; }
+        if (!(v = cli_value(C, argc, argv, &i,
+                            "--steps --lr --min-lr --warmup --batch --seq-len --grad-accum --weight-decay --clip --seed --threads "
+                            "--log-every --eval-every --save-every --out -m --model --field --tokenizer --data --eval --config "
+                            "--lora-r --lora-alpha --lora-dropout --lora-targets --stop-after")))
+            goto out;
+        int done = 0;
+        for (size_t k = 0; k < sizeof MAP / sizeof MAP[0] && !done; k++) {
+            if (strcmp(a, MAP[k].opt)) continue;
+            done = 1;
+            cJSON_DeleteItemFromObjectCaseSensitive(set, MAP[k].key);
+            if (MAP[k].kind == 's') {
+                cJSON_AddStringToObject(set, MAP[k].key, v);
+            } else {
+                char *end;
+                const double x = strtod(v, &end);
+                if (end == v || *end || !isfinite(x)) {
+                    cli_fail(C, "%s: '%s' is not a number", a, v);
+                    goto out;
+                }
+                cJSON_AddNumberToObject(set, MAP[k].key, x);
+            }
+        }
+        if (done) continue;
+        if (!strcmp(a, "--data")) cJSON_AddItemToArray(data, cJSON_CreateString(v));
+        else if (!strcmp(a, "--eval")) cJSON_AddItemToArray(evals, cJSON_CreateString(v));
+        else if (!strcmp(a, "--config")) cfg_path = v;
+        else if (!strcmp(a, "--stop-after")) {
+            if (!cli_int(C, a, v, 1, 1000000000, &stop_after)) goto out;
+        } else if (!strcmp(a, "--lora-targets")) {
+            cJSON *t = cJSON_CreateArray();
+            char *list = strdup(v), *save = NULL;
+            for (char *tok = list ? strtok_r(list, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save))
+                if (*tok) cJSON_AddItemToArray(t, cJSON_CreateString(tok));
+            free(list);
+            cJSON_DeleteItemFromObjectCaseSensitive(lora, "targets");
+            cJSON_AddItemToObject(lora, "targets", t);
+        } else { /* --lora-r, --lora-alpha, --lora-dropout */
+            char *end;
+            const double x = strtod(v, &end);
+            if (end == v || *end || !isfinite(x)) {
+                cli_fail(C, "%s: '%s' is not a number", a, v);
+                goto out;
+            }
+            const char *key = !strcmp(a, "--lora-r") ? "r" : !strcmp(a, "--lora-alpha") ? "alpha" : "dropout";
+            cJSON_DeleteItemFromObjectCaseSensitive(lora, key);
+            cJSON_AddNumberToObject(lora, key, x);
+            have_lora |= !strcmp(key, "r");
+        }
+    }
+    if (cfg_path) { /* a config file underneath, the options on top */
+        size_t len;
+        char *text = cli_read_file(cfg_path, &len);
+        if (!text) {
+            cli_fail(C, "%s: cannot read", cfg_path);
+            rc = 1;
+            goto out;
+        }
+        root = r1c_json_parse(text, len);
+        free(text);
+        if (!cJSON_IsObject(root)) {
+            cli_fail(C, "%s: not a JSON object", cfg_path);
+            rc = 1;
+            goto out;
+        }
+    } else {
+        root = cJSON_CreateObject();
+    }
+    const int file_lora = cJSON_GetObjectItemCaseSensitive(root, "lora") != NULL;
+    if (!have_lora && cJSON_GetArraySize(lora) > 0 && !file_lora) {
+        cli_fail(C, "--lora-alpha, --lora-dropout, --lora-targets and --rslora need --lora-r");
+        goto out;
+    }
+    cJSON *item;
+    while ((item = set->child)) cJSON_AddItemToObject(root, item->string, cJSON_DetachItemViaPointer(set, item));
+    if (cJSON_GetArraySize(data)) cJSON_DeleteItemFromObjectCaseSensitive(root, "data"), cJSON_AddItemToObject(root, "data", data), data = NULL;
+    if (cJSON_GetArraySize(evals))
+        cJSON_DeleteItemFromObjectCaseSensitive(root, "eval_data"), cJSON_AddItemToObject(root, "eval_data", evals), evals = NULL;
+    if (have_lora || (file_lora && cJSON_GetArraySize(lora) > 0)) {
+        cJSON *old = cJSON_GetObjectItemCaseSensitive(root, "lora");
+        if (cJSON_IsObject(old)) /* the file's LoRA fields the options leave alone */
+            for (cJSON *f = old->child; f; f = f->next)
+                if (!cJSON_GetObjectItemCaseSensitive(lora, f->string)) cJSON_AddItemToObject(lora, f->string, cJSON_Duplicate(f, 1));
+        cJSON_DeleteItemFromObjectCaseSensitive(root, "lora");
+        cJSON_AddItemToObject(root, "lora", lora), lora = NULL;
+    }
+    if (!cJSON_GetObjectItemCaseSensitive(root, "base_model")) {
+        cli_fail(C, "-m BASE (the model to fine-tune) is required");
+        fputs(FT_USAGE, stderr);
+        goto out;
+    }
+    if (!cJSON_GetObjectItemCaseSensitive(root, "data") && !cJSON_GetObjectItemCaseSensitive(root, "dataset") &&
+        !cJSON_GetObjectItemCaseSensitive(root, "stages")) {
+        cli_fail(C, "--data FILE.jsonl is required");
+        goto out;
+    }
+    if (!cJSON_GetObjectItemCaseSensitive(root, "out")) {
+        cli_fail(C, "--out DIR is required");
+        goto out;
+    }
+    /* fine-tuning's defaults where neither the file nor the options say */
+    const int is_lora = cJSON_GetObjectItemCaseSensitive(root, "lora") != NULL;
+    static const struct { const char *key; double v; } DEF[] = {{"steps", 200}, {"warmup", 10}, {"seq_len", 256}, {"weight_decay", 0}};
+    for (size_t k = 0; k < sizeof DEF / sizeof DEF[0]; k++)
+        if (!cJSON_GetObjectItemCaseSensitive(root, DEF[k].key)) cJSON_AddNumberToObject(root, DEF[k].key, DEF[k].v);
+    if (!cJSON_GetObjectItemCaseSensitive(root, "lr")) cJSON_AddNumberToObject(root, "lr", is_lora ? 2e-4 : 5e-5);
+    train_cfg tc;
+    memset(&tc, 0, sizeof tc);
+    if (cfg_path) {
+        const char *slash = strrchr(cfg_path, '/');
+        if (slash) snprintf(tc.base, sizeof tc.base, "%.*s", (int)(slash - cfg_path), cfg_path);
+    }
+    cJSON *model = NULL;
+    cJSON *r = root;
+    root = NULL;
+    if (!config_from_json(r, cfg_path ? cfg_path : "finetune", &tc, &model)) {
+        rc = 1;
+        goto out;
+    }
+    rc = train_run(&tc, model, cfg_path ? cfg_path : "finetune", resume, 0, stop_after);
+out:
+    cJSON_Delete(root), cJSON_Delete(set), cJSON_Delete(data), cJSON_Delete(evals), cJSON_Delete(lora);
     return rc;
 }

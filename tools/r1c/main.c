@@ -24,6 +24,7 @@ static void usage(FILE *f) {
             "  quantize  a model to a GGUF file of one type (llama-quantize's recipes):  r1c quantize IN OUT Q4_K_M\n"
             "  data      synthetic reasoning data with verifiable answers:  r1c data gen --task countdown --n 1000 --out F.jsonl\n"
             "  train     train a model (AdamW, checkpoints r1c runs, exact --resume):  r1c train --config train.json\n"
+            "  finetune  fine-tune a model, or train a LoRA adapter:  r1c finetune -m BASE --data F.jsonl --out DIR --lora-r 16\n"
             "  lora      merge a PEFT LoRA adapter into a model:  r1c lora merge -m BASE --lora DIR --out OUT\n"
             "  dev       developer tools (make-model: random weights of real shapes)\n"
             "\n"
@@ -59,6 +60,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "dev")) return cmd_dev(argc - 1, argv + 1);
     if (!strcmp(cmd, "data")) return cmd_data(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "finetune")) return cmd_finetune(argc - 1, argv + 1);
     if (!strcmp(cmd, "lora")) return cmd_lora(argc - 1, argv + 1);
     fprintf(stderr, "r1c: unknown command '%s'\n\n", cmd);
     usage(stderr);
