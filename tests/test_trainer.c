@@ -56,12 +56,18 @@ static void spread(r1c_trainer *m) {
     }
 }
 
-static void test_gradient(const char *type, int tied) {
+static void test_gradient(const char *type, int tied, int doc_mask) {
     r1c_trainer *m = make(type, tied, 2);
     if (!m) return;
     spread(m);
     int32_t in[B * T], tg[B * T];
     batch(11, in, tg);
+    if (doc_mask) { /* documents start at BOS (1): rows [a a BOS b b b BOS c], [d d d d d BOS e e] */
+        r1c_trainer_set_doc_mask(m, 1);
+        in[2] = in[6] = in[T + 5] = 1;
+        for (int i = 0; i < B * T; i++)
+            if (in[i] == 1 && !(i == 2 || i == 6 || i == T + 5)) in[i] = 3;
+    }
     r1c_trainer_forward(m, in, tg);
     r1c_trainer_backward(m, 1.0f);
     int checked = 0;
@@ -88,8 +94,8 @@ static void test_gradient(const char *type, int tied) {
             checked++;
         }
     }
-    printf("%s%s: %d parameter elements of %d tensors against finite differences, worst %.2e (%s)\n", type,
-           tied ? " (tied)" : "", checked, r1c_trainer_n_params(m), worst, worst_name);
+    printf("%s%s%s: %d parameter elements of %d tensors against finite differences, worst %.2e (%s)\n", type,
+           tied ? " (tied)" : "", doc_mask ? " with document masking" : "", checked, r1c_trainer_n_params(m), worst, worst_name);
     r1c_trainer_free(m);
 }
 
@@ -475,6 +481,51 @@ static void test_lora(const char *type, const char *const *targets, int n_target
     r1c_trainer_free(m);
 }
 
+/* Document masking: in a packed row, each document's logits are those r1c's inference gives for
+ * that document run alone (positions from 0, nothing before it visible). */
+static void test_doc_mask(const char *type, int tied) {
+    r1c_hf_config c = strcmp(type, "deepseek_v3") ? tiny(type, tied) : tiny_ds();
+    r1c_train_shape sh = {.B = B, .T = T, .n_threads = 2, .seed = 13};
+    r1c_trainer *m = NULL;
+    CHECK(r1c_trainer_new(&c, &sh, &m) == R1C_OK, "new %s: %s", type, r1c_last_error());
+    if (!m) return;
+    spread(m);
+    r1c_trainer_set_doc_mask(m, 1);
+    int32_t in[B * T], tg[B * T];
+    batch(29, in, tg);
+    for (int i = 0; i < B * T; i++) in[i] = in[i] == 1 ? 4 : in[i];
+    in[0] = in[3] = in[T + 4] = 1; /* rows: [BOS x x | BOS x x x x], [x x x x | BOS x x x] */
+    r1c_trainer_forward(m, in, tg);
+    char dir[256];
+    snprintf(dir, sizeof dir, "build/tests/tmp/docmask_%s", type);
+    mkdir("build/tests/tmp", 0755);
+    CHECK(r1c_trainer_save(m, dir) == R1C_OK, "save: %s", r1c_last_error());
+    r1c_model *rm = NULL;
+    r1c_ctx *cx = NULL;
+    r1c_ctx_params cp = {.n_ctx = 32, .n_threads = 2};
+    if (r1c_model_load(dir, NULL, &rm) != R1C_OK || r1c_ctx_new(rm, &cp, &cx) != R1C_OK) {
+        CHECK(0, "load: %s", r1c_last_error());
+    } else {
+        const int seg[][3] = {{0, 0, 3}, {0, 3, 8}, {1, 0, 4}, {1, 4, 8}}; /* row, from, to */
+        double dev = 0, big = 0;
+        for (int s = 0; s < 4; s++) {
+            const int b = seg[s][0], from = seg[s][1], n = seg[s][2] - seg[s][1];
+            r1c_ctx_truncate(cx, 0);
+            CHECK(r1c_eval(cx, in + b * T + from, n, 1) == R1C_OK, "eval: %s", r1c_last_error());
+            for (int t = 0; t < n; t++) {
+                const float *ref = r1c_trainer_logits(m) + (size_t)(b * T + from + t) * V, *got = r1c_logits(cx, t);
+                for (int i = 0; got && i < V; i++) dev = fmax(dev, fabs(ref[i] - got[i])), big = fmax(big, fabs(ref[i]));
+            }
+        }
+        CHECK(dev <= 1e-4 * fmax(big, 1.0), "%s document masking: a packed document's logits differ from it run alone by %.3g",
+              type, dev);
+        printf("%s document masking: each packed document = r1c inference on it alone, to %.2e\n", type, dev);
+    }
+    r1c_ctx_free(cx);
+    r1c_model_free(rm);
+    r1c_trainer_free(m);
+}
+
 static void test_bad_config(void) {
     r1c_hf_config c = tiny("gpt2", 0);
     r1c_train_shape s = {.B = 1, .T = 4};
@@ -487,8 +538,11 @@ static void test_bad_config(void) {
 
 int main(void) {
     test_bad_config();
-    test_gradient("llama", 0);
-    test_gradient("qwen2", 1);
+    test_gradient("llama", 0, 0);
+    test_gradient("qwen2", 1, 0);
+    test_gradient("llama", 0, 1);
+    test_doc_mask("qwen2", 0);
+    test_doc_mask("deepseek_v3", 0);
     test_overfit_and_threads();
     test_checkpoint("llama", 0);
     test_checkpoint("qwen2", 1);

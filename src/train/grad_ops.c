@@ -1,6 +1,10 @@
 /* grad_ops.c — forward and backward of the training operations (see grad_ops.h). */
 #include "train/grad_ops.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,35 +143,51 @@ void tg_rope_bwd(float *dx, int T, int n_heads, int hd, int64_t ld, const int32_
  * GEMM's, and dQ, dK, dV accumulate in place (beta 1). The heads go in order, one after
  * another, so the sums into a shared kv head's dK, dV have one order for any thread count. */
 
-size_t tg_attention_work_floats(const tg_attn_shape *s) { return (size_t)s->T * (size_t)s->T; }
+/* One thread per (sequence, key/value head): its query heads run in order with single-threaded
+ * GEMMs. At T = 256 and head widths of 32-64 the per-head products are too small to split
+ * inside (the threads would mostly wait on each other); across heads there is nothing to
+ * share. Each (b, kv head) writes only its own rows of out, dq, dk, dv, and its query heads
+ * add into dk, dv in head order, so the result does not depend on the thread count. */
+static int attn_threads(const tg_attn_shape *s) {
+    const int units = s->B * s->KVH, nt = s->ex && s->ex->n_threads > 1 ? s->ex->n_threads : 1;
+    return units < nt ? units : nt;
+}
+
+size_t tg_attention_work_floats(const tg_attn_shape *s) { return (size_t)s->T * (size_t)s->T * (size_t)attn_threads(s); }
+
+/* row i of the softmax of scale * S over keys lo..i, in place (the others set to 0) */
+static void softmax_row(float *p, int lo, int i, int T, float scale) {
+    float mx = -INFINITY;
+    for (int j = 0; j < lo; j++) p[j] = 0;
+    for (int j = lo; j <= i; j++) mx = fmaxf(mx, p[j] *= scale);
+    double sum = 0;
+    for (int j = lo; j <= i; j++) sum += (p[j] = expf(p[j] - mx));
+    const float inv = (float)(1.0 / sum);
+    for (int j = lo; j <= i; j++) p[j] *= inv;
+    for (int j = i + 1; j < T; j++) p[j] = 0;
+}
 
 r1c_status tg_attention_fwd(const tg_attn_shape *s, const float *q, const float *k, const float *v, float *P, float *out,
                             float *given) {
     const int B = s->B, T = s->T, H = s->H, KVH = s->KVH, dk = s->dk, dv = s->dv, group = H / KVH;
     const int64_t lq = (int64_t)H * dk, lk = (int64_t)KVH * dk, lv = (int64_t)KVH * dv, lo = (int64_t)H * dv;
     (void)given; /* (nothing to keep: the heads are read in place) */
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++) {
-            const int kh = h / group;
+    r1c_exec ex1 = *s->ex;
+    ex1.n_threads = 1;
+#pragma omp parallel for num_threads(attn_threads(s)) schedule(static)
+    for (int u = 0; u < B * KVH; u++) {
+        const int b = u / KVH, kh = u % KVH;
+        const float *Kh = k + (int64_t)b * T * lk + (int64_t)kh * dk, *Vh = v + (int64_t)b * T * lv + (int64_t)kh * dv;
+        for (int h = kh * group; h < (kh + 1) * group; h++) {
             float *Pb = P + ((int64_t)b * H + h) * T * T;
-            const float *Qh = q + (int64_t)b * T * lq + (int64_t)h * dk, *Kh = k + (int64_t)b * T * lk + (int64_t)kh * dk;
-            r1c_sgemm(s->ex, 0, 1, T, T, dk, 1.0f, Qh, lq, Kh, lk, 0.0f, Pb, T); /* S[i][j] = q_i . k_j */
-            const int nt = s->ex->n_threads;
-            (void)nt;
-#pragma omp parallel for num_threads(nt) schedule(static) if (T >= 64)
-            for (int i = 0; i < T; i++) {
-                float *p = Pb + (int64_t)i * T, mx = -INFINITY;
-                for (int j = 0; j <= i; j++) mx = fmaxf(mx, p[j] *= s->scale);
-                double sum = 0;
-                for (int j = 0; j <= i; j++) sum += (p[j] = expf(p[j] - mx));
-                const float inv = (float)(1.0 / sum);
-                for (int j = 0; j <= i; j++) p[j] *= inv;
-                for (int j = i + 1; j < T; j++) p[j] = 0;
-            }
-            const float *Vh = v + (int64_t)b * T * lv + (int64_t)kh * dv;
-            r1c_sgemm(s->ex, 0, 0, T, dv, T, 1.0f, Pb, T, Vh, lv, 0.0f, out + (int64_t)b * T * lo + (int64_t)h * dv,
+            const float *Qh = q + (int64_t)b * T * lq + (int64_t)h * dk;
+            r1c_sgemm(&ex1, 0, 1, T, T, dk, 1.0f, Qh, lq, Kh, lk, 0.0f, Pb, T); /* S[i][j] = q_i . k_j */
+            const int32_t *seg = s->seg_start ? s->seg_start + (int64_t)b * T : NULL;
+            for (int i = 0; i < T; i++) softmax_row(Pb + (int64_t)i * T, seg ? seg[i] : 0, i, T, s->scale);
+            r1c_sgemm(&ex1, 0, 0, T, dv, T, 1.0f, Pb, T, Vh, lv, 0.0f, out + (int64_t)b * T * lo + (int64_t)h * dv,
                       lo); /* out_i = sum_j P_ij v_j */
         }
+    }
     return R1C_OK;
 }
 
@@ -175,20 +195,27 @@ r1c_status tg_attention_bwd(const tg_attn_shape *s, const float *dout, const flo
                             const float *P, float *dq, float *dk, float *dv, float *given) {
     const int B = s->B, T = s->T, H = s->H, KVH = s->KVH, dkk = s->dk, dvv = s->dv, group = H / KVH;
     const int64_t lq = (int64_t)H * dkk, lk = (int64_t)KVH * dkk, lv = (int64_t)KVH * dvv, lo = (int64_t)H * dvv;
-    float *dP = given ? given : malloc(sizeof(float) * tg_attention_work_floats(s));
-    if (!dP) return r1c_error(R1C_ERR_NOMEM, "out of memory for attention");
-    const int nt = s->ex->n_threads;
-    (void)nt;
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++) {
-            const int kh = h / group;
+    float *work = given ? given : malloc(sizeof(float) * tg_attention_work_floats(s));
+    if (!work) return r1c_error(R1C_ERR_NOMEM, "out of memory for attention");
+    r1c_exec ex1 = *s->ex;
+    ex1.n_threads = 1;
+    const int nt = attn_threads(s);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int u = 0; u < B * KVH; u++) {
+        const int b = u / KVH, kh = u % KVH;
+#ifdef _OPENMP
+        float *dP = work + (size_t)omp_get_thread_num() * (size_t)T * (size_t)T;
+#else
+        float *dP = work;
+#endif
+        const int64_t koff = (int64_t)b * T * lk + (int64_t)kh * dkk, voff = (int64_t)b * T * lv + (int64_t)kh * dvv;
+        for (int h = kh * group; h < (kh + 1) * group; h++) {
             const float *Pb = P + ((int64_t)b * H + h) * T * T;
             const float *G = dout + (int64_t)b * T * lo + (int64_t)h * dvv;
-            const int64_t qoff = (int64_t)b * T * lq + (int64_t)h * dkk, koff = (int64_t)b * T * lk + (int64_t)kh * dkk,
-                          voff = (int64_t)b * T * lv + (int64_t)kh * dvv;
-            /* dP = dout V^T, then dS = scale P o (dP - rowsum(P o dP)) in place */
-            r1c_sgemm(s->ex, 0, 1, T, T, dvv, 1.0f, G, lo, v + voff, lv, 0.0f, dP, T);
-#pragma omp parallel for num_threads(nt) schedule(static) if (T >= 64)
+            const int64_t qoff = (int64_t)b * T * lq + (int64_t)h * dkk;
+            /* dP = dout V^T, then dS = scale P o (dP - rowsum(P o dP)) in place (P is 0 where
+             * a key was masked, so the mask needs nothing more here) */
+            r1c_sgemm(&ex1, 0, 1, T, T, dvv, 1.0f, G, lo, v + voff, lv, 0.0f, dP, T);
             for (int i = 0; i < T; i++) {
                 const float *p = Pb + (int64_t)i * T;
                 float *g = dP + (int64_t)i * T;
@@ -197,11 +224,12 @@ r1c_status tg_attention_bwd(const tg_attn_shape *s, const float *dout, const flo
                 for (int j = 0; j <= i; j++) g[j] = p[j] * (g[j] - (float)acc) * s->scale;
                 for (int j = i + 1; j < T; j++) g[j] = 0;
             }
-            r1c_sgemm(s->ex, 1, 0, T, dvv, T, 1.0f, Pb, T, G, lo, 1.0f, dv + voff, lv);       /* dV += P^T dout */
-            r1c_sgemm(s->ex, 0, 0, T, dkk, T, 1.0f, dP, T, k + koff, lk, 1.0f, dq + qoff, lq); /* dQ += dS K */
-            r1c_sgemm(s->ex, 1, 0, T, dkk, T, 1.0f, dP, T, q + qoff, lq, 1.0f, dk + koff, lk); /* dK += dS^T Q */
+            r1c_sgemm(&ex1, 1, 0, T, dvv, T, 1.0f, Pb, T, G, lo, 1.0f, dv + voff, lv);       /* dV += P^T dout */
+            r1c_sgemm(&ex1, 0, 0, T, dkk, T, 1.0f, dP, T, k + koff, lk, 1.0f, dq + qoff, lq); /* dQ += dS K */
+            r1c_sgemm(&ex1, 1, 0, T, dkk, T, 1.0f, dP, T, q + qoff, lq, 1.0f, dk + koff, lk); /* dK += dS^T Q */
         }
-    if (!given) free(dP);
+    }
+    if (!given) free(work);
     return R1C_OK;
 }
 

@@ -51,6 +51,9 @@ typedef struct tg_attn_shape {
     int B, T, H, KVH, dk, dv;
     float scale;
     const r1c_exec *ex;
+    /* Document masking (NULL: plain causal): token b*T + t attends to its row's tokens
+     * seg_start[b*T + t] .. t only, the documents packed before it in the row hidden. */
+    const int32_t *seg_start;
 } tg_attn_shape;
 size_t tg_attention_work_floats(const tg_attn_shape *s);
 /* work: tg_attention_work_floats(s) floats, or NULL (then allocated per call: R1C_ERR_NOMEM

@@ -102,7 +102,8 @@ struct r1c_trainer {
     int64_t numel;
     int64_t step;
     float *inv_freq;
-    int32_t *pos, *inputs, *targets;
+    int32_t *pos, *inputs, *targets, *seg; /* seg: document masking's segment starts (NULL: off) */
+    int32_t doc_bos;                       /* the token that starts a document (-1: no masking) */
     layer_acts *acts;
     float *xf, *rstdf, *logits, *act_mem;
     /* backward buffers */
@@ -265,6 +266,9 @@ r1c_status r1c_trainer_new(const r1c_hf_config *cfg, const r1c_train_shape *shap
     r1c_trainer *m = calloc(1, sizeof *m);
     if (!m) return r1c_error(R1C_ERR_NOMEM, "out of memory");
     m->cfg = *cfg, m->shape = *shape;
+    int nt = shape->n_threads > 0 ? shape->n_threads : r1c_default_threads();
+    if (nt > 64) nt = 64;
+    m->ex.n_threads = nt; /* (before the buffers: the attention's work area has one slice per thread) */
     m->qwen2 = !strcmp(cfg->model_type, "qwen2");
     m->ds = cfg->is_deepseek;
     m->tied = cfg->tie_word_embeddings;
@@ -315,7 +319,8 @@ r1c_status r1c_trainer_new(const r1c_hf_config *cfg, const r1c_train_shape *shap
     m->acts = calloc((size_t)m->L, sizeof(layer_acts));
     m->act_mem = falloc(per_layer * m->L + N * (m->D + 1 + m->V));
     m->inv_freq = falloc(m->hd / 2);
-    m->pos = malloc(sizeof(int32_t) * (size_t)N * 3);
+    m->pos = malloc(sizeof(int32_t) * (size_t)N * 4);
+    m->doc_bos = -1;
     int64_t big = m->F > m->qd ? m->F : m->qd;
     big = big > m->SF ? big : m->SF, big = big > m->MF ? big : m->MF, big = big > ad ? big : ad;
     int64_t work = 0;
@@ -344,6 +349,7 @@ r1c_status r1c_trainer_new(const r1c_hf_config *cfg, const r1c_train_shape *shap
             goto nomem;
     }
     m->inputs = m->pos + N, m->targets = m->pos + 2 * N;
+    m->seg = NULL; /* (m->pos + 3 N when document masking is on) */
     float *a = m->act_mem;
 #define TAKE(n) (a += (n), a - (n))
     for (int l = 0; l < m->L; l++) {
@@ -366,9 +372,6 @@ r1c_status r1c_trainer_new(const r1c_hf_config *cfg, const r1c_train_shape *shap
 #undef TAKE
     for (int64_t j = 0; j < m->hd / 2; j++) m->inv_freq[j] = (float)pow(cfg->rope_theta > 0 ? cfg->rope_theta : 10000.0, -2.0 * (double)j / (double)m->hd);
     for (int64_t t = 0; t < N; t++) m->pos[t] = (int32_t)(t % shape->T);
-    int nt = shape->n_threads > 0 ? shape->n_threads : r1c_default_threads();
-    if (nt > 64) nt = 64;
-    m->ex.n_threads = nt;
     m->ex.scratch_floats = r1c_exec_scratch_floats(shape->T, 0);
     m->ex.scratch = m->scratch;
     for (int i = 0; i < nt; i++)
@@ -401,9 +404,9 @@ void r1c_trainer_free(r1c_trainer *m) {
 static tg_attn_shape attn_shape(const r1c_trainer *m) {
     if (m->ds) /* MLA: per head [nope | rope] keys, vd values; the reference's 1/sqrt(qk_head_dim) */
         return (tg_attn_shape){.B = m->shape.B, .T = m->shape.T, .H = m->H, .KVH = m->H, .dk = (int)m->qhd, .dv = (int)m->vd,
-                               .scale = 1.0f / sqrtf((float)m->qhd), .ex = &m->ex};
+                               .scale = 1.0f / sqrtf((float)m->qhd), .ex = &m->ex, .seg_start = m->seg};
     return (tg_attn_shape){.B = m->shape.B, .T = m->shape.T, .H = m->H, .KVH = m->KVH, .dk = (int)m->hd, .dv = (int)m->hd,
-                           .scale = 1.0f / sqrtf((float)m->hd), .ex = &m->ex};
+                           .scale = 1.0f / sqrtf((float)m->hd), .ex = &m->ex, .seg_start = m->seg};
 }
 
 /* ---- the linear layers: y = x W^T (+ b), and W's LoRA term when it has one (see lora_mod) */
@@ -617,6 +620,12 @@ double r1c_trainer_forward(r1c_trainer *m, const int32_t *inputs, const int32_t 
         if (m->inputs[t] < 0 || m->inputs[t] >= m->V) m->inputs[t] = 0;
     for (int t = 0; t < N; t++)
         if (m->targets[t] >= m->V) m->targets[t] = -1;
+    if (m->seg) /* document masking: each BOS starts a segment at position 0 */
+        for (int t = 0; t < N; t++) {
+            const int r = t % m->shape.T;
+            const int start = r == 0 ? 0 : m->inputs[t] == m->doc_bos ? r : m->seg[t - 1];
+            m->seg[t] = start, m->pos[t] = r - start;
+        }
     tg_embed_fwd(P(m, m->embed), m->inputs, N, m->D, m->acts[0].x);
     const tg_attn_shape as = attn_shape(m);
     m->aux_loss = 0;
@@ -841,6 +850,13 @@ void r1c_trainer_balance(r1c_trainer *m, float speed, int32_t *loads) {
 
 int r1c_trainer_n_experts(const r1c_trainer *m) { return m->E; }
 void r1c_trainer_set_seq_aux(r1c_trainer *m, float alpha) { m->seq_aux = alpha > 0 ? alpha : 0; }
+void r1c_trainer_set_doc_mask(r1c_trainer *m, int32_t bos) {
+    const int N = m->shape.B * m->shape.T;
+    m->doc_bos = bos;
+    m->seg = bos >= 0 ? m->pos + 3 * N : NULL;
+    if (!m->seg)
+        for (int t = 0; t < N; t++) m->pos[t] = (int32_t)(t % m->shape.T);
+}
 double r1c_trainer_aux_loss(const r1c_trainer *m) { return m->aux_loss; }
 
 /* ------------------------------------------------------------------ AdamW */

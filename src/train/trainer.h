@@ -59,6 +59,10 @@ int r1c_trainer_n_experts(const r1c_trainer *m);
 /* DeepSeek-V3's optional sequence-wise balance loss (weight alpha, e.g. 1e-4; 0: off, the
  * default): added to the loss the forward returns and to the router's gradient. */
 void r1c_trainer_set_seq_aux(r1c_trainer *m, float alpha);
+/* Document masking for packed rows (bos >= 0; -1: off, the default): a token attends only to
+ * its own document, which starts at a BOS token (or the row's start), and its RoPE position
+ * counts from there — what a document sees when it is run alone. */
+void r1c_trainer_set_doc_mask(r1c_trainer *m, int32_t bos);
 /* its value in the last forward (included in the returned loss) */
 double r1c_trainer_aux_loss(const r1c_trainer *m);
 

@@ -19,7 +19,9 @@
  *    "lr": 3e-3, "min_lr": 3e-4, "warmup": 50, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8,
  *    "weight_decay": 0.1, "clip": 1.0, "seed": 1, "threads": 0,
  *    "out": DIR, "log_every": 10, "eval_every": 100, "eval_batches": 4, "save_every": 0,
- *    "peak_gflops": 428, "moe_bias_speed": 0.001, "moe_seq_aux": 0}
+ *    "peak_gflops": 428, "moe_bias_speed": 0.001, "moe_seq_aux": 0, "document_mask": true}
+ * document_mask: rows pack several documents (each BOS ... EOS); with it, a token attends only to
+ * its own document and RoPE positions restart at each BOS, as when the document runs alone.
  * MoE models (model_type deepseek_v3 / deepseek_v2) balance their experts without an auxiliary
  * loss (each step the routing bias of under-loaded experts rises by moe_bias_speed, of
  * over-loaded ones falls) and log each step's tokens per expert to expert_load.csv; moe_seq_aux > 0
@@ -58,6 +60,7 @@ typedef struct {
     long steps;
     double lr, min_lr, warmup, beta1, beta2, eps, wd, clip, peak_gflops, bias_speed, seq_aux;
     uint64_t seed;
+    int doc_mask;            /* "document_mask": packed documents do not see each other (default true) */
     char base_model[2048];   /* "base_model": config, weights and (by default) tokenizer from there */
     int lora_r, lora_rslora; /* "lora": {"r", "alpha", "dropout", "targets", "use_rslora"}; r 0: no LoRA */
     double lora_alpha, lora_dropout;
@@ -219,6 +222,9 @@ static int config_from_json(cJSON *root, const char *path, train_cfg *tc, cJSON 
     }
     tc->has_steps = cJSON_GetObjectItemCaseSensitive(root, "steps") != NULL;
     if (ok) ok = lora_config(cJSON_GetObjectItemCaseSensitive(root, "lora"), tc, path);
+    const cJSON *dm = cJSON_GetObjectItemCaseSensitive(root, "document_mask");
+    if (ok && dm && !cJSON_IsBool(dm)) ok = (cli_fail(C, "%s: \"document_mask\" must be true or false", path), 0);
+    tc->doc_mask = !dm || cJSON_IsTrue(dm);
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (ok && tc->base_model[0] && model) ok = (cli_fail(C, "%s: \"model\" comes from \"base_model\"'s config.json; give one", path), 0);
     if (ok && !tc->base_model[0] && !cJSON_IsObject(model))
@@ -535,6 +541,7 @@ static int train_run(train_cfg *tc_, cJSON *model, const char *cfg_path, int res
         goto done;
     }
     r1c_trainer_set_seq_aux(m, (float)tc.seq_aux);
+    if (tc.doc_mask) r1c_trainer_set_doc_mask(m, r1c_tokenizer_bos(tok)); /* (no BOS in the vocabulary: -1, off) */
     /* the starting weights (a resumed full run finds its own in out/; LoRA's base is always loaded) */
     if (tc.init_from[0] && (!resume || tc.lora_r) && r1c_trainer_load(m, tc.init_from, 0) != R1C_OK) {
         cli_fail(C, "%s: %s", tc.base_model[0] ? "base_model" : "init_from", r1c_last_error());
