@@ -22,6 +22,9 @@ typedef struct r1c_exec {
     void (*after_mm)(const struct r1c_exec *ex, const struct r1c_mm_job *jobs, int n_jobs,
                      const float *x, int64_t ldx, int T);
     const void *after_mm_user;
+    /* r1c_sgemm rounds A and B to bf16 (round to nearest even) and accumulates in f32
+     * (training's bf16 compute option); 0: plain f32, bit for bit what it was before. */
+    int gemm_bf16;
 } r1c_exec;
 
 /* Floats of per-thread scratch: what r1c_matmul's GEMM needs, or `extra` (the architecture's

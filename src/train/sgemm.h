@@ -13,7 +13,19 @@
  * portable) but never on ex->n_threads: 1 and N threads are bit-identical.
  *
  * Memory for the packed panels is allocated per call; when that fails, a plain triple loop
- * computes the same product (correct, slower, and the only case where the order differs). */
+ * computes the same product (correct, slower, and the only case where the order differs).
+ *
+ * ex->gemm_bf16 != 0 (training's bf16 compute option): every element of op(A) and op(B) is
+ * rounded to bf16 (round to nearest even, NaN stays NaN: r1c_f32_to_bf16) as it is packed, and
+ * the products, exact in f32, are summed in f32 two k at a time, as AVX-512 BF16's vdpbf16ps
+ * does; alpha, beta and C stay f32. The error against the exact product is then about
+ * 2 * 2^-8 sum_k |a_k b_k| (each operand's rounding), on top of the f32 summation's. The same
+ * blocking and thread split, so 1 and N threads are still bit-identical. Kernels: AVX-512 BF16
+ * when the CPU has it, else portable C on the same panels, which makes the roundings the Intel
+ * SDM gives for vdpbf16ps in the same order, so on normal numbers the two agree bit for bit
+ * (test_sgemm reports whether the CPU it runs on does). Where they may part, in the last bits:
+ * vdpbf16ps flushes subnormal inputs, products and partial sums (below 2^-126) to zero, the
+ * portable kernel keeps them; and a CPU whose vdpbf16ps strays from the SDM's pseudocode. */
 #ifndef R1C_TRAIN_SGEMM_H
 #define R1C_TRAIN_SGEMM_H
 
@@ -24,11 +36,15 @@
 void r1c_sgemm(const r1c_exec *ex, int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
                const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
-/* Tests: force the portable C micro-kernel (1) or let the CPU decide again (0). Also
- * R1C_ISA=generic in the environment selects the portable kernel. */
+/* Tests: force the portable C micro-kernels, f32 and bf16 (1), or let the CPU decide again (0).
+ * Also R1C_ISA=generic in the environment selects the portable kernels. */
 void r1c_sgemm_force_portable(int on);
 
-/* "avx512" or "portable": the micro-kernel r1c_sgemm uses now. */
+/* "avx512" or "portable": the f32 micro-kernel r1c_sgemm uses now. */
 const char *r1c_sgemm_kernel_name(void);
+
+/* The micro-kernel r1c_sgemm(ex, ...) uses now: "avx512-bf16" or "portable-bf16" when
+ * ex->gemm_bf16, else the same as r1c_sgemm_kernel_name() (ex may be NULL). */
+const char *r1c_sgemm_kernel_name_ex(const r1c_exec *ex);
 
 #endif

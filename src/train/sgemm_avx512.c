@@ -6,6 +6,8 @@
 #if defined(__x86_64__) && defined(__AVX512F__)
 #include <immintrin.h>
 
+#include "sgemm_avx512_store.h"
+
 /* Per k: two 16-float vectors of the packed B row, then for each of the 14 rows one broadcast
  * of the packed A value (folded into the FMA as a {1to16} memory operand) and two FMAs. The
  * accumulators never leave registers; the loop is written out row by row so the compiler
@@ -15,28 +17,6 @@
         const __m512 a = _mm512_set1_ps(ap[r]);                \
         c##r##0 = _mm512_fmadd_ps(a, b0, c##r##0);             \
         c##r##1 = _mm512_fmadd_ps(a, b1, c##r##1);             \
-    } while (0)
-
-/* Store one row: t = alpha*acc; C = t (beta 0), C + t (beta 1), beta*C + t (other). Masked so
- * the edge tiles (nr < 32) neither read nor write past the matrix. */
-#define SG_STORE(r)                                                                          \
-    do {                                                                                     \
-        if (r < mr) {                                                                        \
-            float *c = C + (int64_t)(r) * ldc;                                               \
-            __m512 t0 = _mm512_mul_ps(va, c##r##0), t1 = _mm512_mul_ps(va, c##r##1);         \
-            if (beta != 0.0f) {                                                              \
-                const __m512 o0 = _mm512_maskz_loadu_ps(m0, c), o1 = _mm512_maskz_loadu_ps(m1, c + 16); \
-                if (beta == 1.0f) {                                                          \
-                    t0 = _mm512_add_ps(o0, t0);                                              \
-                    t1 = _mm512_add_ps(o1, t1);                                              \
-                } else {                                                                     \
-                    t0 = _mm512_add_ps(_mm512_mul_ps(vb, o0), t0);                           \
-                    t1 = _mm512_add_ps(_mm512_mul_ps(vb, o1), t1);                           \
-                }                                                                            \
-            }                                                                                \
-            _mm512_mask_storeu_ps(c, m0, t0);                                                \
-            _mm512_mask_storeu_ps(c + 16, m1, t1);                                           \
-        }                                                                                    \
     } while (0)
 
 void sg_ukr_avx512(int64_t kc, const float *Ap, const float *Bp, float *C, int64_t ldc, float alpha, float beta,
@@ -68,9 +48,7 @@ void sg_ukr_avx512(int64_t kc, const float *Ap, const float *Bp, float *C, int64
         ap += SG_MR;
         bp += SG_NR;
     }
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    const __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1u);
-    const __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr <= 16 ? (__mmask16)0 : (__mmask16)((1u << (nr - 16)) - 1u);
+    SG_STORE_SETUP;
     SG_STORE(0);
     SG_STORE(1);
     SG_STORE(2);
