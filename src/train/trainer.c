@@ -850,6 +850,9 @@ void r1c_trainer_balance(r1c_trainer *m, float speed, int32_t *loads) {
 
 int r1c_trainer_n_experts(const r1c_trainer *m) { return m->E; }
 void r1c_trainer_set_seq_aux(r1c_trainer *m, float alpha) { m->seq_aux = alpha > 0 ? alpha : 0; }
+void r1c_trainer_set_bf16(r1c_trainer *m, int on) { m->ex.gemm_bf16 = on != 0; }
+const char *r1c_trainer_gemm_kernel(const r1c_trainer *m) { return r1c_sgemm_kernel_name_ex(&m->ex); }
+
 void r1c_trainer_set_doc_mask(r1c_trainer *m, int32_t bos) {
     const int N = m->shape.B * m->shape.T;
     m->doc_bos = bos;

@@ -59,6 +59,12 @@ int r1c_trainer_n_experts(const r1c_trainer *m);
 /* DeepSeek-V3's optional sequence-wise balance loss (weight alpha, e.g. 1e-4; 0: off, the
  * default): added to the loss the forward returns and to the router's gradient. */
 void r1c_trainer_set_seq_aux(r1c_trainer *m, float alpha);
+/* bf16 compute (on) or f32 (off, the default): every GEMM of the forward and backward rounds its
+ * operands to bf16 and sums in f32 (AVX-512 BF16 where the CPU has it); the weights, gradients,
+ * Adam moments and every other op stay f32 (fp32 master weights). */
+void r1c_trainer_set_bf16(r1c_trainer *m, int on);
+/* the GEMM micro-kernel in use: "avx512", "portable", "avx512-bf16", "portable-bf16" */
+const char *r1c_trainer_gemm_kernel(const r1c_trainer *m);
 /* Document masking for packed rows (bos >= 0; -1: off, the default): a token attends only to
  * its own document, which starts at a BOS token (or the row's start), and its RoPE position
  * counts from there — what a document sees when it is run alone. */

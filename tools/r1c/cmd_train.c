@@ -19,7 +19,9 @@
  *    "lr": 3e-3, "min_lr": 3e-4, "warmup": 50, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8,
  *    "weight_decay": 0.1, "clip": 1.0, "seed": 1, "threads": 0,
  *    "out": DIR, "log_every": 10, "eval_every": 100, "eval_batches": 4, "save_every": 0,
- *    "peak_gflops": 428, "moe_bias_speed": 0.001, "moe_seq_aux": 0, "document_mask": true}
+ *    "peak_gflops": 428, "moe_bias_speed": 0.001, "moe_seq_aux": 0, "document_mask": true, "compute": "f32"}
+ * compute "bf16": the GEMMs round their operands to bf16 and sum in f32 (AVX-512 BF16 where the
+ * CPU has it); weights, gradients and optimiser state stay f32.
  * document_mask: rows pack several documents (each BOS ... EOS); with it, a token attends only to
  * its own document and RoPE positions restart at each BOS, as when the document runs alone.
  * MoE models (model_type deepseek_v3 / deepseek_v2) balance their experts without an auxiliary
@@ -61,6 +63,7 @@ typedef struct {
     double lr, min_lr, warmup, beta1, beta2, eps, wd, clip, peak_gflops, bias_speed, seq_aux;
     uint64_t seed;
     int doc_mask;            /* "document_mask": packed documents do not see each other (default true) */
+    int bf16;                /* "compute": "bf16" (GEMM operands in bf16, f32 sums) or "f32" (default) */
     char base_model[2048];   /* "base_model": config, weights and (by default) tokenizer from there */
     int lora_r, lora_rslora; /* "lora": {"r", "alpha", "dropout", "targets", "use_rslora"}; r 0: no LoRA */
     double lora_alpha, lora_dropout;
@@ -225,6 +228,11 @@ static int config_from_json(cJSON *root, const char *path, train_cfg *tc, cJSON 
     const cJSON *dm = cJSON_GetObjectItemCaseSensitive(root, "document_mask");
     if (ok && dm && !cJSON_IsBool(dm)) ok = (cli_fail(C, "%s: \"document_mask\" must be true or false", path), 0);
     tc->doc_mask = !dm || cJSON_IsTrue(dm);
+    char compute[16] = "f32";
+    if (ok) ok = str(root, "compute", 0, compute, sizeof compute, path);
+    if (ok && strcmp(compute, "f32") && strcmp(compute, "bf16"))
+        ok = (cli_fail(C, "%s: \"compute\" must be \"f32\" or \"bf16\", not \"%s\"", path, compute), 0);
+    tc->bf16 = !strcmp(compute, "bf16");
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (ok && tc->base_model[0] && model) ok = (cli_fail(C, "%s: \"model\" comes from \"base_model\"'s config.json; give one", path), 0);
     if (ok && !tc->base_model[0] && !cJSON_IsObject(model))
@@ -542,6 +550,7 @@ static int train_run(train_cfg *tc_, cJSON *model, const char *cfg_path, int res
     }
     r1c_trainer_set_seq_aux(m, (float)tc.seq_aux);
     if (tc.doc_mask) r1c_trainer_set_doc_mask(m, r1c_tokenizer_bos(tok)); /* (no BOS in the vocabulary: -1, off) */
+    r1c_trainer_set_bf16(m, tc.bf16);
     /* the starting weights (a resumed full run finds its own in out/; LoRA's base is always loaded) */
     if (tc.init_from[0] && (!resume || tc.lora_r) && r1c_trainer_load(m, tc.init_from, 0) != R1C_OK) {
         cli_fail(C, "%s: %s", tc.base_model[0] ? "base_model" : "init_from", r1c_last_error());
@@ -630,8 +639,9 @@ static int train_run(train_cfg *tc_, cJSON *model, const char *cfg_path, int res
     char what[96];
     if (src.L) snprintf(what, sizeof what, tc.has_cur ? "%d stages over %d datasets" : "one shard dataset", tc.cur.n_stages, tc.cur.n_datasets);
     else snprintf(what, sizeof what, "%lld tokens of text", (long long)src.c.n_tok);
-    fprintf(stderr, "r1c %s: %s %.2fM parameters (%d layers, width %d), %s, batch %d x %d x %d, %ld steps%s\n", C, mc.model_type,
-            r1c_trainer_numel(m) / 1e6, mc.num_hidden_layers, mc.hidden_size, what, tc.B, tc.T, tc.accum, tc.steps, resume ? " (resumed)" : "");
+    fprintf(stderr, "r1c %s: %s %.2fM parameters (%d layers, width %d), %s, batch %d x %d x %d, %ld steps, %s GEMMs%s\n", C,
+            mc.model_type, r1c_trainer_numel(m) / 1e6, mc.num_hidden_layers, mc.hidden_size, what, tc.B, tc.T, tc.accum, tc.steps,
+            r1c_trainer_gemm_kernel(m), resume ? " (resumed)" : "");
     int n_pts = 0, n_ev = 0;
     double loss = NAN, t_start = cli_now(), t_mark = t_start, tok_mark = 0, tok_done = 0;
     const long last = stop_after && stop_after < tc.steps ? stop_after : tc.steps;
@@ -745,7 +755,7 @@ static const char *FT_USAGE =
     "  --eval FILE.jsonl     held-out texts: eval loss every --eval-every steps\n"
     "  --steps N (200)  --lr X (LoRA 2e-4, full 5e-5)  --min-lr X  --warmup N (10)  --batch B (8)  --seq-len T (256)\n"
     "  --grad-accum N (1)  --weight-decay X (0)  --clip X (1)  --seed N (1)  --threads N  --log-every N  --eval-every N\n"
-    "  --save-every N  --resume  --stop-after N\n"
+    "  --save-every N  --resume  --stop-after N  --compute bf16|f32 (GEMM operands in bf16, f32 sums; default f32)\n"
     "  --config FILE         a train.json (with \"base_model\") whose fields the options above override\n";
 
 int cmd_finetune(int argc, char **argv) {
@@ -761,7 +771,7 @@ int cmd_finetune(int argc, char **argv) {
         {"--weight-decay", "weight_decay", 'n'}, {"--clip", "clip", 'n'}, {"--seed", "seed", 'n'}, {"--threads", "threads", 'n'},
         {"--log-every", "log_every", 'n'}, {"--eval-every", "eval_every", 'n'}, {"--save-every", "save_every", 'n'},
         {"--out", "out", 's'}, {"-m", "base_model", 's'}, {"--model", "base_model", 's'}, {"--field", "field", 's'},
-        {"--tokenizer", "tokenizer", 's'}};
+        {"--tokenizer", "tokenizer", 's'}, {"--compute", "compute", 's'}};
     cJSON *set = cJSON_CreateObject();
     int rc = 2;
     for (int i = 1; i < argc; i++) {
@@ -775,7 +785,7 @@ int cmd_finetune(int argc, char **argv) {
         if (!strcmp(a, "--rslora")) { cJSON_AddBoolToObject(lora, "use_rslora", 1); continue; }
         if (!(v = cli_value(C, argc, argv, &i,
                             "--steps --lr --min-lr --warmup --batch --seq-len --grad-accum --weight-decay --clip --seed --threads "
-                            "--log-every --eval-every --save-every --out -m --model --field --tokenizer --data --eval --config "
+                            "--log-every --eval-every --save-every --out -m --model --field --tokenizer --compute --data --eval --config "
                             "--lora-r --lora-alpha --lora-dropout --lora-targets --stop-after")))
             goto out;
         int done = 0;
