@@ -56,6 +56,31 @@ static void spread(r1c_trainer *m) {
     }
 }
 
+/* the per-token objective L = -sum_t w_t log p(target_t) of the batch */
+static double weighted_loss(r1c_trainer *m, const int32_t *in, const int32_t *tg, const float *w) {
+    float lp[B * T];
+    r1c_trainer_forward(m, in, tg);
+    r1c_trainer_token_logprobs(m, lp);
+    double L = 0;
+    for (int i = 0; i < B * T; i++) L -= (double)w[i] * lp[i];
+    return L;
+}
+
+/* dloss/dv[j] by central differences at h = 5e-3 (d[0]) and 2.5e-3 (d[1]); where they disagree,
+ * the element sits on a MoE routing seam. The loss: the forward's (w NULL), or weighted_loss. */
+static void central2(r1c_trainer *m, float *v, int64_t j, const int32_t *in, const int32_t *tg, const float *w, double d[2]) {
+    const float v0 = v[j];
+    for (int k = 0; k < 2; k++) {
+        const float h = k ? 2.5e-3f : 5e-3f;
+        v[j] = v0 + h;
+        const double lp = w ? weighted_loss(m, in, tg, w) : r1c_trainer_forward(m, in, tg);
+        v[j] = v0 - h;
+        const double lm = w ? weighted_loss(m, in, tg, w) : r1c_trainer_forward(m, in, tg);
+        v[j] = v0;
+        d[k] = (lp - lm) / (2.0 * h);
+    }
+}
+
 static void test_gradient(const char *type, int tied, int doc_mask) {
     r1c_trainer *m = make(type, tied, 2);
     if (!m) return;
@@ -222,17 +247,8 @@ static void test_gradient_ds(void) {
         double scale = 1e-4;
         for (int64_t j = 0; j < n; j++) scale = fmax(scale, fabs(g[j]));
         for (int64_t j = 0; j < n; j += n / 10 + 1) {
-            const float v0 = v[j];
             double num[2];
-            for (int k = 0; k < 2; k++) {
-                const float h = k ? 2.5e-3f : 5e-3f;
-                v[j] = v0 + h;
-                const double lp = r1c_trainer_forward(m, in, tg);
-                v[j] = v0 - h;
-                const double lm = r1c_trainer_forward(m, in, tg);
-                v[j] = v0;
-                num[k] = (lp - lm) / (2.0 * h);
-            }
+            central2(m, v, j, in, tg, NULL, num);
             if (fabs(num[0] - num[1]) > 0.05 * scale + 1e-3 * fabs(num[1])) {
                 seams++;
                 continue;
@@ -399,17 +415,8 @@ static void test_lora(const char *type, const char *const *targets, int n_target
         float *v;
         r1c_trainer_param(m, i, &n, &v, NULL);
         for (int64_t j = 0; j < n && ns < MAXS; j += n / 6 + 1, ns++) {
-            const float v0 = v[j];
             double d[2];
-            for (int k = 0; k < 2; k++) { /* h and h/2: MoE routing seams show as a disagreement (skipped) */
-                const float h = k ? 2.5e-3f : 5e-3f;
-                v[j] = v0 + h;
-                const double lp = r1c_trainer_forward(m, in, tg);
-                v[j] = v0 - h;
-                const double lm = r1c_trainer_forward(m, in, tg);
-                v[j] = v0;
-                d[k] = (lp - lm) / (2.0 * h);
-            }
+            central2(m, v, j, in, tg, NULL, d); /* (seams: skipped) */
             num[ns] = d[1];
             seam[ns] = fabs(d[0] - d[1]) > 0.05 * fmax(fabs(d[1]), 1e-2);
         }
@@ -559,6 +566,61 @@ static void test_bf16(void) {
     r1c_trainer_free(f), r1c_trainer_free(h), r1c_trainer_free(h1);
 }
 
+/* The per-token objective L = -sum_t w_t log p(target_t) (policy gradients: w may be negative):
+ * token_logprobs agrees with the mean cross-entropy, and backward_weighted's gradient matches
+ * central differences of L. */
+static void test_weighted(const char *type) {
+    r1c_hf_config c = strcmp(type, "deepseek_v3") ? tiny(type, 0) : tiny_ds();
+    r1c_train_shape sh = {.B = B, .T = T, .n_threads = 2, .seed = 19};
+    r1c_trainer *m = NULL;
+    CHECK(r1c_trainer_new(&c, &sh, &m) == R1C_OK, "new %s: %s", type, r1c_last_error());
+    if (!m) return;
+    spread(m);
+    int32_t in[B * T], tg[B * T];
+    float w[B * T], lp[B * T];
+    batch(31, in, tg);
+    uint64_t st = 5;
+    for (int i = 0; i < B * T; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        w[i] = (float)((double)(st >> 11) / 9007199254740992.0 * 2.0 - 1.0); /* advantages: either sign */
+    }
+    const double ce = r1c_trainer_forward(m, in, tg);
+    r1c_trainer_token_logprobs(m, lp);
+    double sum = 0;
+    int n = 0;
+    for (int i = 0; i < B * T; i++)
+        if (tg[i] >= 0) sum -= lp[i], n++;
+        else CHECK(lp[i] == 0.0f, "a masked token has log p %g", lp[i]);
+    CHECK(fabs(sum / n - ce) < 1e-5 * fmax(1.0, ce), "%s: mean of -log p %.9g, cross-entropy %.9g", type, sum / n, ce);
+    r1c_trainer_backward_weighted(m, w);
+    int checked = 0, seams = 0;
+    double worst = 0;
+    for (int i = 0; i < r1c_trainer_n_params(m); i++) {
+        int64_t ne;
+        float *v, *g;
+        const char *name = r1c_trainer_param(m, i, &ne, &v, &g);
+        if (!g || strstr(name, "e_score_correction_bias")) continue;
+        double scale = 1e-4;
+        for (int64_t j = 0; j < ne; j++) scale = fmax(scale, fabs(g[j]));
+        for (int64_t j = 0; j < ne; j += ne / 5 + 1) {
+            double d[2];
+            central2(m, v, j, in, tg, w, d);
+            if (fabs(d[0] - d[1]) > 0.05 * scale + 1e-3 * fabs(d[1])) {
+                seams++;
+                continue;
+            }
+            const double err = fabs(d[1] - g[j]) / scale;
+            worst = fmax(worst, err);
+            CHECK(err < 3e-2, "%s weighted objective: %s[%lld]: analytic %.6g, numeric %.6g", type, name, (long long)j, g[j], d[1]);
+            checked++;
+        }
+    }
+    CHECK(checked > 50 && seams * 10 < checked, "%s weighted: %d checked, %d seams", type, checked, seams);
+    printf("%s per-token weighted objective: log p agrees with the cross-entropy; %d elements against finite differences "
+           "(%d seams skipped), worst %.2e\n", type, checked, seams, worst);
+    r1c_trainer_free(m);
+}
+
 static void test_bad_config(void) {
     r1c_hf_config c = tiny("gpt2", 0);
     r1c_train_shape s = {.B = 1, .T = 4};
@@ -578,6 +640,8 @@ int main(void) {
     test_doc_mask("deepseek_v3", 0);
     test_overfit_and_threads();
     test_bf16();
+    test_weighted("qwen2");
+    test_weighted("deepseek_v3");
     test_checkpoint("llama", 0);
     test_checkpoint("qwen2", 1);
     test_gradient_ds();

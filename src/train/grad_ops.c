@@ -291,3 +291,40 @@ double tg_cross_entropy(const r1c_exec *ex, const float *logits, const int32_t *
     free(row_loss);
     return n ? loss / n : 0.0;
 }
+
+/* log p(y) = l_y - logsumexp(l), per row in double; the gradient of -w log p(y) is w (p - onehot) */
+double tg_weighted_nll(const r1c_exec *ex, const float *logits, const int32_t *targets, const float *w, int T, int64_t V,
+                       float *logp, float *dlogits) {
+    double *row = malloc(sizeof(double) * (size_t)(T > 0 ? T : 1));
+    const int nt = ex->n_threads;
+    (void)nt;
+#pragma omp parallel for num_threads(nt) schedule(static) if (T * V >= 65536)
+    for (int t = 0; t < T; t++) {
+        const float *l = logits + (int64_t)t * V;
+        float *d = dlogits ? dlogits + (int64_t)t * V : NULL;
+        const int32_t y = targets[t];
+        if (y < 0 || y >= V) {
+            if (row) row[t] = 0;
+            if (logp) logp[t] = 0;
+            if (d) memset(d, 0, sizeof(float) * (size_t)V);
+            continue;
+        }
+        float mx = -INFINITY;
+        for (int64_t i = 0; i < V; i++) mx = l[i] > mx ? l[i] : mx;
+        double sum = 0;
+        for (int64_t i = 0; i < V; i++) sum += exp((double)l[i] - mx);
+        const double lse = log(sum) + mx, lp = (double)l[y] - lse;
+        const float wt = w ? w[t] : 1.0f;
+        if (row) row[t] = -(double)wt * lp;
+        if (logp) logp[t] = (float)lp;
+        if (d) {
+            for (int64_t i = 0; i < V; i++) d[i] = (float)exp((double)l[i] - lse) * wt;
+            d[y] -= wt;
+        }
+    }
+    double loss = 0;
+    for (int t = 0; t < T && row; t++) loss += row[t]; /* rows in order: the same sum for any threads */
+    const int ok = row != NULL;
+    free(row);
+    return ok ? loss : NAN;
+}

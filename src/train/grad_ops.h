@@ -74,4 +74,11 @@ void tg_swiglu_bwd(const r1c_exec *ex, const float *dh, const float *g, const fl
 double tg_cross_entropy(const r1c_exec *ex, const float *logits, const int32_t *targets, int T, int64_t V, float grad_scale,
                         float *dlogits, int *n_counted);
 
+/* ---- a weighted log-likelihood, for objectives that weight each token (policy gradients):
+ * L = -sum_t w[t] log softmax(logits[t])[targets[t]] over rows with targets >= 0 (w NULL: all 1). logp (T, may
+ * be NULL) receives log p(target) per row (0 where the target is < 0); dlogits (may alias
+ * logits; NULL: only the values) gets w[t] (softmax - onehot). Returns L. */
+double tg_weighted_nll(const r1c_exec *ex, const float *logits, const int32_t *targets, const float *w, int T, int64_t V,
+                       float *logp, float *dlogits);
+
 #endif

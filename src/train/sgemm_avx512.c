@@ -49,20 +49,7 @@ void sg_ukr_avx512(int64_t kc, const float *Ap, const float *Bp, float *C, int64
         bp += SG_NR;
     }
     SG_STORE_SETUP;
-    SG_STORE(0);
-    SG_STORE(1);
-    SG_STORE(2);
-    SG_STORE(3);
-    SG_STORE(4);
-    SG_STORE(5);
-    SG_STORE(6);
-    SG_STORE(7);
-    SG_STORE(8);
-    SG_STORE(9);
-    SG_STORE(10);
-    SG_STORE(11);
-    SG_STORE(12);
-    SG_STORE(13);
+    SG_STORE_TILE;
 }
 
 #else

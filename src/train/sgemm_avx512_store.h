@@ -35,4 +35,23 @@
         }                                                                                    \
     } while (0)
 
+/* all 14 rows of the tile (SG_MR), after SG_STORE_SETUP */
+#define SG_STORE_TILE \
+    do {                                                                                     \
+        SG_STORE(0);                                                                         \
+        SG_STORE(1);                                                                         \
+        SG_STORE(2);                                                                         \
+        SG_STORE(3);                                                                         \
+        SG_STORE(4);                                                                         \
+        SG_STORE(5);                                                                         \
+        SG_STORE(6);                                                                         \
+        SG_STORE(7);                                                                         \
+        SG_STORE(8);                                                                         \
+        SG_STORE(9);                                                                         \
+        SG_STORE(10);                                                                        \
+        SG_STORE(11);                                                                        \
+        SG_STORE(12);                                                                        \
+        SG_STORE(13);                                                                        \
+    } while (0)
+
 #endif

@@ -54,20 +54,7 @@ static void sg_ukr_bf16_avx512(int64_t kp, const uint32_t *Ap, const uint32_t *B
         bp += SG_NR;
     }
     SG_STORE_SETUP;
-    SG_STORE(0);
-    SG_STORE(1);
-    SG_STORE(2);
-    SG_STORE(3);
-    SG_STORE(4);
-    SG_STORE(5);
-    SG_STORE(6);
-    SG_STORE(7);
-    SG_STORE(8);
-    SG_STORE(9);
-    SG_STORE(10);
-    SG_STORE(11);
-    SG_STORE(12);
-    SG_STORE(13);
+    SG_STORE_TILE;
 }
 
 /* 16 f32 to bf16 in the low half of each 32-bit lane (high half 0), exactly r1c_f32_to_bf16:

@@ -674,3 +674,20 @@ int r1c_synth_check_countdown(const int64_t *numbers, int n, int64_t target, con
     say(why, why_len, "ok: %lld", (long long)target);
     return 1;
 }
+
+void r1c_synth_grade(const r1c_synth_example *ex, const char *text, int prompt_opens_think, int *right, int *format,
+                     int *tagged) {
+    const char *ts = strstr(text, "<think>"), *te = strstr(text, "</think>");
+    const char *ao = te ? strstr(te, "<answer>") : NULL;
+    if (tagged) *tagged = strstr(text, "<answer>") != NULL;
+    if (format) *format = te && ao && strstr(ao, "</answer>") && (ts || prompt_opens_think) && (!ts || ts < te);
+    if (!right) return;
+    *right = 0;
+    const char *ans;
+    size_t len;
+    if (!r1c_synth_extract_answer(text, &ans, &len)) return;
+    char a[512];
+    snprintf(a, sizeof a, "%.*s", (int)(len < sizeof a - 1 ? len : sizeof a - 1), ans);
+    *right = ex->task == R1C_SYNTH_ARITH ? r1c_synth_check_arith(a, ex->answer)
+                                         : r1c_synth_check_countdown(ex->numbers, ex->n_numbers, ex->target, a, NULL, 0);
+}

@@ -139,4 +139,12 @@ int r1c_synth_check_countdown(const int64_t *numbers, int n, int64_t target, con
  * response, *len bytes), or 0 when the response has neither tag. */
 int r1c_synth_extract_answer(const char *response, const char **ans, size_t *len);
 
+/* The rule-based rewards of a model's completion of ex's prompt (R1's accuracy and format
+ * rewards): *right 1 when its answer (r1c_synth_extract_answer) checks out (the integer; the
+ * Countdown expression); *format 1 when it reasons in <think> ... </think> and then answers in
+ * <answer> ... </answer> (prompt_opens_think: the prompt already opened <think>); *tagged 1
+ * when any <answer> tag is there. Any of the outputs may be NULL. */
+void r1c_synth_grade(const r1c_synth_example *ex, const char *completion, int prompt_opens_think, int *right, int *format,
+                     int *tagged);
+
 #endif

@@ -778,13 +778,29 @@ static void mla_bwd(r1c_trainer *m, layer_acts *A, const int *ix) {
     }
 }
 
+static void backward_from_dlogits(r1c_trainer *m);
+
 void r1c_trainer_backward(r1c_trainer *m, float grad_scale) {
+    /* the head: dlogits of the mean cross-entropy, in place of the logits */
+    tg_cross_entropy(&m->ex, m->logits, m->targets, m->shape.B * m->shape.T, m->V, grad_scale, m->logits, NULL);
+    backward_from_dlogits(m);
+}
+
+void r1c_trainer_token_logprobs(const r1c_trainer *m, float *logp) {
+    tg_weighted_nll(&m->ex, m->logits, m->targets, NULL, m->shape.B * m->shape.T, m->V, logp, NULL);
+}
+
+void r1c_trainer_backward_weighted(r1c_trainer *m, const float *w) {
+    tg_weighted_nll(&m->ex, m->logits, m->targets, w, m->shape.B * m->shape.T, m->V, NULL, m->logits);
+    backward_from_dlogits(m);
+}
+
+/* the rest of the backward, from dlogits (in m->logits) down to the embedding */
+static void backward_from_dlogits(r1c_trainer *m) {
     const r1c_exec *ex = &m->ex;
     const int N = m->shape.B * m->shape.T;
     const int64_t ND = (int64_t)N * m->D, ad = m->ds ? m->H * m->vd : m->qd, vdim = m->ds ? m->H * m->vd : m->kvd;
     const tg_attn_shape as = attn_shape(m);
-    /* the head: dlogits (in place of the logits), then the final norm */
-    tg_cross_entropy(ex, m->logits, m->targets, N, m->V, grad_scale, m->logits, NULL);
     memset(m->dxn, 0, sizeof(float) * (size_t)ND);
     lin_bwd(m, m->lm_head, -1, m->logits, m->xf, N, m->D, m->V, m->dxn);
     memset(m->dx, 0, sizeof(float) * (size_t)ND);

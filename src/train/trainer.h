@@ -44,6 +44,12 @@ double r1c_trainer_forward(r1c_trainer *m, const int32_t *inputs, const int32_t 
 /* dloss/dparams of the last forward, added to the gradients (scaled by grad_scale: 1/n for an
  * average over n accumulated micro-batches). */
 void r1c_trainer_backward(r1c_trainer *m, float grad_scale);
+/* Per-token objectives (policy gradients, GRPO): log p(target) of each of the last forward's
+ * B x T tokens (0 where the target is < 0), and the backward of L = -sum_t w[t] log p(target_t)
+ * in place of the mean cross-entropy (the balance loss's gradient still added when on). The
+ * caller computes w from the forward's log-probabilities (ratios, advantages, KL). */
+void r1c_trainer_token_logprobs(const r1c_trainer *m, float *logp);
+void r1c_trainer_backward_weighted(r1c_trainer *m, const float *w);
 /* Global gradient norm (before clipping) of the accumulated gradients. */
 double r1c_trainer_grad_norm(const r1c_trainer *m);
 /* Clips, takes one AdamW step at learning rate lr, clears the gradients. Returns the norm; a

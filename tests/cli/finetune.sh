@@ -70,6 +70,13 @@ cmp -s "$TMP/lora/adapter_model.safetensors" "$TMP/half/adapter_model.safetensor
 expect "full fine-tuning" 0 "trained 3 steps" ft --out "$TMP/full" --steps 3 --lr 1e-3
 expect "the fine-tuned model runs" 0 "" $R1C run -m "$TMP/full" --raw -n 4 "1 + 1 ="
 
+# SFT with a prompt field: the loss is taken on the completion only. The completion here is the same
+# word for every line (the "task" field), so the loss must go to ~0; with the prompt counted it cannot.
+expect "SFT on completions" 0 "trained 60 steps" ft --out "$TMP/sft" --prompt-field prompt --field task --steps 60 --lr 2e-2 --warmup 2
+last=$(tail -1 "$TMP/sft/train_log.csv" | cut -d, -f2)
+awk -v l="$last" 'BEGIN { exit !(l < 0.5) }' && ok "prompt tokens are not targets (loss $last)" || fail "SFT loss $last: the prompt is counted?"
+expect "SFT: a line without the prompt field" 1 'line 1: no string "nosuch"' ft --out "$TMP/x" --prompt-field nosuch --field task --steps 1
+
 # errors
 expect "no base" 2 "-m BASE" $R1C finetune --data "$TMP/c.jsonl" --out "$TMP/x"
 expect "no data" 2 "--data" $R1C finetune -m "$B" --out "$TMP/x"

@@ -22,6 +22,8 @@ int cmd_tokenizer(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_rl(int argc, char **argv);
 int cmd_lora(int argc, char **argv);
 
 /* Prints "r1c <cmd>: <message>" to stderr; returns 1 (the exit status of a failed command). */
@@ -56,5 +58,24 @@ char *cli_read_file(const char *path, size_t *len);
  * after printing a message. *in_reasoning: the prompt ends inside <think>. */
 int32_t *cli_prompt_ids(const char *cmd, const r1c_tokenizer *tok, const r1c_chat_msg *msgs, int n, int raw,
                         int think, int *n_ids, int *in_reasoning, int verbose);
+
+/* One sampled completion of a prompt already evaluated in c (n_prompt tokens; last_logits its last
+ * row, kept by the caller so several completions can start from it): up to max_new tokens, ending
+ * at EOS (kept in ids, not in text) or right after "</answer>". */
+typedef struct cli_completion {
+    char *text; /* NUL-terminated */
+    size_t len, cap;
+    int32_t *ids;
+    int n_ids;
+} cli_completion;
+r1c_status cli_complete(r1c_ctx *c, r1c_sampler *s, const r1c_model *m, const float *last_logits, int n_prompt, int max_new,
+                        cli_completion *out);
+void cli_completion_free(cli_completion *o);
+
+/* A task problem's prompt for `eval` and `rl`: tmpl "raw" (the problem and a newline), "chat" (the
+ * chat template, R1's generation prompt: *in_reasoning 1 when it opens <think>) or "zero" (the
+ * R1-Zero template). malloc'd ids with BOS, or NULL after a message. */
+int32_t *cli_task_prompt(const char *cmd, const r1c_tokenizer *tok, const char *problem, const char *tmpl, int *n_ids,
+                         int *in_reasoning);
 
 #endif

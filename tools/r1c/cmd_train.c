@@ -9,7 +9,9 @@
  *              to the tokenizer's},
  *    "init_from": DIR (optional: start from a checkpoint's weights instead of random ones),
  *    "tokenizer": DIR, the training data as one of
- *      "data": [FILE.jsonl, ...] ("field": "text"; tokenized at start, shuffled per epoch),
+ *      "data": [FILE.jsonl, ...] ("field": "text"; tokenized at start, shuffled per epoch; with
+ *        "prompt_field": "prompt" each line is a prompt, context only, and the completion in
+ *        "field" that the loss is taken on),
  *      "dataset": DIR (token shards from `r1c data shard`, streamed with prefetch), or
  *      "stages": [{"name", "steps", "mix": {NAME: weight}}], "datasets": {NAME: DIR} (a
  *        curriculum over shard datasets; stage steps are optimiser steps; "steps" defaults to
@@ -52,7 +54,7 @@ static const char *C = "train";
 
 typedef struct {
     char base[2048]; /* the config's directory */
-    char tokenizer[2048], out[2048], init_from[2048], field[64];
+    char tokenizer[2048], out[2048], init_from[2048], field[64], prompt_field[64];
     char **data, **eval;
     int n_data, n_eval;
     char dataset[2048];      /* "dataset": one shard dataset */
@@ -208,7 +210,8 @@ static int config_from_json(cJSON *root, const char *path, train_cfg *tc, cJSON 
         tc->seed = (uint64_t)v[12], tc->threads = (int)v[13], tc->log_every = (int)v[14], tc->eval_every = (int)v[15];
         tc->eval_batches = (int)v[16], tc->save_every = (int)v[17], tc->peak_gflops = v[18], tc->bias_speed = v[19], tc->seq_aux = v[20];
         snprintf(tc->field, sizeof tc->field, "text");
-        ok = str(root, "field", 0, tc->field, sizeof tc->field, path);
+        ok = str(root, "field", 0, tc->field, sizeof tc->field, path) &&
+             str(root, "prompt_field", 0, tc->prompt_field, sizeof tc->prompt_field, path);
     }
     /* the data: JSON Lines, one shard dataset, or a curriculum of them */
     char ds[2048] = "";
@@ -270,7 +273,10 @@ static int corpus_add(corpus *c, const int32_t *ids, int n, int32_t eos) {
     return 1;
 }
 
-static int corpus_load(corpus *c, char **paths, int n, const char *field, const r1c_tokenizer *tok) {
+/* One document per line: the string `field` (BOS + its tokens + EOS), or with prompt_field the
+ * prompt (BOS + tokens, context only: stored as -(id + 1), never a target) then `field` as the
+ * completion the loss is taken on (+ EOS) — supervised fine-tuning on answers alone. */
+static int corpus_load(corpus *c, char **paths, int n, const char *field, const char *prompt_field, const r1c_tokenizer *tok) {
     const int32_t eos = r1c_tokenizer_eos(tok);
     for (int f = 0; f < n; f++) {
         size_t len;
@@ -284,18 +290,33 @@ static int corpus_load(corpus *c, char **paths, int n, const char *field, const 
             if (nl == p) continue;
             cJSON *o = r1c_json_parse(p, (size_t)(nl - p));
             const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, field);
-            if (!cJSON_IsString(s)) {
+            const cJSON *ps = prompt_field ? cJSON_GetObjectItemCaseSensitive(o, prompt_field) : NULL;
+            if (!cJSON_IsString(s) || (prompt_field && !cJSON_IsString(ps))) {
                 cJSON_Delete(o);
                 free(text);
-                return cli_fail(C, "%s line %d: no string \"%s\"", paths[f], line, field), 0;
+                return cli_fail(C, "%s line %d: no string \"%s\"", paths[f], line, cJSON_IsString(s) ? prompt_field : field), 0;
             }
-            int32_t *ids;
-            int k;
-            if (r1c_tokenize(tok, s->valuestring, strlen(s->valuestring), R1C_TOK_ADD_SPECIAL, &ids, &k) != R1C_OK) {
+            int32_t *ids = NULL, *pids = NULL;
+            int k = 0, pk = 0;
+            if ((ps && r1c_tokenize(tok, ps->valuestring, strlen(ps->valuestring), R1C_TOK_ADD_SPECIAL, &pids, &pk) != R1C_OK) ||
+                r1c_tokenize(tok, s->valuestring, strlen(s->valuestring), ps ? 0 : R1C_TOK_ADD_SPECIAL, &ids, &k) != R1C_OK) {
+                free(pids);
                 cJSON_Delete(o);
                 free(text);
                 return cli_fail(C, "%s line %d: %s", paths[f], line, r1c_last_error()), 0;
             }
+            if (pk) { /* the prompt first, marked as context */
+                int32_t *all = malloc(sizeof(int32_t) * (size_t)(pk + k + 1));
+                if (!all) {
+                    free(pids), free(ids), cJSON_Delete(o), free(text);
+                    return cli_fail(C, "out of memory"), 0;
+                }
+                for (int i = 0; i < pk; i++) all[i] = -pids[i] - 1;
+                memcpy(all + pk, ids, sizeof(int32_t) * (size_t)k);
+                free(ids);
+                ids = all, k += pk;
+            }
+            free(pids);
             const int ok = corpus_add(c, ids, k, eos);
             free(ids);
             cJSON_Delete(o);
@@ -344,7 +365,10 @@ static int corpus_batch(corpus *c, int B, int T, int32_t *in, int32_t *tg) {
             c->pos = 0;
         }
         const int32_t *s = c->stream + c->pos;
-        for (int t = 0; t < T; t++) in[b * T + t] = s[t], tg[b * T + t] = s[t + 1];
+        for (int t = 0; t < T; t++) { /* (a prompt token, stored as -(id + 1), is an input but no target) */
+            in[b * T + t] = s[t] < 0 ? -s[t] - 1 : s[t];
+            tg[b * T + t] = s[t + 1] < 0 ? -1 : s[t + 1];
+        }
         c->pos += T;
     }
     return 1;
@@ -569,8 +593,9 @@ static int train_run(train_cfg *tc_, cJSON *model, const char *cfg_path, int res
     const int64_t n_train = r1c_trainer_trainable(m), n_total = r1c_trainer_numel(m);
     fprintf(stderr, "trainable params: %lld || all params: %lld || trainable%%: %.4f\n", (long long)n_train, (long long)n_total,
             100.0 * (double)n_train / (double)n_total);
-    if ((tc.n_data && !corpus_load(&src.c, tc.data, tc.n_data, tc.field, tok)) ||
-        (tc.n_eval && !corpus_load(&ev, tc.eval, tc.n_eval, tc.field, tok)))
+    const char *pf = tc.prompt_field[0] ? tc.prompt_field : NULL;
+    if ((tc.n_data && !corpus_load(&src.c, tc.data, tc.n_data, tc.field, pf, tok)) ||
+        (tc.n_eval && !corpus_load(&ev, tc.eval, tc.n_eval, tc.field, pf, tok)))
         goto done;
     if (tc.n_data && !corpus_epoch(&src.c, 0)) goto done;
     if (tc.has_cur) { /* stage steps are optimiser steps: the loader counts micro-batches */
@@ -752,6 +777,7 @@ static const char *FT_USAGE =
     "                        (DeepSeek: q_a_proj,q_b_proj,kv_a_proj_with_mqa,...), default q_proj,v_proj\n"
     "  --rslora              scale A/sqrt(R) (rank-stabilised LoRA)\n"
     "  --field NAME          the JSON field with the text (default text)\n"
+    "  --prompt-field NAME   SFT: each line's prompt (context, no loss) in NAME, the completion in --field\n"
     "  --eval FILE.jsonl     held-out texts: eval loss every --eval-every steps\n"
     "  --steps N (200)  --lr X (LoRA 2e-4, full 5e-5)  --min-lr X  --warmup N (10)  --batch B (8)  --seq-len T (256)\n"
     "  --grad-accum N (1)  --weight-decay X (0)  --clip X (1)  --seed N (1)  --threads N  --log-every N  --eval-every N\n"
@@ -771,7 +797,7 @@ int cmd_finetune(int argc, char **argv) {
         {"--weight-decay", "weight_decay", 'n'}, {"--clip", "clip", 'n'}, {"--seed", "seed", 'n'}, {"--threads", "threads", 'n'},
         {"--log-every", "log_every", 'n'}, {"--eval-every", "eval_every", 'n'}, {"--save-every", "save_every", 'n'},
         {"--out", "out", 's'}, {"-m", "base_model", 's'}, {"--model", "base_model", 's'}, {"--field", "field", 's'},
-        {"--tokenizer", "tokenizer", 's'}, {"--compute", "compute", 's'}};
+        {"--tokenizer", "tokenizer", 's'}, {"--compute", "compute", 's'}, {"--prompt-field", "prompt_field", 's'}};
     cJSON *set = cJSON_CreateObject();
     int rc = 2;
     for (int i = 1; i < argc; i++) {
@@ -785,7 +811,7 @@ int cmd_finetune(int argc, char **argv) {
         if (!strcmp(a, "--rslora")) { cJSON_AddBoolToObject(lora, "use_rslora", 1); continue; }
         if (!(v = cli_value(C, argc, argv, &i,
                             "--steps --lr --min-lr --warmup --batch --seq-len --grad-accum --weight-decay --clip --seed --threads "
-                            "--log-every --eval-every --save-every --out -m --model --field --tokenizer --compute --data --eval --config "
+                            "--log-every --eval-every --save-every --out -m --model --field --prompt-field --tokenizer --compute --data --eval --config "
                             "--lora-r --lora-alpha --lora-dropout --lora-targets --stop-after")))
             goto out;
         int done = 0;

@@ -25,6 +25,8 @@ static void usage(FILE *f) {
             "  data      synthetic reasoning data with verifiable answers:  r1c data gen --task countdown --n 1000 --out F.jsonl\n"
             "  train     train a model (AdamW, checkpoints r1c runs, exact --resume):  r1c train --config train.json\n"
             "  finetune  fine-tune a model, or train a LoRA adapter:  r1c finetune -m BASE --data F.jsonl --out DIR --lora-r 16\n"
+            "  eval      held-out accuracy by level (greedy, pass@1):  r1c eval -m DIR --task arithmetic --levels 1-8\n"
+            "  rl        GRPO with rule-based rewards (R1-Zero):  r1c rl --config grpo.json\n"
             "  lora      merge a PEFT LoRA adapter into a model:  r1c lora merge -m BASE --lora DIR --out OUT\n"
             "  dev       developer tools (make-model: random weights of real shapes)\n"
             "\n"
@@ -61,6 +63,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "data")) return cmd_data(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "finetune")) return cmd_finetune(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "rl")) return cmd_rl(argc - 1, argv + 1);
     if (!strcmp(cmd, "lora")) return cmd_lora(argc - 1, argv + 1);
     fprintf(stderr, "r1c: unknown command '%s'\n\n", cmd);
     usage(stderr);
