@@ -256,6 +256,21 @@ void tg_swiglu_bwd(const r1c_exec *ex, const float *dh, const float *g, const fl
 
 /* ------------------------------------------------------------------ cross-entropy */
 
+/* One row of logits l (V) with target y: returns -log softmax(l)[y] (in double), and with d
+ * writes g (softmax(l) - onehot(y)) there (d may alias l). */
+static double nll_row(const float *l, int64_t V, int32_t y, float g, float *d) {
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < V; i++) mx = l[i] > mx ? l[i] : mx;
+    double sum = 0;
+    for (int64_t i = 0; i < V; i++) sum += exp((double)l[i] - mx);
+    const double lse = log(sum) + mx, nl = lse - (double)l[y];
+    if (d) {
+        for (int64_t i = 0; i < V; i++) d[i] = (float)exp((double)l[i] - lse) * g;
+        d[y] -= g;
+    }
+    return nl;
+}
+
 double tg_cross_entropy(const r1c_exec *ex, const float *logits, const int32_t *targets, int T, int64_t V, float grad_scale,
                         float *dlogits, int *n_counted) {
     int n = 0;
@@ -275,16 +290,8 @@ double tg_cross_entropy(const r1c_exec *ex, const float *logits, const int32_t *
             if (d) memset(d, 0, sizeof(float) * (size_t)V);
             continue;
         }
-        float mx = -INFINITY;
-        for (int64_t i = 0; i < V; i++) mx = l[i] > mx ? l[i] : mx;
-        double sum = 0;
-        for (int64_t i = 0; i < V; i++) sum += exp((double)l[i] - mx);
-        const double lse = log(sum) + mx, ly = l[y];
-        if (row_loss) row_loss[t] = lse - ly;
-        if (d) {
-            for (int64_t i = 0; i < V; i++) d[i] = (float)exp((double)l[i] - lse) * g;
-            d[y] -= g;
-        }
+        const double nl = nll_row(l, V, y, g, d);
+        if (row_loss) row_loss[t] = nl;
     }
     double loss = 0;
     for (int t = 0; t < T && row_loss; t++) loss += row_loss[t]; /* rows in order: the same sum for any threads */
@@ -309,18 +316,10 @@ double tg_weighted_nll(const r1c_exec *ex, const float *logits, const int32_t *t
             if (d) memset(d, 0, sizeof(float) * (size_t)V);
             continue;
         }
-        float mx = -INFINITY;
-        for (int64_t i = 0; i < V; i++) mx = l[i] > mx ? l[i] : mx;
-        double sum = 0;
-        for (int64_t i = 0; i < V; i++) sum += exp((double)l[i] - mx);
-        const double lse = log(sum) + mx, lp = (double)l[y] - lse;
         const float wt = w ? w[t] : 1.0f;
-        if (row) row[t] = -(double)wt * lp;
-        if (logp) logp[t] = (float)lp;
-        if (d) {
-            for (int64_t i = 0; i < V; i++) d[i] = (float)exp((double)l[i] - lse) * wt;
-            d[y] -= wt;
-        }
+        const double nl = nll_row(l, V, y, wt, d);
+        if (row) row[t] = (double)wt * nl;
+        if (logp) logp[t] = (float)-nl;
     }
     double loss = 0;
     for (int t = 0; t < T && row; t++) loss += row[t]; /* rows in order: the same sum for any threads */

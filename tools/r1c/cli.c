@@ -169,6 +169,17 @@ int32_t *cli_prompt_ids(const char *cmd, const r1c_tokenizer *tok, const r1c_cha
     return ids;
 }
 
+int cli_copy_file(const char *from, const char *to) {
+    size_t n;
+    char *d = cli_read_file(from, &n);
+    if (!d) return 0;
+    FILE *f = fopen(to, "wb");
+    int ok = f && fwrite(d, 1, n, f) == n;
+    if (f && fclose(f) != 0) ok = 0;
+    free(d);
+    return ok;
+}
+
 char *cli_read_file(const char *path, size_t *len) {
     char *out = NULL;
     return r1c_read_small_file(path, (size_t)1 << 40, &out, len) == R1C_OK ? out : NULL;

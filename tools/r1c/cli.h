@@ -50,6 +50,8 @@ r1c_model *cli_load_lora(const char *cmd, const char *dir, int use_mmap, const c
 double cli_now(void);
 /* A whole file, NUL-terminated (*len without the NUL); NULL if it cannot be read. */
 char *cli_read_file(const char *path, size_t *len);
+/* Copies a whole file; 0 when it cannot be read or written. */
+int cli_copy_file(const char *from, const char *to);
 
 /* The prompt for a conversation: the chat template with the generation prompt, then "<think>\n"
  * when think is 1, or when think is -1 (auto) and the template is R1's (r1c_chat_wants_think).

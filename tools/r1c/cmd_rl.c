@@ -117,17 +117,6 @@ static int parse_levels(const char *s, int *lo, int *hi) {
     return 0;
 }
 
-static int copy_file(const char *from, const char *to) {
-    size_t n;
-    char *d = cli_read_file(from, &n);
-    if (!d) return 0;
-    FILE *f = fopen(to, "wb");
-    const int ok = f && fwrite(d, 1, n, f) == n;
-    if (f && fclose(f) != 0) return free(d), 0;
-    free(d);
-    return ok;
-}
-
 /* the policy as a model directory (weights + the policy's tokenizer files) */
 static int save_model(r1c_trainer *m, const char *dir, const char *tok_dir) {
     if (r1c_trainer_save(m, dir) != R1C_OK) return cli_fail(C, "%s", r1c_last_error()), 0;
@@ -136,7 +125,7 @@ static int save_model(r1c_trainer *m, const char *dir, const char *tok_dir) {
         char a[4200], b[4200];
         snprintf(a, sizeof a, "%s/%s", tok_dir, F[i]);
         snprintf(b, sizeof b, "%s/%s", dir, F[i]);
-        if (access(a, R_OK) == 0 && !copy_file(a, b)) return cli_fail(C, "%s: cannot write", b), 0;
+        if (access(a, R_OK) == 0 && !cli_copy_file(a, b)) return cli_fail(C, "%s: cannot write", b), 0;
     }
     return 1;
 }

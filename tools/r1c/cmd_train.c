@@ -401,17 +401,6 @@ static double lr_at(const train_cfg *tc, long step) { /* step counts from 0 */
     return tc->min_lr + 0.5 * (tc->lr - tc->min_lr) * (1.0 + cos(M_PI * (p < 1 ? p : 1)));
 }
 
-static int copy_file(const char *from, const char *to) {
-    size_t n;
-    char *d = cli_read_file(from, &n);
-    if (!d) return 0;
-    FILE *f = fopen(to, "wb");
-    const int ok = f && fwrite(d, 1, n, f) == n;
-    if (f) fclose(f);
-    free(d);
-    return ok;
-}
-
 static int save(const train_cfg *tc, r1c_trainer *m, const source *src, long step, double loss) {
     const corpus *c = &src->c;
     char p[4096], q[4096];
@@ -421,7 +410,7 @@ static int save(const train_cfg *tc, r1c_trainer *m, const source *src, long ste
         const char *f = i ? "tokenizer_config.json" : "tokenizer.json";
         snprintf(p, sizeof p, "%s/%s", tc->tokenizer, f);
         snprintf(q, sizeof q, "%s/%s", tc->out, f);
-        if (access(p, R_OK) == 0 && !copy_file(p, q)) return cli_fail(C, "%s: cannot write", q), 0;
+        if (access(p, R_OK) == 0 && !cli_copy_file(p, q)) return cli_fail(C, "%s: cannot write", q), 0;
     }
     snprintf(p, sizeof p, "%s/trainer_state.json", tc->out);
     FILE *f = fopen(p, "w");
