@@ -850,6 +850,7 @@ static void backward_from_dlogits(r1c_trainer *m) {
  * the step's loads (tokens per expert, layer after layer) in loads (L x E; NULL: not wanted)
  * and clears the counts. */
 void r1c_trainer_balance(r1c_trainer *m, float speed, int32_t *loads) {
+    if (m->E <= 0) return; /* (a dense model: no experts, no counts) */
     for (int l = 0; l < m->L; l++) {
         if (!is_moe(m, l)) continue;
         const int32_t *ld = m->loads + (int64_t)l * m->E;
