@@ -18,7 +18,7 @@ expect "run --mmap" 0 "" $R1C run -m $M --ids 5 -n 4 --mmap --quiet
 expect "run: text without a chat template is used raw" 0 "no chat template: the prompt is used as it is" $R1C run -m $M -p "hello" -n 2
 mkdir -p "$TMP/notok" && cp $M/config.json $M/model.safetensors "$TMP/notok/"
 expect "run: text needs tokenizer.json" 1 "has no tokenizer.json" $R1C run -m "$TMP/notok" "hello"
-expect "run: no model" 1 "pass -m DIR" $R1C run --ids 1
+expect "run: no model (R1C_MODEL names none)" 1 "nonexistent" env R1C_MODEL=/nonexistent/m.gguf $R1C run --ids 1
 expect "run: missing directory" 1 "/nonexistent: cannot open" $R1C run -m /nonexistent --ids 1
 expect "run: id outside vocabulary" 1 "outside the vocabulary" $R1C run -m $M --ids 1,512
 expect "run: bad -n" 2 "-n expects an integer" $R1C run -m $M --ids 1 -n abc

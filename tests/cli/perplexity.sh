@@ -79,7 +79,7 @@ expect "-c 0" 2 "-c expects an integer" $R1C perplexity -m $M -f "$T" -c 0
 expect "--chunks 0" 2 "--chunks must be" $R1C perplexity -m $M -f "$T" --chunks 0
 expect "bad -b" 2 "-b expects an integer" $R1C perplexity -m $M -f "$T" -b x
 expect "no -f" 2 "no text: pass -f FILE" $R1C perplexity -m $M
-expect "no model" 1 "pass -m DIR" $R1C perplexity -f "$T"
+expect "no model (R1C_MODEL names none)" 1 "nonexistent" env R1C_MODEL=/nonexistent/m.gguf $R1C perplexity -f "$T"
 expect "model without a tokenizer" 1 "has no tokenizer" $R1C perplexity -m tests/data/deepseek_v3/fp32 -f "$T" -c 32
 expect "unknown option" 2 "unknown option '--bogus'" $R1C perplexity -m $M -f "$T" --bogus
 expect "help" 0 "usage: r1c perplexity" $R1C perplexity --help

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 #include "base/file.h"
@@ -112,9 +113,35 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i, const char
 
 r1c_model *cli_load(const char *cmd, const char *dir, int use_mmap) { return cli_load_lora(cmd, dir, use_mmap, NULL); }
 
+/* The model used without -m: $R1C_MODEL, else the one shipped in the repo (models/, found next to
+ * the source tree this binary was built from, or next to the binary: ../models, ../../models). */
+const char *cli_default_model(void) {
+    static char path[4096];
+    const char *env = getenv("R1C_MODEL");
+    if (env && *env) return env;
+#ifdef R1C_SOURCE_DIR
+    snprintf(path, sizeof path, "%s/models/%s", R1C_SOURCE_DIR, R1C_DEFAULT_MODEL_FILE);
+    if (access(path, R_OK) == 0) return path;
+#endif
+    char exe[2048];
+    const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        static const char *up[] = {"..", "../.."};
+        for (int i = 0; i < 2; i++) {
+            snprintf(path, sizeof path, "%s/%s/models/%s", exe, up[i], R1C_DEFAULT_MODEL_FILE);
+            if (access(path, R_OK) == 0) return path;
+        }
+    }
+    return NULL;
+}
+
 r1c_model *cli_load_lora(const char *cmd, const char *dir, int use_mmap, const char *lora_dir) {
-    if (!dir) {
-        cli_fail(cmd, "no model: pass -m DIR (a Hugging Face checkpoint directory)");
+    if (!dir && !(dir = cli_default_model())) {
+        cli_fail(cmd, "no model: pass -m DIR (a Hugging Face directory or a .gguf file), or set R1C_MODEL "
+                      "(the repo's default, models/%s, was not found)", R1C_DEFAULT_MODEL_FILE);
         return NULL;
     }
     r1c_load_params lp = {.use_mmap = use_mmap, .lora_dir = lora_dir};

@@ -42,7 +42,13 @@ int cli_int_list(const char *cmd, const char *opt, const char *s, long lo, long 
  * message) on an unknown option or a missing value. */
 const char *cli_value(const char *cmd, int argc, char **argv, int *i, const char *valued);
 
-/* Loads a model, printing the library's message on failure. */
+/* The file name of the model that ships in the repo's models/ (r1c's own trained reasoner). */
+#define R1C_DEFAULT_MODEL_FILE "r1c-tiny.gguf"
+/* The model commands use without -m: $R1C_MODEL, else models/R1C_DEFAULT_MODEL_FILE of the source
+ * tree or next to the binary; NULL when there is none. */
+const char *cli_default_model(void);
+
+/* Loads a model (dir NULL: cli_default_model()), printing the library's message on failure. */
 r1c_model *cli_load(const char *cmd, const char *dir, int use_mmap);
 /* The same with a PEFT LoRA adapter directory (--lora; NULL: none) attached to the model. */
 r1c_model *cli_load_lora(const char *cmd, const char *dir, int use_mmap, const char *lora_dir);

@@ -14,7 +14,7 @@
 #include "stream.h"
 
 static const char *USAGE =
-    "usage: r1c chat -m DIR [-n N] [--temp T] [--top-p P] [--seed S] [-t THREADS] [-c CTX]\n"
+    "usage: r1c chat [-m MODEL] [-n N] [--temp T] [--top-p P] [--seed S] [-t THREADS] [-c CTX]\n"
     "                [--system TEXT] [--think | --no-think] [--hide-reasoning] [--mmap] [--lora DIR]\n"
     "In the conversation: /reset starts over, /system TEXT sets the system message, /exit ends.\n";
 
@@ -97,6 +97,7 @@ int cmd_chat(int argc, char **argv) {
         }
     }
     if (!have_seed && getrandom(&sp.seed, sizeof sp.seed, 0) != (ssize_t)sizeof sp.seed) sp.seed = (uint64_t)getpid();
+    if (!dir) dir = cli_default_model(); /* (NULL: cli_load_lora says what to do) */
     r1c_model *m = cli_load_lora(C, dir, use_mmap, lora);
     if (!m) return 1;
     const r1c_tokenizer *tok = r1c_model_tokenizer(m);

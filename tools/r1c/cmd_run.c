@@ -11,10 +11,11 @@
 #include "stream.h"
 
 static const char *USAGE =
-    "usage: r1c run -m DIR [PROMPT | -p PROMPT | --ids 1,2,3] [-n N] [--temp T] [--top-p P] [--top-k K]\n"
+    "usage: r1c run [-m MODEL] [PROMPT | -p PROMPT | --ids 1,2,3] [-n N] [--temp T] [--top-p P] [--top-k K]\n"
     "               [--min-p P] [--seed S] [-t THREADS] [-c CTX] [--system TEXT] [--raw]\n"
     "               [--think | --no-think] [--hide-reasoning] [--mmap] [--quiet] [--lora DIR]\n"
-    "  -m DIR       Hugging Face checkpoint directory (config.json + safetensors + tokenizer.json)\n"
+    "  -m MODEL     a Hugging Face directory (config.json + safetensors + tokenizer.json) or a .gguf file;\n"
+    "               default: $R1C_MODEL, else the repo's models/r1c-tiny.gguf (r1c's own tiny reasoner)\n"
     "  PROMPT, -p   the user's message (rendered with the model's chat template)\n"
     "  --ids LIST   prompt token ids instead of text; the output is ids too\n"
     "  --system T   a system message before the prompt\n"
@@ -113,6 +114,7 @@ int cmd_run(int argc, char **argv) {
     if (text && ids_s) return cli_fail(C, "give a text prompt or --ids, not both");
     if (!have_seed && getrandom(&sp.seed, sizeof sp.seed, 0) != (ssize_t)sizeof sp.seed) sp.seed = (uint64_t)getpid();
 
+    if (!dir) dir = cli_default_model(); /* (NULL: cli_load_lora says what to do) */
     r1c_model *m = cli_load_lora(C, dir, use_mmap, lora);
     if (!m) return 1;
     int32_t *ids = NULL;

@@ -9,7 +9,7 @@
 #include "serve/server.h"
 
 static const char *USAGE =
-    "usage: r1c serve -m MODEL [options]\n"
+    "usage: r1c serve [-m MODEL] [options]   (no -m: the repo's models/r1c-tiny.gguf)\n"
     "\n"
     "An OpenAI-compatible HTTP server: POST /v1/chat/completions, /v1/completions (stream: SSE),\n"
     "GET /v1/models, /health, /metrics (Prometheus), and a chat page at /.\n"
@@ -83,6 +83,7 @@ int cmd_serve(int argc, char **argv) {
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-write is an error return, not a signal */
+    if (!dir) dir = cli_default_model(); /* (NULL: cli_load_lora says what to do) */
     r1c_model *m = cli_load_lora(C, dir, use_mmap, lora);
     if (!m) return 1;
     char name[256];
