@@ -81,6 +81,41 @@ static void central2(r1c_trainer *m, float *v, int64_t j, const int32_t *in, con
     }
 }
 
+/* Every trained tensor's gradient g (after a backward of the loss of central2's w) against
+ * central2's differences at about `per` elements spread over it. Where the two step sizes
+ * disagree the element sits on a MoE routing seam: skipped and counted. */
+typedef struct {
+    int checked, seams, tensors;
+    double worst;
+    const char *worst_name;
+} fd_result;
+
+static fd_result check_grads(r1c_trainer *m, const int32_t *in, const int32_t *tg, const float *w, int per, const char *what) {
+    fd_result r = {.worst_name = ""};
+    for (int i = 0; i < r1c_trainer_n_params(m); i++) {
+        int64_t n;
+        float *v, *g;
+        const char *name = r1c_trainer_param(m, i, &n, &v, &g);
+        if (!g || strstr(name, "e_score_correction_bias")) continue; /* no gradient by design */
+        r.tensors++;
+        double scale = 1e-4;
+        for (int64_t j = 0; j < n; j++) scale = fmax(scale, fabs(g[j]));
+        for (int64_t j = 0; j < n; j += n / per + 1) {
+            double d[2];
+            central2(m, v, j, in, tg, w, d);
+            if (fabs(d[0] - d[1]) > 0.05 * scale + 1e-3 * fabs(d[1])) {
+                r.seams++;
+                continue;
+            }
+            const double err = fabs(d[1] - g[j]) / scale;
+            if (err > r.worst) r.worst = err, r.worst_name = name;
+            CHECK(err < 3e-2, "%s: %s[%lld]: analytic %.6g, numeric %.6g", what, name, (long long)j, g[j], d[1]);
+            r.checked++;
+        }
+    }
+    return r;
+}
+
 static void test_gradient(const char *type, int tied, int doc_mask) {
     r1c_trainer *m = make(type, tied, 2);
     if (!m) return;
@@ -235,33 +270,10 @@ static void test_gradient_ds(void) {
     r1c_trainer_forward(m, in, tg);
     CHECK(r1c_trainer_aux_loss(m) > 0.0, "the balance loss is %g", r1c_trainer_aux_loss(m));
     r1c_trainer_backward(m, 1.0f);
-    int checked = 0, seams = 0, tensors = 0;
-    double worst = 0;
-    const char *worst_name = "";
-    for (int i = 0; i < r1c_trainer_n_params(m); i++) {
-        int64_t n;
-        float *v, *g;
-        const char *name = r1c_trainer_param(m, i, &n, &v, &g);
-        if (strstr(name, "e_score_correction_bias")) continue; /* no gradient by design */
-        tensors++;
-        double scale = 1e-4;
-        for (int64_t j = 0; j < n; j++) scale = fmax(scale, fabs(g[j]));
-        for (int64_t j = 0; j < n; j += n / 10 + 1) {
-            double num[2];
-            central2(m, v, j, in, tg, NULL, num);
-            if (fabs(num[0] - num[1]) > 0.05 * scale + 1e-3 * fabs(num[1])) {
-                seams++;
-                continue;
-            }
-            const double err = fabs(num[1] - g[j]) / scale;
-            if (err > worst) worst = err, worst_name = name;
-            CHECK(err < 3e-2, "deepseek gradient: %s[%lld]: analytic %.6g, numeric %.6g", name, (long long)j, g[j], num[1]);
-            checked++;
-        }
-    }
-    CHECK(seams * 10 < checked, "deepseek gradient: %d of %d elements on routing seams", seams, checked + seams);
+    const fd_result r = check_grads(m, in, tg, NULL, 10, "deepseek gradient");
+    CHECK(r.seams * 10 < r.checked, "deepseek gradient: %d of %d elements on routing seams", r.seams, r.checked + r.seams);
     printf("deepseek_v3 (MLA + MoE): %d parameter elements of %d tensors against finite differences (%d on routing seams "
-           "skipped), worst %.2e (%s)\n", checked, tensors, seams, worst, worst_name);
+           "skipped), worst %.2e (%s)\n", r.checked, r.tensors, r.seams, r.worst, r.worst_name);
     /* a checkpoint r1c's inference runs: its logits equal the trainer's */
     r1c_trainer_forward(m, in, tg);
     mkdir("build/tests/tmp", 0755);
@@ -593,31 +605,12 @@ static void test_weighted(const char *type) {
         else CHECK(lp[i] == 0.0f, "a masked token has log p %g", lp[i]);
     CHECK(fabs(sum / n - ce) < 1e-5 * fmax(1.0, ce), "%s: mean of -log p %.9g, cross-entropy %.9g", type, sum / n, ce);
     r1c_trainer_backward_weighted(m, w);
-    int checked = 0, seams = 0;
-    double worst = 0;
-    for (int i = 0; i < r1c_trainer_n_params(m); i++) {
-        int64_t ne;
-        float *v, *g;
-        const char *name = r1c_trainer_param(m, i, &ne, &v, &g);
-        if (!g || strstr(name, "e_score_correction_bias")) continue;
-        double scale = 1e-4;
-        for (int64_t j = 0; j < ne; j++) scale = fmax(scale, fabs(g[j]));
-        for (int64_t j = 0; j < ne; j += ne / 5 + 1) {
-            double d[2];
-            central2(m, v, j, in, tg, w, d);
-            if (fabs(d[0] - d[1]) > 0.05 * scale + 1e-3 * fabs(d[1])) {
-                seams++;
-                continue;
-            }
-            const double err = fabs(d[1] - g[j]) / scale;
-            worst = fmax(worst, err);
-            CHECK(err < 3e-2, "%s weighted objective: %s[%lld]: analytic %.6g, numeric %.6g", type, name, (long long)j, g[j], d[1]);
-            checked++;
-        }
-    }
-    CHECK(checked > 50 && seams * 10 < checked, "%s weighted: %d checked, %d seams", type, checked, seams);
+    char what[64];
+    snprintf(what, sizeof what, "%s weighted objective", type);
+    const fd_result r = check_grads(m, in, tg, w, 5, what);
+    CHECK(r.checked > 50 && r.seams * 10 < r.checked, "%s weighted: %d checked, %d seams", type, r.checked, r.seams);
     printf("%s per-token weighted objective: log p agrees with the cross-entropy; %d elements against finite differences "
-           "(%d seams skipped), worst %.2e\n", type, checked, seams, worst);
+           "(%d seams skipped), worst %.2e\n", type, r.checked, r.seams, r.worst);
     r1c_trainer_free(m);
 }
 
