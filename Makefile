@@ -39,7 +39,7 @@ test-aarch64: deps
 # libFuzzer targets (clang), each run for FUZZ_SECONDS.
 fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DR1C_FUZZ=ON -DR1C_OPENMP=OFF >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target fuzz_safetensors fuzz_hf_config fuzz_tokenizer_json fuzz_tokenize fuzz_jinja fuzz_gguf fuzz_oai fuzz_countdown fuzz_shard
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_safetensors fuzz_hf_config fuzz_tokenizer_json fuzz_tokenize fuzz_jinja fuzz_gguf fuzz_oai fuzz_countdown fuzz_shard fuzz_rules
 	@bash scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
 
 bench: build

@@ -27,7 +27,7 @@ status=0
 # tokenizer directory given in R1C_FUZZ_TOKENIZER (e.g. an unpacked DeepSeek-V3 one).
 export R1C_FUZZ_TOKENIZER=${R1C_FUZZ_TOKENIZER:-$root/tests/data/qwen2_tiny}
 
-for name in safetensors hf_config tokenizer_json tokenize jinja gguf oai countdown shard; do
+for name in safetensors hf_config tokenizer_json tokenize jinja gguf oai countdown shard rules; do
   exe=$build/fuzz/fuzz_$name
   if [ ! -x "$exe" ]; then
     echo "fuzz_$name: FAILED: $exe is not built (make fuzz builds it)"

@@ -45,6 +45,28 @@ const d = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
 const seen = d.problems.filter((p) => train.has(p.prompt));
 if (seen.length) { console.error("in the training data: " + seen.map((p) => p.prompt).join(", ")); process.exit(1); }' \
   "$TMP/e1.json" "$TMP/a.jsonl" && ok "held-out problems" || fail "an eval problem is in the training data"
+# batching binds nothing: with --n 2 the two problems get the same completions as in the run of 4
+$R1C eval -m "$TMP/m" --task arithmetic --levels 1-2 --n 2 --k 2 --max-tokens 48 --out "$TMP/e3.json" >/dev/null 2>&1
+node -e '
+const fs = require("fs"), a = JSON.parse(fs.readFileSync(process.argv[1], "utf8")), b = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const key = (p) => JSON.stringify([p.level, p.prompt, p.greedy, p.samples_right]);
+const first = [0, 1, 4, 5].map((i) => key(a.problems[i])), got = b.problems.map(key);
+process.exit(JSON.stringify(first) === JSON.stringify(got) ? 0 : 1);' "$TMP/e1.json" "$TMP/e3.json" \
+  && ok "a problem's completions do not depend on how many are decoded with it" || fail "--n 2 differs from the first two of --n 4"
+# forbidden-pattern rules: the verdict on each greedy completion agrees with JavaScript's regex
+printf '# sums written out\n\n[0-9] [+] [0-9]\n' > "$TMP/rules.txt"
+expect "eval with --forbidden" 0 "rule violations" $R1C eval -m "$TMP/m" --task arithmetic --levels 1-2 --n 4 --k 2 --max-tokens 48 \
+  --forbidden "$TMP/rules.txt" --out "$TMP/e4.json"
+node -e '
+const d = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+if (JSON.stringify(d.forbidden) !== JSON.stringify(["[0-9] [+] [0-9]"])) process.exit(1);
+for (const p of d.problems) if ((p.greedy_rules_broken > 0) !== /[0-9] [+] [0-9]/.test(p.greedy)) process.exit(1);
+for (const r of d.levels) if (!(r.rule_violations >= 0 && r.rule_violations <= 1)) process.exit(1);' "$TMP/e4.json" \
+  && ok "rule verdicts agree with an independent regex" || fail "rules: $(head -c 400 "$TMP/e4.json")"
+printf 'ok\n(unclosed\n' > "$TMP/bad_rules.txt"
+expect "bad rule" 1 "bad_rules.txt: rule 2: bad pattern at offset 9" $R1C eval -m "$TMP/m" --task arithmetic --levels 1 --n 1 --k 0 \
+  --forbidden "$TMP/bad_rules.txt"
+expect "missing rules file" 1 "nosuch.txt: cannot open" $R1C eval -m "$TMP/m" --task arithmetic --forbidden "$TMP/nosuch.txt"
 expect "countdown, greedy only, R1-Zero template" 0 "^\| 1 \| 2 \| [0-9.]+ % \| - \|" \
   $R1C eval -m "$TMP/m" --task countdown --levels 1 --n 2 --k 0 --max-tokens 16 --template zero
 expect "chat template" 0 "^\| 3 \|" $R1C eval -m "$TMP/m" --task arithmetic --levels 3 --n 1 --k 0 --max-tokens 8 --template chat

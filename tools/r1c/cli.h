@@ -67,17 +67,20 @@ int cli_copy_file(const char *from, const char *to);
 int32_t *cli_prompt_ids(const char *cmd, const r1c_tokenizer *tok, const r1c_chat_msg *msgs, int n, int raw,
                         int think, int *n_ids, int *in_reasoning, int verbose);
 
-/* One sampled completion of a prompt already evaluated in c (n_prompt tokens; last_logits its last
- * row, kept by the caller so several completions can start from it): up to max_new tokens, ending
- * at EOS (kept in ids, not in text) or right after "</answer>". */
+/* A completion: up to max_new tokens, ending at EOS (kept in ids, not in text) or right after
+ * "</answer>". */
 typedef struct cli_completion {
     char *text; /* NUL-terminated */
     size_t len, cap;
     int32_t *ids;
     int n_ids;
 } cli_completion;
-r1c_status cli_complete(r1c_ctx *c, r1c_sampler *s, const r1c_model *m, const float *last_logits, int n_prompt, int max_new,
-                        cli_completion *out);
+/* n completions decoded together (tools/r1c/gen_batch.c): sequence i continues prompt[i]
+ * (n_prompt[i] ids) drawing with s[i] (the same sampler may serve several). Each result depends
+ * only on its prompt and sampler, not on the batch. out[0..n-1] are filled (free each, also on
+ * failure). */
+r1c_status cli_complete_many(const r1c_model *m, int n, int32_t *const *prompt, const int *n_prompt, r1c_sampler *const *s,
+                             int max_new, int n_threads, cli_completion *out);
 void cli_completion_free(cli_completion *o);
 
 /* A task problem's prompt for `eval` and `rl`: tmpl "raw" (the problem and a newline), "chat" (the
@@ -85,5 +88,38 @@ void cli_completion_free(cli_completion *o);
  * R1-Zero template). malloc'd ids with BOS, or NULL after a message. */
 int32_t *cli_task_prompt(const char *cmd, const r1c_tokenizer *tok, const char *problem, const char *tmpl, int *n_ids,
                          int *in_reasoning);
+
+/* The options `r1c eval` and `r1c data distill` share (cmd_eval.c). Set the defaults, then for
+ * each argv[*i]: cli_task_option returns 1 (taken, with its value), 0 (not one of them) or -1
+ * (a bad value, after a message); then cli_task_check checks the task, levels and template. */
+typedef struct cli_task_opts {
+    const char *model, *task_s, *levels_s, *tmpl, *out, *rules;
+    long n, k, max_tokens, threads;
+    double temp, top_p;
+    uint64_t seed;
+    int task, lo, hi; /* set by cli_task_check */
+} cli_task_opts;
+int cli_task_option(const char *cmd, int argc, char **argv, int *i, cli_task_opts *o);
+int cli_task_check(const char *cmd, cli_task_opts *o);
+
+/* `r1c eval`'s measurement of one level (cmd_eval.c), also run by `r1c rl` as it trains. */
+struct cJSON;
+struct r1c_rules;
+typedef struct cli_eval_spec {
+    int task; /* r1c_synth_task */
+    int n, k, max_tokens, threads;
+    double temp, top_p;
+    const char *tmpl; /* raw | chat | zero */
+    uint64_t seed;
+    const struct r1c_rules *rules; /* NULL: none */
+} cli_eval_spec;
+typedef struct cli_level_result {
+    int problems;
+    double greedy, pass1, format, tagged; /* shares; format and tagged of the greedy completions */
+    double tokens;                        /* mean completion length */
+    double violations, violations_greedy; /* shares breaking a rule: of all completions, of the greedy ones */
+} cli_level_result;
+int cli_eval_level(const char *cmd, const r1c_model *m, const cli_eval_spec *e, int level, struct cJSON *probs,
+                   cli_level_result *res);
 
 #endif

@@ -6,7 +6,8 @@
  *       the pretraining string: PROMPT\n[<think>\nTRACE\n</think>\n]<answer>ANSWER</answer>
  *   r1c data check --task countdown --numbers 25,4,3,7 --target 97 --expr "25*4-3"
  *   r1c data check --task arithmetic --answer " 042" --expected 42
- *       prints "valid: ..." (exit 0) or "invalid: REASON" (exit 1): the rewards' verifier. */
+ *       prints "valid: ..." (exit 0) or "invalid: REASON" (exit 1): the rewards' verifier.
+ *   r1c data distill -m TEACHER ...: a teacher's right samples as SFT data (cmd_data_distill.c) */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -19,6 +20,7 @@
 
 int data_shard(int argc, char **argv); /* cmd_data_shard.c */
 int data_stats(int argc, char **argv);
+int data_distill(int argc, char **argv); /* cmd_data_distill.c */
 
 static const char *USAGE =
     "usage: r1c data gen --task arithmetic|countdown --n N --out FILE.jsonl [--levels 1-5] [--seed S]\n"
@@ -27,6 +29,7 @@ static const char *USAGE =
     "       r1c data check --task arithmetic --answer TEXT --expected INTEGER\n"
     "       r1c data shard --tokenizer DIR --out DATASET_DIR [--shard-tokens N] [--field text] FILE.jsonl...\n"
     "       r1c data stats DATASET_DIR [--batch B --seq-len T --batches N]\n"
+    "       r1c data distill -m TEACHER --task arithmetic|countdown --n N --out FILE.jsonl [--levels 1-5] [--k 4] ...\n"
     "levels 1-8 (see src/train/synth.h); split: test = key %% 100 < 5, train the rest (default train)\n";
 
 static int parse_task(const char *s, r1c_synth_task *t) {
@@ -176,6 +179,7 @@ int cmd_data(int argc, char **argv) {
     if (!strcmp(argv[1], "check")) return data_check(argc - 1, argv + 1);
     if (!strcmp(argv[1], "shard")) return data_shard(argc - 1, argv + 1);
     if (!strcmp(argv[1], "stats")) return data_stats(argc - 1, argv + 1);
-    cli_fail("data", "unknown subcommand '%s' (gen, check, shard or stats)", argv[1]);
+    if (!strcmp(argv[1], "distill")) return data_distill(argc - 1, argv + 1);
+    cli_fail("data", "unknown subcommand '%s' (gen, check, shard, stats or distill)", argv[1]);
     return 2;
 }

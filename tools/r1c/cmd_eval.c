@@ -14,7 +14,11 @@
  * before an <answer>...</answer> (R1's format reward), "answer" those with any <answer> tag.
  * Prompts: raw (the problem text and a newline, as the base model's pretraining data has it),
  * chat (the tokenizer's chat template, R1's generation prompt), or zero (the R1-Zero template of
- * the DeepSeek-R1 paper). A table goes to stdout, the details (per level and per problem) to --out. */
+ * the DeepSeek-R1 paper). --forbidden FILE adds the share of completions (greedy and sampled)
+ * that match one of the file's patterns (src/train/rules.h). All of a level's completions are
+ * decoded together (gen_batch.c); each sample has its own seeded stream, so a problem's results
+ * do not depend on --n or --k. A table goes to stdout, the details (per level and per problem)
+ * to --out. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +26,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "train/rules.h"
 #include "train/synth.h"
 
 static const char *C = "eval";
@@ -36,6 +41,7 @@ static const char *USAGE =
     "  --template raw|chat|zero   the prompt (default raw: the problem and a newline)\n"
     "  --seed S             which held-out problems (default 1), and the sampling seeds\n"
     "  --out FILE.json      per-level and per-problem results\n"
+    "  --forbidden FILE     forbidden-pattern rules (PCRE2, one per line): the share of completions breaking one\n"
     "  --lora DIR  -t N  --mmap\n";
 
 /* The R1-Zero template (DeepSeek-R1 paper, table 1), the problem in place of "prompt". */
@@ -64,57 +70,135 @@ int32_t *cli_task_prompt(const char *cmd, const r1c_tokenizer *tok, const char *
     return ids;
 }
 
-static int text_add(cli_completion *o, const char *s, size_t n) {
-    if (o->len + n + 1 > o->cap) {
-        size_t c = o->cap ? o->cap * 2 : 1024;
-        while (c < o->len + n + 1) c *= 2;
-        char *t = realloc(o->text, c);
-        if (!t) return 0;
-        o->text = t, o->cap = c;
+/* One level of held-out problems (see the top of this file); the details of each problem go to
+ * probs when it is not NULL. 1 on success, else 0 after a message. */
+int cli_eval_level(const char *cmd, const r1c_model *m, const cli_eval_spec *e, int level, cJSON *probs, cli_level_result *res) {
+    memset(res, 0, sizeof *res);
+    const r1c_tokenizer *tok = r1c_model_tokenizer(m);
+    if (!tok) return cli_fail(cmd, "the model has no tokenizer.json"), 0;
+    r1c_synth g;
+    const r1c_synth_params sp = {.task = e->task, .level_lo = level, .level_hi = level, .trace_share = 0,
+                                 .split = R1C_SYNTH_SPLIT_TEST, .seed = e->seed * 1000 + (uint64_t)level};
+    if (r1c_synth_init(&g, &sp) != R1C_OK) return cli_fail(cmd, "%s", r1c_last_error()), 0;
+    /* the level's problems: one greedy completion and k samples each, all decoded together */
+    const int n_per = e->n, per = e->k + 1, n_seq = n_per * per, n_vocab = r1c_model_n_vocab(m);
+    r1c_synth_example *ex = calloc((size_t)n_per, sizeof *ex);
+    int32_t **ids = calloc((size_t)n_seq, sizeof *ids);
+    int *n_ids = calloc((size_t)n_seq, sizeof *n_ids), *in_reasoning = calloc((size_t)n_per, sizeof *in_reasoning);
+    r1c_sampler **smp = calloc((size_t)n_seq, sizeof *smp);
+    cli_completion *co = calloc((size_t)n_seq, sizeof *co);
+    r1c_sampler *greedy = NULL;
+    const r1c_sampler_params gp = {.temperature = 0, .top_p = 1};
+    int ok = ex && ids && n_ids && in_reasoning && smp && co;
+    if (!ok) cli_fail(cmd, "out of memory");
+    if (ok && r1c_sampler_new(&gp, n_vocab, &greedy) != R1C_OK) ok = 0, cli_fail(cmd, "%s", r1c_last_error());
+    for (int p = 0; ok && p < n_per; p++) {
+        if (r1c_synth_next(&g, &ex[p]) != R1C_OK) {
+            cli_fail(cmd, "%s", r1c_last_error());
+            ok = 0;
+            break;
+        }
+        int n = 0;
+        if (!(ids[p * per] = cli_task_prompt(cmd, tok, ex[p].prompt, e->tmpl, &n, &in_reasoning[p]))) ok = 0;
+        for (int s = 0; ok && s < per; s++) {
+            ids[p * per + s] = ids[p * per], n_ids[p * per + s] = n;
+            /* sample s of problem p draws from its own stream: its result does not depend on n or k */
+            const r1c_sampler_params sps = {.temperature = (float)e->temp, .top_p = (float)e->top_p,
+                                            .seed = (e->seed * 1000 + (uint64_t)level) * 1000003u + (uint64_t)p * 1009u + (uint64_t)s};
+            if (!s) smp[p * per] = greedy;
+            else if (r1c_sampler_new(&sps, n_vocab, &smp[p * per + s]) != R1C_OK) ok = 0, cli_fail(cmd, "%s", r1c_last_error());
+        }
     }
-    memcpy(o->text + o->len, s, n);
-    o->len += n;
-    o->text[o->len] = 0;
+    if (ok && cli_complete_many(m, n_seq, ids, n_ids, smp, e->max_tokens, e->threads, co) != R1C_OK)
+        ok = 0, cli_fail(cmd, "generation: %s", r1c_last_error());
+    int right_s = 0, n_s = 0, broken_g = 0;
+    long toks = 0;
+    for (int p = 0; ok && p < n_per; p++) {
+        cJSON *pj = probs ? cJSON_CreateObject() : NULL, *samples = probs ? cJSON_CreateArray() : NULL;
+        cJSON_AddNumberToObject(pj, "level", level);
+        cJSON_AddStringToObject(pj, "prompt", ex[p].prompt);
+        cJSON_AddStringToObject(pj, "reference", ex[p].answer);
+        for (int s = 0; ok && s < per; s++) { /* s = 0: greedy */
+            const cli_completion *gs = &co[p * per + s];
+            int right, format, tagged, broken = 0;
+            r1c_synth_grade(&ex[p], gs->text, in_reasoning[p], &right, &format, &tagged);
+            if (e->rules && r1c_rules_check(e->rules, gs->text, gs->len, &broken) != R1C_OK) ok = 0, cli_fail(cmd, "%s", r1c_last_error());
+            toks += gs->n_ids;
+            res->violations += broken > 0;
+            if (!s) {
+                res->greedy += right, res->format += format, res->tagged += tagged, broken_g += broken > 0;
+                cJSON_AddStringToObject(pj, "greedy", gs->text);
+                cJSON_AddBoolToObject(pj, "greedy_right", right);
+                if (e->rules) cJSON_AddNumberToObject(pj, "greedy_rules_broken", broken);
+            } else {
+                right_s += right, n_s++;
+                cJSON_AddItemToArray(samples, cJSON_CreateBool(right));
+            }
+        }
+        cJSON_AddItemToObject(pj, "samples_right", samples);
+        cJSON_AddItemToArray(probs, pj);
+    }
+    for (int i = 0; co && i < n_seq; i++) cli_completion_free(&co[i]);
+    for (int p = 0; ids && p < n_per; p++) free(ids[p * per]);
+    for (int i = 0; smp && i < n_seq; i++)
+        if (i % per) r1c_sampler_free(smp[i]);
+    r1c_sampler_free(greedy);
+    free(ex), free(ids), free(n_ids), free(in_reasoning), free(smp), free(co);
+    if (!ok) return 0;
+    res->problems = n_per;
+    res->greedy /= n_per, res->format /= n_per, res->tagged /= n_per;
+    res->pass1 = n_s ? (double)right_s / n_s : res->greedy;
+    res->tokens = (double)toks / n_seq, res->violations /= n_seq, res->violations_greedy = (double)broken_g / n_per;
     return 1;
 }
 
-void cli_completion_free(cli_completion *o) {
-    free(o->text), free(o->ids);
-    memset(o, 0, sizeof *o);
+int cli_task_option(const char *cmd, int argc, char **argv, int *i, cli_task_opts *o) {
+    static const char *const NAMES[] = {"-m", "--model", "--task", "--levels", "--template", "--out", "--forbidden", "--n", "--k",
+                                        "--max-tokens", "-t", "--temp", "--top-p", "--seed"};
+    const char *a = argv[*i];
+    int known = 0;
+    for (size_t j = 0; j < sizeof NAMES / sizeof *NAMES; j++) known |= !strcmp(a, NAMES[j]);
+    if (!known) return 0;
+    if (*i + 1 >= argc) return cli_fail(cmd, "option %s needs a value", a), -1;
+    const char *v = argv[++*i];
+    if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
+    else if (!strcmp(a, "--task")) o->task_s = v;
+    else if (!strcmp(a, "--levels")) o->levels_s = v;
+    else if (!strcmp(a, "--template")) o->tmpl = v;
+    else if (!strcmp(a, "--out")) o->out = v;
+    else if (!strcmp(a, "--forbidden")) o->rules = v;
+    else if (!strcmp(a, "--n") ? !cli_int(cmd, a, v, 1, 10000000, &o->n)
+             : !strcmp(a, "--k") ? !cli_int(cmd, a, v, 0, 1000, &o->k)
+             : !strcmp(a, "--max-tokens") ? !cli_int(cmd, a, v, 1, 1 << 20, &o->max_tokens)
+             : !strcmp(a, "-t") ? !cli_int(cmd, a, v, 1, 1024, &o->threads)
+             : !strcmp(a, "--temp") ? !cli_float(cmd, a, v, 0, 100, &o->temp)
+             : !strcmp(a, "--top-p") ? !cli_float(cmd, a, v, 0, 1, &o->top_p)
+             : !strcmp(a, "--seed") ? !cli_u64(cmd, a, v, &o->seed) : 0)
+        return -1;
+    return 1;
 }
 
-r1c_status cli_complete(r1c_ctx *c, r1c_sampler *s, const r1c_model *m, const float *last_logits, int n_prompt, int max_new,
-                        cli_completion *o) {
-    memset(o, 0, sizeof *o);
-    r1c_detok_stream *ds = NULL;
-    r1c_status st = r1c_detok_stream_new(r1c_model_tokenizer(m), 0, &ds);
-    if (st == R1C_OK) st = r1c_ctx_truncate(c, n_prompt);
-    if (st == R1C_OK && !(o->ids = malloc(sizeof(int32_t) * (size_t)(max_new > 0 ? max_new : 1)))) st = R1C_ERR_NOMEM;
-    const float *lg = last_logits;
-    for (int i = 0; st == R1C_OK && i < max_new && r1c_ctx_n_past(c) < r1c_ctx_n_ctx(c); i++) {
-        const int32_t id = r1c_sampler_sample(s, lg);
-        o->ids[o->n_ids++] = id;
-        if (r1c_model_is_eos(m, id)) break;
-        size_t n;
-        const char *piece = r1c_detok_stream_push(ds, id, &n);
-        if (piece && n && !text_add(o, piece, n)) st = R1C_ERR_NOMEM;
-        /* after "</answer>" a base model would go on to another problem: the completion ends */
-        if (o->len >= 9 && strstr(o->text + (o->len > 24 ? o->len - 24 : 0), "</answer>")) break;
-        if (st == R1C_OK && (st = r1c_eval(c, &id, 1, 0)) == R1C_OK) lg = r1c_logits(c, -1);
+int cli_task_check(const char *cmd, cli_task_opts *o) {
+    if (!o->model || !o->task_s) return cli_fail(cmd, "-m MODEL and --task arithmetic|countdown are required"), 0;
+    if (!strcmp(o->task_s, "arithmetic")) o->task = R1C_SYNTH_ARITH;
+    else if (!strcmp(o->task_s, "countdown")) o->task = R1C_SYNTH_COUNTDOWN;
+    else return cli_fail(cmd, "--task: '%s' (arithmetic or countdown)", o->task_s), 0;
+    int used = 0;
+    if (sscanf(o->levels_s, "%d-%d%n", &o->lo, &o->hi, &used) != 2 || o->levels_s[used]) {
+        if (sscanf(o->levels_s, "%d%n", &o->lo, &used) != 1 || o->levels_s[used])
+            return cli_fail(cmd, "--levels: '%s' (like 1-8 or 3)", o->levels_s), 0;
+        o->hi = o->lo;
     }
-    size_t n;
-    const char *rest = ds ? r1c_detok_stream_flush(ds, &n) : NULL;
-    if (st == R1C_OK && rest && n && !text_add(o, rest, n)) st = R1C_ERR_NOMEM;
-    if (st == R1C_OK && !o->text && !text_add(o, "", 0)) st = R1C_ERR_NOMEM;
-    r1c_detok_stream_free(ds);
-    return st;
+    if (o->lo < R1C_SYNTH_MIN_LEVEL || o->hi > R1C_SYNTH_MAX_LEVEL || o->lo > o->hi)
+        return cli_fail(cmd, "--levels: '%s' (levels are %d..%d)", o->levels_s, R1C_SYNTH_MIN_LEVEL, R1C_SYNTH_MAX_LEVEL), 0;
+    if (strcmp(o->tmpl, "zero") && strcmp(o->tmpl, "chat") && strcmp(o->tmpl, "raw"))
+        return cli_fail(cmd, "--template: '%s' (raw, chat or zero)", o->tmpl), 0;
+    return 1;
 }
 
 int cmd_eval(int argc, char **argv) {
-    const char *model = NULL, *task_s = NULL, *levels_s = "1-8", *tmpl = "raw", *out_path = NULL, *lora = NULL;
-    long n_per = 25, k = 4, max_tokens = 256, threads = 0;
-    double temp = 0.6, top_p = 0.95;
-    uint64_t seed = 1;
+    cli_task_opts o = {.levels_s = "1-8", .tmpl = "raw", .n = 25, .k = 4, .max_tokens = 256, .temp = 0.6, .top_p = 0.95, .seed = 1};
+    const char *lora = NULL;
     int use_mmap = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -123,137 +207,64 @@ int cmd_eval(int argc, char **argv) {
             use_mmap = 1;
             continue;
         }
-        if (!(v = cli_value(C, argc, argv, &i, "-m --model --task --levels --n --k --temp --top-p --max-tokens --template --seed --out --lora -t")))
-            return 2;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--task")) task_s = v;
-        else if (!strcmp(a, "--levels")) levels_s = v;
-        else if (!strcmp(a, "--template")) tmpl = v;
-        else if (!strcmp(a, "--out")) out_path = v;
-        else if (!strcmp(a, "--lora")) lora = v;
-        else if (!strcmp(a, "--n") ? !cli_int(C, a, v, 1, 100000, &n_per)
-                 : !strcmp(a, "--k") ? !cli_int(C, a, v, 0, 1000, &k)
-                 : !strcmp(a, "--max-tokens") ? !cli_int(C, a, v, 1, 1 << 20, &max_tokens)
-                 : !strcmp(a, "-t") ? !cli_int(C, a, v, 1, 1024, &threads)
-                 : !strcmp(a, "--temp") ? !cli_float(C, a, v, 0, 100, &temp)
-                 : !strcmp(a, "--top-p") ? !cli_float(C, a, v, 0, 1, &top_p)
-                 : !strcmp(a, "--seed") ? !cli_u64(C, a, v, &seed) : 0)
-            return 2;
+        const int r = cli_task_option(C, argc, argv, &i, &o);
+        if (r < 0) return 2;
+        if (r > 0) continue;
+        if (!(v = cli_value(C, argc, argv, &i, "--lora"))) return 2;
+        lora = v;
     }
-    if (!model || !task_s) return cli_fail(C, "-m MODEL and --task arithmetic|countdown are required"), fputs(USAGE, stderr), 2;
-    r1c_synth_task task;
-    if (!strcmp(task_s, "arithmetic")) task = R1C_SYNTH_ARITH;
-    else if (!strcmp(task_s, "countdown")) task = R1C_SYNTH_COUNTDOWN;
-    else return cli_fail(C, "--task: '%s' (arithmetic or countdown)", task_s), 2;
-    int lo, hi, used = 0;
-    if (sscanf(levels_s, "%d-%d%n", &lo, &hi, &used) != 2 || levels_s[used]) {
-        if (sscanf(levels_s, "%d%n", &lo, &used) != 1 || levels_s[used]) return cli_fail(C, "--levels: '%s' (like 1-8 or 3)", levels_s), 2;
-        hi = lo;
-    }
-    if (lo < R1C_SYNTH_MIN_LEVEL || hi > R1C_SYNTH_MAX_LEVEL || lo > hi)
-        return cli_fail(C, "--levels: '%s' (levels are %d..%d)", levels_s, R1C_SYNTH_MIN_LEVEL, R1C_SYNTH_MAX_LEVEL), 2;
-    if (strcmp(tmpl, "zero") && strcmp(tmpl, "chat") && strcmp(tmpl, "raw"))
-        return cli_fail(C, "--template: '%s' (raw, chat or zero)", tmpl), 2;
+    if (o.n > 100000) return cli_fail(C, "--n: %ld (at most 100000)", o.n), 2;
+    if (!cli_task_check(C, &o)) return fputs(USAGE, stderr), 2;
+    const char *model = o.model, *task_s = o.task_s, *tmpl = o.tmpl, *out_path = o.out, *rules_path = o.rules;
+    const long n_per = o.n, k = o.k, max_tokens = o.max_tokens, threads = o.threads;
+    const double temp = o.temp, top_p = o.top_p;
+    const uint64_t seed = o.seed;
+    const int task = o.task, lo = o.lo, hi = o.hi;
 
     r1c_model *m = cli_load_lora(C, model, use_mmap, lora);
     if (!m) return 1;
-    const r1c_tokenizer *tok = r1c_model_tokenizer(m);
-    if (!tok) {
+    if (!r1c_model_tokenizer(m)) {
         r1c_model_free(m);
         return cli_fail(C, "%s has no tokenizer.json", model), 1;
     }
     int rc = 1;
-    r1c_ctx *c = NULL;
-    r1c_sampler *greedy = NULL, *samp = NULL;
-    float *last = NULL;
+    r1c_rules *rules = NULL;
     cJSON *doc = cJSON_CreateObject(), *rows = cJSON_CreateArray(), *probs = cJSON_CreateArray();
-    const int n_vocab = r1c_model_n_vocab(m);
-    const r1c_ctx_params cp = {.n_ctx = (int)max_tokens + 512, .n_threads = (int)threads};
-    const r1c_sampler_params gp = {.temperature = 0, .top_p = 1}, spp = {.temperature = (float)temp, .top_p = (float)top_p, .seed = seed};
-    if (r1c_ctx_new(m, &cp, &c) != R1C_OK || r1c_sampler_new(&gp, n_vocab, &greedy) != R1C_OK ||
-        r1c_sampler_new(&spp, n_vocab, &samp) != R1C_OK || !(last = malloc(sizeof(float) * (size_t)n_vocab)) || !doc || !rows || !probs) {
-        cli_fail(C, "%s", r1c_last_error());
+    if (!doc || !rows || !probs) {
+        cli_fail(C, "out of memory");
         goto done;
     }
+    if (rules_path && r1c_rules_load(rules_path, &rules) != R1C_OK) {
+        cli_fail(C, "--forbidden: %s", r1c_last_error());
+        goto done;
+    }
+    const cli_eval_spec spec = {.task = task, .n = (int)n_per, .k = (int)k, .temp = temp, .top_p = top_p, .max_tokens = (int)max_tokens,
+                                .tmpl = tmpl, .seed = seed, .threads = (int)threads, .rules = rules};
     printf("r1c eval: %s, %s, template %s, %ld problems per level, greedy + pass@1 over k = %ld at temperature %g, top-p %g\n",
            model, task_s, tmpl, n_per, k, temp, top_p);
-    printf("| level | problems | greedy accuracy | pass@1 (k=%ld) | format (greedy) | <answer> (greedy) | mean tokens |\n", k);
-    printf("|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("| level | problems | greedy accuracy | pass@1 (k=%ld) | format (greedy) | <answer> (greedy) | mean tokens |%s\n", k,
+           rules ? " rule violations |" : "");
+    printf("|---:|---:|---:|---:|---:|---:|---:|%s\n", rules ? "---:|" : "");
     const double t0 = cli_now();
     for (int level = lo; level <= hi; level++) {
-        r1c_synth g;
-        const r1c_synth_params sp = {.task = task, .level_lo = level, .level_hi = level, .trace_share = 0,
-                                     .split = R1C_SYNTH_SPLIT_TEST, .seed = seed * 1000 + (uint64_t)level};
-        if (r1c_synth_init(&g, &sp) != R1C_OK) {
-            cli_fail(C, "%s", r1c_last_error());
-            goto done;
-        }
-        int right_g = 0, format_g = 0, tagged_g = 0, right_s = 0, n_s = 0;
-        long toks = 0, n_gen = 0;
-        for (long p = 0; p < n_per; p++) {
-            r1c_synth_example ex;
-            if (r1c_synth_next(&g, &ex) != R1C_OK) {
-                cli_fail(C, "%s", r1c_last_error());
-                goto done;
-            }
-            int n_ids = 0, in_reasoning = 0;
-            int32_t *ids = cli_task_prompt(C, tok, ex.prompt, tmpl, &n_ids, &in_reasoning);
-            if (!ids) goto done;
-            r1c_ctx_truncate(c, 0);
-            const r1c_status est = n_ids + 1 < r1c_ctx_n_ctx(c) ? r1c_eval(c, ids, n_ids, 0) : R1C_ERR_INVALID_ARG;
-            free(ids);
-            if (est != R1C_OK) {
-                cli_fail(C, "the prompt: %s", r1c_last_error());
-                goto done;
-            }
-            memcpy(last, r1c_logits(c, -1), sizeof(float) * (size_t)n_vocab);
-            cJSON *pj = cJSON_CreateObject(), *samples = cJSON_CreateArray();
-            cJSON_AddNumberToObject(pj, "level", level);
-            cJSON_AddStringToObject(pj, "prompt", ex.prompt);
-            cJSON_AddStringToObject(pj, "reference", ex.answer);
-            int right_here = 0;
-            for (long s = 0; s <= k; s++) { /* s = 0: greedy */
-                cli_completion gs;
-                const r1c_status st = cli_complete(c, s ? samp : greedy, m, last, n_ids, (int)max_tokens, &gs);
-                if (st != R1C_OK) {
-                    cli_completion_free(&gs);
-                    cJSON_Delete(pj), cJSON_Delete(samples);
-                    cli_fail(C, "generation: %s", st == R1C_ERR_NOMEM ? "out of memory" : r1c_last_error());
-                    goto done;
-                }
-                struct {
-                    int right, format, tagged;
-                } gr;
-                r1c_synth_grade(&ex, gs.text, in_reasoning, &gr.right, &gr.format, &gr.tagged);
-                toks += gs.n_ids, n_gen++;
-                if (!s) {
-                    right_g += gr.right, format_g += gr.format, tagged_g += gr.tagged;
-                    cJSON_AddStringToObject(pj, "greedy", gs.text);
-                    cJSON_AddBoolToObject(pj, "greedy_right", gr.right);
-                } else {
-                    right_s += gr.right, n_s++, right_here += gr.right;
-                    cJSON_AddItemToArray(samples, cJSON_CreateBool(gr.right));
-                }
-                cli_completion_free(&gs);
-            }
-            cJSON_AddItemToObject(pj, "samples_right", samples);
-            cJSON_AddItemToArray(probs, pj);
-        }
-        const double acc = (double)right_g / n_per, p1 = n_s ? (double)right_s / n_s : acc;
-        char p1s[32];
-        if (k) snprintf(p1s, sizeof p1s, "%.1f %%", 100 * p1);
+        cli_level_result r;
+        if (!cli_eval_level(C, m, &spec, level, probs, &r)) goto done;
+        char p1s[32], vs[48] = "";
+        if (k) snprintf(p1s, sizeof p1s, "%.1f %%", 100 * r.pass1);
         else snprintf(p1s, sizeof p1s, "-");
-        printf("| %d | %ld | %.1f %% | %s | %.0f %% | %.0f %% | %.0f |\n", level, n_per, 100 * acc, p1s, 100.0 * format_g / n_per,
-               100.0 * tagged_g / n_per, (double)toks / (double)(n_gen ? n_gen : 1));
+        if (rules) snprintf(vs, sizeof vs, " %.1f %% |", 100 * r.violations);
+        printf("| %d | %ld | %.1f %% | %s | %.0f %% | %.0f %% | %.0f |%s\n", level, n_per, 100 * r.greedy, p1s, 100 * r.format,
+               100 * r.tagged, r.tokens, vs);
         fflush(stdout);
         cJSON *row = cJSON_CreateObject();
         cJSON_AddNumberToObject(row, "level", level);
         cJSON_AddNumberToObject(row, "problems", (double)n_per);
-        cJSON_AddNumberToObject(row, "greedy_accuracy", acc);
-        if (k) cJSON_AddNumberToObject(row, "pass_at_1", p1);
-        cJSON_AddNumberToObject(row, "format_greedy", (double)format_g / n_per);
-        cJSON_AddNumberToObject(row, "answer_tag_greedy", (double)tagged_g / n_per);
-        cJSON_AddNumberToObject(row, "mean_tokens", (double)toks / (double)(n_gen ? n_gen : 1));
+        cJSON_AddNumberToObject(row, "greedy_accuracy", r.greedy);
+        if (k) cJSON_AddNumberToObject(row, "pass_at_1", r.pass1);
+        cJSON_AddNumberToObject(row, "format_greedy", r.format);
+        cJSON_AddNumberToObject(row, "answer_tag_greedy", r.tagged);
+        cJSON_AddNumberToObject(row, "mean_tokens", r.tokens);
+        if (rules) cJSON_AddNumberToObject(row, "rule_violations", r.violations);
         cJSON_AddItemToArray(rows, row);
     }
     fprintf(stderr, "r1c eval: %.1f s\n", cli_now() - t0);
@@ -266,6 +277,10 @@ int cmd_eval(int argc, char **argv) {
         cJSON_AddNumberToObject(doc, "top_p", top_p);
         cJSON_AddNumberToObject(doc, "max_tokens", (double)max_tokens);
         cJSON_AddNumberToObject(doc, "seed", (double)seed);
+        if (rules) {
+            cJSON *fa = cJSON_AddArrayToObject(doc, "forbidden");
+            for (int i = 0; i < r1c_rules_count(rules); i++) cJSON_AddItemToArray(fa, cJSON_CreateString(r1c_rules_pattern(rules, i)));
+        }
         cJSON_AddItemToObject(doc, "levels", rows), rows = NULL;
         cJSON_AddItemToObject(doc, "problems", probs), probs = NULL;
         char *js = cJSON_Print(doc);
@@ -281,9 +296,7 @@ int cmd_eval(int argc, char **argv) {
     rc = 0;
 done:
     cJSON_Delete(doc), cJSON_Delete(rows), cJSON_Delete(probs);
-    free(last);
-    r1c_sampler_free(greedy), r1c_sampler_free(samp);
-    r1c_ctx_free(c);
+    r1c_rules_free(rules);
     r1c_model_free(m);
     return rc;
 }
