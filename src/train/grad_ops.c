@@ -200,6 +200,7 @@ r1c_status tg_attention_bwd(const tg_attn_shape *s, const float *dout, const flo
     r1c_exec ex1 = *s->ex;
     ex1.n_threads = 1;
     const int nt = attn_threads(s);
+    (void)nt; /* (without OpenMP) */
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int u = 0; u < B * KVH; u++) {
         const int b = u / KVH, kh = u % KVH;
