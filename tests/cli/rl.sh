@@ -21,7 +21,7 @@ cat > "$TMP/grpo.json" <<JSON
 {"policy": "base", "task": "arithmetic", "levels": "1", "template": "raw", "group_size": 4, "prompts_per_step": 3,
  "steps": 6, "max_tokens": 64, "temperature": 1.0, "lr": 0.003, "beta": 0.04, "updates": 2,
  "reward_accuracy": 1.0, "reward_format": 0.5, "threads": 2, "seed": 5, "out": "rl",
- "forbidden": ["[0-9] [+] [0-9]", "(?m)^(.+)\\\\n\\\\1$"], "reward_forbidden": -0.25, "eval_every": 3, "eval_n": 4, "eval_levels": "1-2"}
+ "forbidden": ["[0-9] [+] [0-9]", "(?m)^(.+)\\\\n\\\\1$"], "reward_forbidden": -0.25, "eval_every": 3, "eval_n": 4, "eval_levels": "1-2", "save_best": 1}
 JSON
 before=$(md5sum "$TMP/base/model.safetensors" | cut -d' ' -f1)
 expect "GRPO 6 steps" 0 "GRPO: 6 steps" $R1C rl --config "$TMP/grpo.json"
@@ -45,6 +45,15 @@ if (!(viol > 0)) fail("no completion ever broke the rule \"[0-9] [+] [0-9]\" (th
 # held-out evaluation before the first step, every 3 steps and after the last, levels 1 and 2
 [ "$(cut -d, -f1,2 "$TMP/rl/eval.csv" | tr '\n' ' ')" = "step,level 0,1 0,2 3,1 3,2 6,1 6,2 " ] && ok "eval.csv: steps 0, 3, 6 x levels 1, 2" \
   || fail "eval.csv: $(cat "$TMP/rl/eval.csv")"
+# save_best: OUT/best holds the policy of the best held-out point after the start, if one beat it
+node -e '
+const fs = require("fs"), rows = fs.readFileSync(process.argv[1] + "/eval.csv", "utf8").trim().split("\n").slice(1).map((l) => l.split(",").map(Number));
+const mean = {};
+for (const r of rows) mean[r[0]] = (mean[r[0]] || 0) + r[3] / 2;
+const steps = Object.keys(mean).map(Number).sort((a, b) => a - b);
+const beat = steps.filter((s) => s > 0 && mean[s] > Math.max(...steps.filter((t) => t < s).map((t) => mean[t])));
+const has = fs.existsSync(process.argv[1] + "/best/model.safetensors");
+process.exit(has === beat.length > 0 ? 0 : 1);' "$TMP/rl" && ok "save_best: OUT/best exactly when a step beat the start" || fail "save_best"
 grep -q "<polyline" "$TMP/rl/eval.svg" && grep -q "<polyline" "$TMP/rl/rl_length.svg" && ok "eval.svg and rl_length.svg plots" || fail "plots"
 # the last held-out row equals r1c eval's greedy accuracy of the trained policy (same problems, same decoding)
 acc=$(grep "^6,2," "$TMP/rl/eval.csv" | cut -d, -f4)

@@ -17,6 +17,9 @@
  *    "eval_every": 0, "eval_n": 50, "eval_levels": (= levels)
  *                                  held-out greedy accuracy of the policy every N steps, before
  *                                  the first and after the last (as `r1c eval --seed 1 --k 0`),
+ *    "save_best": 0                1: the policy with the best mean held-out accuracy so far also
+ *                                  goes to OUT/best (early stopping; report on other problems:
+ *                                  `r1c eval --seed 2`),
  *    "lr": 1e-5, "warmup": 0, "weight_decay": 0, "clip": 1.0, "compute": "f32" | "bf16",
  *    "seed": 1, "threads": 0, "out": DIR, "save_every": 0}
  *
@@ -54,7 +57,7 @@ static const char *USAGE = "usage: r1c rl --config grpo.json [--steps N]\n"
 
 typedef struct {
     char policy[2048], reference[2048], out[2048], task[32], levels[32], tmpl[16], eval_levels[32];
-    int G, P, steps, max_tokens, prompt_tokens, updates, threads, save_every, bf16, eval_every, eval_n;
+    int G, P, steps, max_tokens, prompt_tokens, updates, threads, save_every, bf16, eval_every, eval_n, save_best;
     double temp, top_p, eps, beta, w_acc, w_fmt, w_forbid, lr, warmup, wd, clip;
     uint64_t seed;
     r1c_rules *rules; /* "forbidden" */
@@ -108,7 +111,7 @@ static int load_cfg(const char *path, rl_cfg *c) {
          getnum(o, "clip", 1.0, 0, 1e9, &v[14], path) && getnum(o, "seed", 1, 0, 9007199254740991.0, &v[15], path) &&
          getnum(o, "threads", 0, 0, 512, &v[16], path) && getnum(o, "save_every", 0, 0, 1e8, &v[17], path) &&
          getnum(o, "reward_forbidden", -1.0, -100, 100, &v[18], path) && getnum(o, "eval_every", 0, 0, 1e8, &v[19], path) &&
-         getnum(o, "eval_n", 50, 1, 100000, &v[20], path) && getnum(o, "prompt_tokens", 160, 1, 8192, &v[21], path) &&
+         getnum(o, "eval_n", 50, 1, 100000, &v[20], path) && getnum(o, "save_best", 0, 0, 1, &v[22], path) && getnum(o, "prompt_tokens", 160, 1, 8192, &v[21], path) &&
          getstr(o, "eval_levels", c->levels, c->eval_levels, sizeof c->eval_levels, base, 0, path);
     /* "forbidden": a list of PCRE2 patterns (src/train/rules.h) */
     const cJSON *fb = ok ? cJSON_GetObjectItemCaseSensitive(o, "forbidden") : NULL;
@@ -138,7 +141,7 @@ static int load_cfg(const char *path, rl_cfg *c) {
     c->eps = v[6], c->beta = v[7], c->updates = (int)v[8], c->w_acc = v[9], c->w_fmt = v[10], c->lr = v[11];
     c->warmup = v[12], c->wd = v[13], c->clip = v[14], c->seed = (uint64_t)v[15], c->threads = (int)v[16];
     c->save_every = (int)v[17], c->bf16 = !strcmp(compute, "bf16");
-    c->w_forbid = v[18], c->eval_every = (int)v[19], c->eval_n = (int)v[20], c->prompt_tokens = (int)v[21];
+    c->w_forbid = v[18], c->eval_every = (int)v[19], c->eval_n = (int)v[20], c->prompt_tokens = (int)v[21], c->save_best = (int)v[22];
     return 1;
 }
 
@@ -177,14 +180,16 @@ typedef struct {
     FILE *csv;
 } eval_log;
 
-static int eval_policy(const rl_cfg *rc, const r1c_model *im, int step, eval_log *ev) {
+static int eval_policy(const rl_cfg *rc, const r1c_model *im, int step, eval_log *ev, double *mean) {
     const cli_eval_spec spec = {.task = strcmp(rc->task, "countdown") ? R1C_SYNTH_ARITH : R1C_SYNTH_COUNTDOWN, .n = rc->eval_n, .k = 0,
                                 .max_tokens = rc->max_tokens, .threads = rc->threads, .temp = 0, .top_p = 1, .tmpl = rc->tmpl,
                                 .seed = 1, .rules = rc->rules};
     ev->x[ev->n] = step;
+    *mean = 0;
     for (int level = ev->lo; level <= ev->hi; level++) {
         cli_level_result r;
         if (!cli_eval_level(C, im, &spec, level, NULL, &r)) return 0;
+        *mean += r.greedy / (ev->hi - ev->lo + 1);
         ev->acc[level - ev->lo][ev->n] = r.greedy;
         fprintf(ev->csv, "%d,%d,%d,%.6g,%.6g,%.2f,%.6g\n", step, level, r.problems, r.greedy, r.format, r.tokens, r.violations);
         fprintf(stderr, "  held-out, step %d, level %d: greedy accuracy %.1f %%, format %.0f %%, %.0f tokens%s", step, level,
@@ -274,8 +279,11 @@ int cmd_rl(int argc, char **argv) {
         goto done;
     }
     mkdir(rc.out, 0755);
-    char pdir[4200], path[4200];
+    char pdir[4200], path[4200], bdir[4200];
+    double best = -1;
+    int best_step = 0;
     snprintf(pdir, sizeof pdir, "%s/policy", rc.out);
+    snprintf(bdir, sizeof bdir, "%s/best", rc.out);
     snprintf(path, sizeof path, "%s/rl_log.csv", rc.out);
     if (!(csv = fopen(path, "w"))) {
         cli_fail(C, "%s: cannot write", path);
@@ -306,7 +314,15 @@ int cmd_rl(int argc, char **argv) {
         /* the current policy as an inference model, so rollouts go through r1c's own batched
          * decoding, sampler and KV cache */
         if (!save_model(pol, pdir, rc.policy) || !(im = cli_load(C, pdir, 0))) goto done;
-        if (n_evals && step % rc.eval_every == 0 && !eval_policy(&rc, im, step, &ev)) goto done;
+        if (n_evals && step % rc.eval_every == 0) {
+            double mean;
+            if (!eval_policy(&rc, im, step, &ev, &mean)) goto done;
+            if (rc.save_best && mean > best && step > 0) {
+                best = mean, best_step = step;
+                if (!save_model(pol, bdir, rc.policy)) goto done;
+            }
+            best = mean > best ? mean : best; /* (step 0: the start is the mark to beat) */
+        }
         const r1c_sampler_params spp = {.temperature = (float)rc.temp, .top_p = (float)rc.top_p,
                                         .seed = rc.seed * 1000003u + (uint64_t)step};
         if (r1c_sampler_new(&spp, V, &smp) != R1C_OK) {
@@ -398,7 +414,15 @@ int cmd_rl(int argc, char **argv) {
     }
     if (!save_model(pol, rc.out, rc.policy)) goto done;
     if (n_evals) { /* the trained policy, held out */
-        if (!(im = cli_load(C, rc.out, 0)) || !eval_policy(&rc, im, rc.steps, &ev)) goto done;
+        double mean;
+        if (!(im = cli_load(C, rc.out, 0)) || !eval_policy(&rc, im, rc.steps, &ev, &mean)) goto done;
+        if (rc.save_best && mean > best) {
+            best = mean, best_step = rc.steps;
+            if (!save_model(pol, bdir, rc.policy)) goto done;
+        }
+        if (rc.save_best)
+            fprintf(stderr, best_step ? "r1c rl: the best policy (step %d, mean held-out accuracy %.3f) is in %s\n"
+                                      : "r1c rl: no step beat the start (step %d, %.3f); %s not written\n", best_step, best, bdir);
         r1c_plot_series es[4];
         char names[4][32];
         int ns = 0;
