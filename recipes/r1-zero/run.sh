@@ -2,7 +2,7 @@
 # DeepSeek-R1's recipes in miniature, on r1c's own tiny base model (run ../tiny-base/run.sh and
 # ../tiny-base/chat.sh first: the base checkpoint, the tokenizer, the corpus and the readable traces):
 #   1. R1-Zero: GRPO straight from the base, rule rewards only (accuracy, format)   zero.json;
-#      zero_rule.json: the same with the forbidden-pattern rule
+#      zero_more.json: 40 steps more; zero_rule.json: the same with the forbidden-pattern rule
 #   2. R1: a cold start (SFT on 400 readable traces in R1's chat format), then the same GRPO   r1.json
 #   3. R1's last stage at this scale: GRPO with a forbidden-pattern rule added       r1_safe.json
 #   4. distillation: a smaller dense Qwen2-style student (its own base: student.json) fine-tuned on
@@ -20,6 +20,7 @@ B=../tiny-base/work
 mkdir -p work
 [ -f work/student_base/model.safetensors ] || $R1C train --config student.json
 $R1C rl --config zero.json 2>&1 | tee work/zero.log
+$R1C rl --config zero_more.json 2>&1 | tee work/zero_more.log   # 40 more steps from zero.json's end (steps 41-80)
 $R1C rl --config zero_rule.json 2>&1 | tee work/zero_rule.log   # Zero with the forbidden-pattern rule as well
 head -400 $B/sft_chat.jsonl > work/cold.jsonl
 $R1C finetune -m $B/ckpt --data work/cold.jsonl --prompt-field prompt --field completion --out work/cold \
@@ -53,7 +54,7 @@ node table.mjs work | tee work/table.md
 # the headline comparisons: 200 other held-out problems per level (seed 2), levels 3-4, greedy
 big() { $R1C eval -m "$1" --task arithmetic --levels 3-4 --n 200 --k 0 --max-tokens 200 --seed 2 --template "$2" \
           --forbidden rules.txt --out "work/eval200_$3.json" | tee "work/eval200_$3.md"; }
-big $B/ckpt raw base; big work/zero raw zero; big work/zero_rule raw zero_rule
+big $B/ckpt raw base; big work/zero raw zero; big work/zero_more raw zero_more; big work/zero_rule raw zero_rule
 big work/cold chat cold; big work/r1 chat r1; big work/r1_safe chat r1_safe
 big work/student_base raw student_base; big work/student chat student
 # the shipped model: the same GRPO on level 3 alone, from ../tiny-base/chat.sh's 1,200-trace chat model

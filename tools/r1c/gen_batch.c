@@ -94,7 +94,7 @@ static r1c_status complete_wave(const r1c_model *m, int n, int32_t *const *promp
             for (int t = 0; t < n_prompt[i]; t++) seqs[k] = cx[i], ids[k++] = prompt[i][t];
         st = eval_tokens(seqs, ids, (int)k, batched, chunk);
     }
-    for (int i = 0; i < n; i++) live[i] = max_new > 0;
+    for (int i = 0; live && i < n; i++) live[i] = max_new > 0;
     for (int step = 0; st == R1C_OK; step++) {
         int k = 0;
         for (int i = 0; i < n && st == R1C_OK; i++) {
